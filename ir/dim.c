@@ -1,0 +1,194 @@
+/* Symbolic dims as canonical polynomials over named symbols (see tgc_dim in ir.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir.h"
+
+enum { MAX_TERMS = 64, MAX_DEGREE = 16 };
+
+static int sym_cmp(const tgc_sym *a, const tgc_sym *b) { return a == b ? 0 : strcmp(a->name, b->name); }
+
+/* Canonical term order: higher degree first, then lexicographic by symbol names; constants last. */
+static int mono_cmp(const tgc_term *a, const tgc_term *b) {
+  if (a->nsyms != b->nsyms)
+    return a->nsyms > b->nsyms ? -1 : 1;
+  for (uint32_t i = 0; i < a->nsyms; i++) {
+    int c = sym_cmp(a->syms[i], b->syms[i]);
+    if (c)
+      return c;
+  }
+  return 0;
+}
+
+const tgc_dim *tgc_dim_const(tgc_arena *a, int64_t v) {
+  tgc_dim *d = tgc_arena_alloc(a, sizeof *d);
+  if (v != 0) {
+    tgc_term *t = tgc_arena_alloc(a, sizeof *t);
+    t->coeff = v;
+    d->nterms = 1;
+    d->terms = t;
+  }
+  return d;
+}
+
+const tgc_dim *tgc_dim_sym(tgc_arena *a, const tgc_sym *s) {
+  tgc_dim *d = tgc_arena_alloc(a, sizeof *d);
+  tgc_term *t = tgc_arena_alloc(a, sizeof *t);
+  const tgc_sym **syms = tgc_arena_alloc(a, sizeof *syms);
+  syms[0] = s;
+  t->coeff = 1;
+  t->nsyms = 1;
+  t->syms = syms;
+  d->nterms = 1;
+  d->terms = t;
+  return d;
+}
+
+/* Adds x + sign*y term by term (both canonical), merging equal monomials. */
+static tgc_dim_status add_signed(tgc_arena *a, const tgc_dim *x, const tgc_dim *y, int sign, const tgc_dim **out) {
+  tgc_term *terms = tgc_arena_alloc(a, sizeof *terms * (x->nterms + y->nterms + 1));
+  uint32_t n = 0, i = 0, j = 0;
+  while (i < x->nterms || j < y->nterms) {
+    int c = i == x->nterms ? 1 : j == y->nterms ? -1 : mono_cmp(&x->terms[i], &y->terms[j]);
+    tgc_term t;
+    if (c < 0) {
+      t = x->terms[i++];
+    } else {
+      t = y->terms[j++];
+      if (sign < 0) {
+        if (t.coeff == INT64_MIN)
+          return TGC_DIM_OVERFLOW;
+        t.coeff = -t.coeff;
+      }
+      if (c == 0) {
+        int64_t s;
+        if (__builtin_add_overflow(x->terms[i].coeff, t.coeff, &s))
+          return TGC_DIM_OVERFLOW;
+        t.coeff = s;
+        i++;
+      }
+    }
+    if (t.coeff != 0)
+      terms[n++] = t;
+  }
+  if (n > MAX_TERMS)
+    return TGC_DIM_TOO_BIG;
+  tgc_dim *d = tgc_arena_alloc(a, sizeof *d);
+  d->nterms = n;
+  d->terms = terms;
+  *out = d;
+  return TGC_DIM_OK;
+}
+
+tgc_dim_status tgc_dim_add(tgc_arena *a, const tgc_dim *x, const tgc_dim *y, const tgc_dim **out) {
+  return add_signed(a, x, y, 1, out);
+}
+
+tgc_dim_status tgc_dim_sub(tgc_arena *a, const tgc_dim *x, const tgc_dim *y, const tgc_dim **out) {
+  return add_signed(a, x, y, -1, out);
+}
+
+static int term_qsort_cmp(const void *a, const void *b) { return mono_cmp(a, b); }
+
+tgc_dim_status tgc_dim_mul(tgc_arena *a, const tgc_dim *x, const tgc_dim *y, const tgc_dim **out) {
+  size_t n = (size_t)x->nterms * y->nterms;
+  if (n > MAX_TERMS * 4)
+    return TGC_DIM_TOO_BIG;
+  tgc_term *terms = tgc_arena_alloc(a, sizeof *terms * (n + 1));
+  size_t k = 0;
+  for (uint32_t i = 0; i < x->nterms; i++) {
+    for (uint32_t j = 0; j < y->nterms; j++) {
+      const tgc_term *p = &x->terms[i], *q = &y->terms[j];
+      tgc_term *t = &terms[k++];
+      if (__builtin_mul_overflow(p->coeff, q->coeff, &t->coeff))
+        return TGC_DIM_OVERFLOW;
+      t->nsyms = p->nsyms + q->nsyms;
+      if (t->nsyms > MAX_DEGREE)
+        return TGC_DIM_TOO_BIG;
+      const tgc_sym **syms = tgc_arena_alloc(a, sizeof *syms * (t->nsyms + 1));
+      uint32_t u = 0, v = 0, w = 0;
+      while (u < p->nsyms || v < q->nsyms) {
+        if (v == q->nsyms || (u < p->nsyms && sym_cmp(p->syms[u], q->syms[v]) <= 0))
+          syms[w++] = p->syms[u++];
+        else
+          syms[w++] = q->syms[v++];
+      }
+      t->syms = syms;
+    }
+  }
+  qsort(terms, k, sizeof *terms, term_qsort_cmp);
+  /* combine equal monomials, then drop zero terms */
+  size_t m = 0;
+  for (size_t i = 0; i < k; i++) {
+    if (m > 0 && mono_cmp(&terms[m - 1], &terms[i]) == 0) {
+      if (__builtin_add_overflow(terms[m - 1].coeff, terms[i].coeff, &terms[m - 1].coeff))
+        return TGC_DIM_OVERFLOW;
+    } else {
+      terms[m++] = terms[i];
+    }
+  }
+  size_t nz = 0;
+  for (size_t i = 0; i < m; i++)
+    if (terms[i].coeff != 0)
+      terms[nz++] = terms[i];
+  m = nz;
+  if (m > MAX_TERMS)
+    return TGC_DIM_TOO_BIG;
+  tgc_dim *d = tgc_arena_alloc(a, sizeof *d);
+  d->nterms = (uint32_t)m;
+  d->terms = terms;
+  *out = d;
+  return TGC_DIM_OK;
+}
+
+bool tgc_dim_equal(const tgc_dim *x, const tgc_dim *y) {
+  if (x == y)
+    return true;
+  if (x->nterms != y->nterms)
+    return false;
+  for (uint32_t i = 0; i < x->nterms; i++)
+    if (x->terms[i].coeff != y->terms[i].coeff || mono_cmp(&x->terms[i], &y->terms[i]) != 0)
+      return false;
+  return true;
+}
+
+bool tgc_dim_is_const(const tgc_dim *d, int64_t *value) {
+  if (d->nterms == 0) {
+    if (value)
+      *value = 0;
+    return true;
+  }
+  if (d->nterms == 1 && d->terms[0].nsyms == 0) {
+    if (value)
+      *value = d->terms[0].coeff;
+    return true;
+  }
+  return false;
+}
+
+void tgc_dim_print(const tgc_dim *d, tgc_strbuf *buf) {
+  if (d->nterms == 0) {
+    tgc_sb_putc(buf, '0');
+    return;
+  }
+  for (uint32_t i = 0; i < d->nterms; i++) {
+    const tgc_term *t = &d->terms[i];
+    bool neg = t->coeff < 0;
+    uint64_t mag = neg ? (uint64_t)0 - (uint64_t)t->coeff : (uint64_t)t->coeff;
+    if (i == 0)
+      tgc_sb_puts(buf, neg ? "-" : "");
+    else
+      tgc_sb_puts(buf, neg ? " - " : " + ");
+    if (t->nsyms == 0) {
+      tgc_sb_printf(buf, "%llu", (unsigned long long)mag);
+      continue;
+    }
+    if (mag != 1)
+      tgc_sb_printf(buf, "%llu*", (unsigned long long)mag);
+    for (uint32_t j = 0; j < t->nsyms; j++) {
+      if (j)
+        tgc_sb_putc(buf, '*');
+      tgc_sb_puts(buf, t->syms[j]->name);
+    }
+  }
+}

@@ -1,0 +1,589 @@
+/* The IR verifier: structural invariants every pass must preserve. It checks operand and result arity and
+ * attribute schemas against ops.def, SSA dominance (a value is defined earlier in the same block; regions
+ * are isolated), terminators, region well-formedness, consistency of declared types (returns, region
+ * arguments and yields, comparisons), symbolic dims bound by function arguments, and mesh references.
+ * Op-specific shape rules belong to shape inference. Every problem is reported with the op's location. */
+#include <string.h>
+
+#include "ir.h"
+
+typedef struct {
+  tgc_diag *diag;
+  const tgc_module *m;
+  const tgc_func *f;
+  tgc_arena scratch;
+  tgc_strmap bound; /* symbols bound by the function's arguments (pointer keys) */
+  int errors;
+} verifier;
+
+#define VERR(v, loc, ...)                                                                                     \
+  do {                                                                                                       \
+    (v)->errors++;                                                                                           \
+    tgc_error((v)->diag, (loc), __VA_ARGS__);                                                                \
+  } while (0)
+
+static void value_desc(const tgc_value *v, char *buf, size_t n) {
+  if (v && v->name)
+    snprintf(buf, n, " '%%%s'", v->name);
+  else
+    buf[0] = 0;
+}
+
+static void type_str(const tgc_type *t, tgc_strbuf *b) {
+  if (t)
+    tgc_type_print(t, b);
+  else
+    tgc_sb_puts(b, "<unknown>");
+}
+
+/* ---- attribute schemas ---- */
+
+typedef struct {
+  const char *name, *type, *enums;
+  size_t name_len, type_len, enums_len;
+  bool optional;
+} schema_entry;
+
+/* Reads the next "name:type[(a|b)][?]" entry of an ops.def attribute schema; false at the end. */
+static bool schema_next(const char **p, schema_entry *e) {
+  const char *s = *p;
+  while (*s == ' ' || *s == ',')
+    s++;
+  if (!*s)
+    return false;
+  memset(e, 0, sizeof *e);
+  e->name = s;
+  while (*s && *s != ':')
+    s++;
+  e->name_len = (size_t)(s - e->name);
+  TGC_ASSERT(*s == ':');
+  s++;
+  e->type = s;
+  while (*s && *s != '(' && *s != '?' && *s != ',')
+    s++;
+  e->type_len = (size_t)(s - e->type);
+  if (*s == '(') {
+    e->enums = ++s;
+    while (*s && *s != ')')
+      s++;
+    e->enums_len = (size_t)(s - e->enums);
+    s++;
+  }
+  if (*s == '?') {
+    e->optional = true;
+    s++;
+  }
+  *p = s;
+  return true;
+}
+
+static bool is_type(const schema_entry *e, const char *t) {
+  return strlen(t) == e->type_len && memcmp(e->type, t, e->type_len) == 0;
+}
+
+static bool list_of(const tgc_attr *a, tgc_attr_kind k, bool allow_int) {
+  if (a->kind != TGC_ATTR_LIST)
+    return false;
+  for (uint32_t i = 0; i < a->u.list.n; i++) {
+    tgc_attr_kind ik = a->u.list.items[i]->kind;
+    if (ik != k && !(allow_int && ik == TGC_ATTR_INT))
+      return false;
+  }
+  return true;
+}
+
+static bool attr_matches(const schema_entry *e, const tgc_attr *a) {
+  if (is_type(e, "int"))
+    return a->kind == TGC_ATTR_INT;
+  if (is_type(e, "float"))
+    return a->kind == TGC_ATTR_FLOAT || a->kind == TGC_ATTR_INT;
+  if (is_type(e, "bool"))
+    return a->kind == TGC_ATTR_BOOL;
+  if (is_type(e, "str"))
+    return a->kind == TGC_ATTR_STR;
+  if (is_type(e, "dtype"))
+    return a->kind == TGC_ATTR_DTYPE;
+  if (is_type(e, "sym"))
+    return a->kind == TGC_ATTR_SYM;
+  if (is_type(e, "ints"))
+    return list_of(a, TGC_ATTR_INT, false);
+  if (is_type(e, "floats"))
+    return list_of(a, TGC_ATTR_FLOAT, true);
+  if (is_type(e, "strs"))
+    return list_of(a, TGC_ATTR_STR, false);
+  if (is_type(e, "list"))
+    return a->kind == TGC_ATTR_LIST;
+  if (is_type(e, "any"))
+    return true;
+  tgc_fatal(__FILE__, __LINE__, "bad attribute type '%.*s' in ops.def", (int)e->type_len, e->type);
+}
+
+static const char *attr_kind_name(const tgc_attr *a) {
+  switch (a->kind) {
+  case TGC_ATTR_INT: return "int";
+  case TGC_ATTR_FLOAT: return "float";
+  case TGC_ATTR_STR: return "str";
+  case TGC_ATTR_BOOL: return "bool";
+  case TGC_ATTR_DTYPE: return "dtype";
+  case TGC_ATTR_SYM: return "sym";
+  case TGC_ATTR_LIST: return "list";
+  }
+  tgc_unreachable();
+}
+
+static bool enum_contains(const schema_entry *e, const tgc_attr *a) {
+  const char *s = e->enums, *end = e->enums + e->enums_len;
+  while (s < end) {
+    const char *bar = memchr(s, '|', (size_t)(end - s));
+    if (!bar)
+      bar = end;
+    if ((size_t)(bar - s) == a->len && memcmp(s, a->u.s, a->len) == 0)
+      return true;
+    s = bar + 1;
+  }
+  return false;
+}
+
+/* Attributes any op may carry (annotations of passes that work across ops). */
+static bool is_universal_attr(const char *name) { return strcmp(name, "shard") == 0; }
+
+static void verify_attrs(verifier *v, const tgc_op *op) {
+  const tgc_op_info *info = tgc_op_info_of(op->opcode);
+  schema_entry e;
+  for (uint32_t i = 0; i < op->attrs.n; i++) {
+    const tgc_named_attr *na = &op->attrs.items[i];
+    const char *p = info->attr_schema;
+    bool found = false;
+    while (schema_next(&p, &e)) {
+      if (strlen(na->name) != e.name_len || memcmp(na->name, e.name, e.name_len) != 0)
+        continue;
+      found = true;
+      if (!attr_matches(&e, na->value)) {
+        VERR(v, na->loc, "attribute '%s' of '%s' must be %.*s, but is %s", na->name, info->name, (int)e.type_len,
+             e.type, attr_kind_name(na->value));
+      } else if (e.enums && !enum_contains(&e, na->value)) {
+        tgc_strbuf b;
+        tgc_sb_init(&b);
+        tgc_attr_print(na->value, &b);
+        VERR(v, na->loc, "attribute '%s' of '%s' must be one of %.*s, but is %s", na->name, info->name,
+             (int)e.enums_len, e.enums, b.data);
+        tgc_sb_free(&b);
+      }
+      break;
+    }
+    if (found || is_universal_attr(na->name))
+      continue;
+    /* suggest the closest attribute name of the schema */
+    const char *best = NULL;
+    size_t best_len = 0, best_d = 3;
+    p = info->attr_schema;
+    while (schema_next(&p, &e)) {
+      char name[64];
+      snprintf(name, sizeof name, "%.*s", (int)e.name_len, e.name);
+      size_t d = tgc_edit_distance(na->name, name, 2);
+      if (d < best_d) {
+        best_d = d;
+        best = e.name;
+        best_len = e.name_len;
+      }
+    }
+    if (best)
+      VERR(v, na->loc, "'%s' has no attribute '%s'; did you mean '%.*s'?", info->name, na->name, (int)best_len, best);
+    else
+      VERR(v, na->loc, "'%s' has no attribute '%s'", info->name, na->name);
+  }
+  const char *p = info->attr_schema;
+  while (schema_next(&p, &e)) {
+    if (e.optional)
+      continue;
+    char name[64];
+    snprintf(name, sizeof name, "%.*s", (int)e.name_len, e.name);
+    if (!tgc_attrs_get(&op->attrs, name))
+      VERR(v, op->loc, "'%s' requires attribute '%s' (%.*s)", info->name, name, (int)e.type_len, e.type);
+  }
+}
+
+/* ---- symbols ---- */
+
+static void check_type_syms(verifier *v, const tgc_type *t, tgc_loc loc, const char *what) {
+  if (!t)
+    return;
+  for (uint32_t i = 0; i < t->rank; i++) {
+    const tgc_dim *d = t->dims[i];
+    for (uint32_t j = 0; j < d->nterms; j++) {
+      for (uint32_t k = 0; k < d->terms[j].nsyms; k++) {
+        const tgc_sym *s = d->terms[j].syms[k];
+        if (tgc_strmap_get(&v->bound, (const char *)&s, sizeof s))
+          continue;
+        VERR(v, loc, "symbol '%s' in the type of %s is not bound: it must appear alone as a dimension of an "
+             "argument of '@%s'", s->name, what, v->f->name);
+        /* report each unbound symbol once */
+        tgc_strmap_put(&v->bound, (const char *)&s, sizeof s, (void *)1);
+      }
+    }
+  }
+}
+
+/* ---- blocks and ops ---- */
+
+static void verify_block(verifier *v, const tgc_block *b, bool is_region);
+
+static void check_operands_defined(verifier *v, const tgc_op *op, tgc_strmap *defined) {
+  for (uint32_t i = 0; i < op->noperands; i++) {
+    const tgc_value *x = op->operands[i].value;
+    char desc[80];
+    if (!x) {
+      VERR(v, op->loc, "operand #%u of '%s' is missing", i, tgc_op_name(op->opcode));
+      continue;
+    }
+    if (tgc_strmap_get(defined, (const char *)&x, sizeof x))
+      continue;
+    value_desc(x, desc, sizeof desc);
+    if (x->def && x->def->parent == op->parent)
+      VERR(v, op->loc, "operand #%u of '%s'%s is used before its definition", i, tgc_op_name(op->opcode), desc);
+    else
+      VERR(v, op->loc, "operand #%u of '%s'%s is not defined in this %s", i, tgc_op_name(op->opcode), desc,
+           op->parent && op->parent->parent_op ? "region (regions are isolated)" : "function");
+  }
+}
+
+static void verify_arity(verifier *v, const tgc_op *op) {
+  const tgc_op_info *info = tgc_op_info_of(op->opcode);
+  int n = (int)op->noperands;
+  if (n < info->min_operands || (info->max_operands >= 0 && n > info->max_operands)) {
+    if (info->min_operands == info->max_operands)
+      VERR(v, op->loc, "'%s' expects %d operand%s, but has %d", info->name, info->min_operands,
+           info->min_operands == 1 ? "" : "s", n);
+    else if (info->max_operands < 0)
+      VERR(v, op->loc, "'%s' expects at least %d operand%s, but has %d", info->name, info->min_operands,
+           info->min_operands == 1 ? "" : "s", n);
+    else
+      VERR(v, op->loc, "'%s' expects %d to %d operands, but has %d", info->name, info->min_operands,
+           info->max_operands, n);
+  }
+  if (info->nresults >= 0 && (int)op->nresults != info->nresults)
+    VERR(v, op->loc, "'%s' produces %d result%s, but %u %s bound", info->name, info->nresults,
+         info->nresults == 1 ? "" : "s", op->nresults, op->nresults == 1 ? "is" : "are");
+  if (info->nresults < 0 && op->nresults == 0)
+    VERR(v, op->loc, "'%s' must produce at least one result", info->name);
+}
+
+static void verify_types(verifier *v, const tgc_op *op) {
+  const tgc_op_info *info = tgc_op_info_of(op->opcode);
+  for (uint32_t i = 0; i < op->nresults; i++) {
+    const tgc_type *t = op->results[i].type;
+    if (!t && (info->flags & TGC_OPF_NEEDS_TYPE)) {
+      VERR(v, op->loc, "'%s' requires a declared result type (it defines the %s)", info->name,
+           op->opcode == TGC_OP_PARAM || op->opcode == TGC_OP_CONSTANT ? "value's type" : "result's shape and dtype");
+    }
+    char what[64];
+    snprintf(what, sizeof what, "result #%u of '%s'", i, info->name);
+    check_type_syms(v, t, op->loc, what);
+  }
+  if ((info->flags & TGC_OPF_COMPARE) && op->nresults == 1 && op->results[0].type &&
+      op->results[0].type->dtype != TGC_DT_BOOL)
+    VERR(v, op->loc, "'%s' is a comparison: its result dtype must be bool, not %s", info->name,
+         tgc_dtype_name(op->results[0].type->dtype));
+  if (op->opcode == TGC_OP_WHERE && op->noperands == 3 && op->operands[0].value && op->operands[0].value->type &&
+      op->operands[0].value->type->dtype != TGC_DT_BOOL)
+    VERR(v, op->loc, "the condition of 'where' must be bool, not %s",
+         tgc_dtype_name(op->operands[0].value->type->dtype));
+  /* Unary elementwise ops other than cast keep their operand's dtype. */
+  if ((info->flags & TGC_OPF_ELEMWISE) && info->max_operands == 1 && op->opcode != TGC_OP_CAST &&
+      op->noperands == 1 && op->nresults == 1 && op->operands[0].value && op->operands[0].value->type &&
+      op->results[0].type && op->results[0].type->dtype != op->operands[0].value->type->dtype)
+    VERR(v, op->loc, "'%s' keeps its operand's dtype %s, but its result is declared %s (use 'cast')", info->name,
+         tgc_dtype_name(op->operands[0].value->type->dtype), tgc_dtype_name(op->results[0].type->dtype));
+}
+
+static int64_t type_numel(const tgc_type *t, bool *is_static) {
+  int64_t n = 1;
+  *is_static = true;
+  for (uint32_t i = 0; i < t->rank; i++) {
+    int64_t d;
+    if (!tgc_dim_is_const(t->dims[i], &d)) {
+      *is_static = false;
+      return -1;
+    }
+    if (__builtin_mul_overflow(n, d, &n)) {
+      *is_static = false;
+      return -1;
+    }
+  }
+  return n;
+}
+
+static uint64_t attr_flat_count(const tgc_attr *a) {
+  if (a->kind != TGC_ATTR_LIST)
+    return 1;
+  uint64_t n = 0;
+  for (uint32_t i = 0; i < a->u.list.n; i++)
+    n += attr_flat_count(a->u.list.items[i]);
+  return n;
+}
+
+static bool attr_all_numeric(const tgc_attr *a) {
+  if (a->kind == TGC_ATTR_LIST) {
+    for (uint32_t i = 0; i < a->u.list.n; i++)
+      if (!attr_all_numeric(a->u.list.items[i]))
+        return false;
+    return true;
+  }
+  return a->kind == TGC_ATTR_INT || a->kind == TGC_ATTR_FLOAT || a->kind == TGC_ATTR_BOOL;
+}
+
+static void verify_op_specific(verifier *v, const tgc_op *op) {
+  const tgc_op_info *info = tgc_op_info_of(op->opcode);
+  const tgc_type *in = op->noperands >= 1 && op->operands[0].value ? op->operands[0].value->type : NULL;
+  switch (op->opcode) {
+  case TGC_OP_PARAM: {
+    const tgc_attr *a = tgc_op_attr(op, "name");
+    if (a && a->kind == TGC_ATTR_STR && a->len == 0)
+      VERR(v, op->loc, "'param' needs a non-empty name");
+    break;
+  }
+  case TGC_OP_CONSTANT: {
+    const tgc_attr *a = tgc_op_attr(op, "value");
+    if (!a || op->nresults != 1 || !op->results[0].type)
+      break;
+    if (!attr_all_numeric(a)) {
+      VERR(v, op->loc, "the value of 'constant' must be a number or a (nested) list of numbers");
+      break;
+    }
+    bool st;
+    int64_t numel = type_numel(op->results[0].type, &st);
+    if (a->kind == TGC_ATTR_LIST && st && attr_flat_count(a) != (uint64_t)numel)
+      VERR(v, op->loc, "'constant' has %llu values, but its type holds %lld elements (give one value to splat)",
+           (unsigned long long)attr_flat_count(a), (long long)numel);
+    break;
+  }
+  case TGC_OP_TRANSPOSE: {
+    const tgc_attr *perm = tgc_op_attr(op, "perm");
+    if (!in || !perm || perm->kind != TGC_ATTR_LIST)
+      break;
+    bool ok = perm->u.list.n == in->rank;
+    uint64_t seen = 0;
+    for (uint32_t i = 0; ok && i < perm->u.list.n; i++) {
+      const tgc_attr *x = perm->u.list.items[i];
+      ok = x->kind == TGC_ATTR_INT && x->u.i >= 0 && x->u.i < (int64_t)in->rank && x->u.i < 64 &&
+           !(seen & (1ull << x->u.i));
+      if (ok)
+        seen |= 1ull << x->u.i;
+    }
+    if (!ok)
+      VERR(v, op->loc, "'perm' of 'transpose' must be a permutation of 0..%u for an operand of rank %u",
+           in->rank ? in->rank - 1 : 0, in->rank);
+    break;
+  }
+  case TGC_OP_REDUCE_SUM:
+  case TGC_OP_REDUCE_MEAN:
+  case TGC_OP_REDUCE_MAX:
+  case TGC_OP_REDUCE_MIN: {
+    const tgc_attr *axes = tgc_op_attr(op, "axes");
+    if (!in || !axes || axes->kind != TGC_ATTR_LIST)
+      break;
+    for (uint32_t i = 0; i < axes->u.list.n; i++) {
+      const tgc_attr *x = axes->u.list.items[i];
+      if (x->kind == TGC_ATTR_INT && (x->u.i >= (int64_t)in->rank || x->u.i < -(int64_t)in->rank))
+        VERR(v, op->loc, "axis %lld of '%s' is out of range for an operand of rank %u", (long long)x->u.i,
+             info->name, in->rank);
+    }
+    break;
+  }
+  case TGC_OP_ALL_REDUCE:
+  case TGC_OP_ALL_GATHER:
+  case TGC_OP_REDUCE_SCATTER: {
+    const tgc_attr *ma = tgc_op_attr(op, "mesh");
+    if (!ma || ma->kind != TGC_ATTR_SYM)
+      break;
+    const tgc_mesh *mesh = tgc_module_find_mesh(v->m, ma->u.s);
+    if (!mesh) {
+      VERR(v, op->loc, "'%s' refers to mesh '@%s', which is not declared", info->name, ma->u.s);
+      break;
+    }
+    const tgc_attr *axes = tgc_op_attr(op, "axes");
+    for (uint32_t i = 0; axes && axes->kind == TGC_ATTR_LIST && i < axes->u.list.n; i++) {
+      const tgc_attr *x = axes->u.list.items[i];
+      if (x->kind != TGC_ATTR_STR)
+        continue;
+      bool found = false;
+      for (uint32_t j = 0; j < mesh->naxes; j++)
+        found = found || strcmp(mesh->axis_names[j], x->u.s) == 0;
+      if (!found)
+        VERR(v, op->loc, "mesh '@%s' has no axis '%s'", mesh->name, x->u.s);
+    }
+    break;
+  }
+  default:
+    break;
+  }
+}
+
+static void verify_region_op(verifier *v, const tgc_op *op) {
+  const tgc_op_info *info = tgc_op_info_of(op->opcode);
+  if (!(info->flags & TGC_OPF_REGION)) {
+    if (op->region)
+      VERR(v, op->loc, "'%s' does not take a region", info->name);
+    return;
+  }
+  const tgc_block *r = op->region;
+  if (!r) {
+    VERR(v, op->loc, "'%s' requires a region", info->name);
+    return;
+  }
+  if (r->nargs != op->noperands) {
+    VERR(v, r->loc, "the region of '%s' has %u argument%s, but the op has %u operand%s", info->name, r->nargs,
+         r->nargs == 1 ? "" : "s", op->noperands, op->noperands == 1 ? "" : "s");
+  } else {
+    for (uint32_t i = 0; i < r->nargs; i++) {
+      const tgc_type *at = r->args[i]->type, *ot = op->operands[i].value ? op->operands[i].value->type : NULL;
+      if (at && ot && !tgc_type_equal(at, ot)) {
+        tgc_strbuf a, b;
+        tgc_sb_init(&a);
+        tgc_sb_init(&b);
+        type_str(at, &a);
+        type_str(ot, &b);
+        VERR(v, r->args[i]->loc, "region argument #%u has type %s, but operand #%u has type %s", i, a.data, i,
+             b.data);
+        tgc_sb_free(&a);
+        tgc_sb_free(&b);
+      }
+    }
+  }
+  for (uint32_t i = 0; i < r->nargs; i++) {
+    char what[64];
+    snprintf(what, sizeof what, "region argument #%u", i);
+    check_type_syms(v, r->args[i]->type, r->args[i]->loc, what);
+  }
+  verify_block(v, r, true);
+  const tgc_op *y = r->last;
+  if (y && y->opcode == TGC_OP_YIELD) {
+    if (y->noperands != op->nresults) {
+      VERR(v, y->loc, "'yield' returns %u value%s, but '%s' has %u result%s", y->noperands,
+           y->noperands == 1 ? "" : "s", info->name, op->nresults, op->nresults == 1 ? "" : "s");
+    } else {
+      for (uint32_t i = 0; i < y->noperands; i++) {
+        const tgc_type *yt = y->operands[i].value ? y->operands[i].value->type : NULL, *rt = op->results[i].type;
+        if (yt && rt && !tgc_type_equal(yt, rt)) {
+          tgc_strbuf a, b;
+          tgc_sb_init(&a);
+          tgc_sb_init(&b);
+          type_str(yt, &a);
+          type_str(rt, &b);
+          VERR(v, y->loc, "yielded value #%u has type %s, but result #%u of '%s' has type %s", i, a.data, i,
+               info->name, b.data);
+          tgc_sb_free(&a);
+          tgc_sb_free(&b);
+        }
+      }
+    }
+  }
+}
+
+static void verify_block(verifier *v, const tgc_block *b, bool is_region) {
+  tgc_strmap defined;
+  tgc_strmap_init(&defined, &v->scratch);
+  for (uint32_t i = 0; i < b->nargs; i++) {
+    const tgc_value *a = b->args[i];
+    tgc_strmap_put(&defined, (const char *)&a, sizeof a, (void *)1);
+  }
+  const char *where = is_region ? "a region" : "a function body";
+  const tgc_opcode want = is_region ? TGC_OP_YIELD : TGC_OP_RETURN;
+  for (const tgc_op *op = b->first; op; op = op->next) {
+    if (tgc_diag_should_stop(v->diag))
+      break;
+    const tgc_op_info *info = tgc_op_info_of(op->opcode);
+    check_operands_defined(v, op, &defined);
+    verify_arity(v, op);
+    verify_attrs(v, op);
+    verify_types(v, op);
+    verify_op_specific(v, op);
+    verify_region_op(v, op);
+    if (info->flags & TGC_OPF_TERMINATOR) {
+      if (op->opcode != want)
+        VERR(v, op->loc, "'%s' cannot appear in %s (use '%s')", info->name, where, tgc_op_name(want));
+      else if (op->next)
+        VERR(v, op->loc, "'%s' must be the last op of %s", info->name, where);
+    }
+    for (uint32_t i = 0; i < op->nresults; i++) {
+      const tgc_value *r = &op->results[i];
+      tgc_strmap_put(&defined, (const char *)&r, sizeof r, (void *)1);
+    }
+  }
+  if (!b->last || b->last->opcode != want) {
+    tgc_loc loc = b->last ? b->last->loc : b->loc;
+    if (is_region)
+      VERR(v, loc, "a region must end with 'yield'");
+    else
+      VERR(v, loc, "function '@%s' must end with 'return'", v->f->name);
+  }
+  tgc_strmap_free(&defined);
+}
+
+static void verify_func(verifier *v, const tgc_func *f) {
+  v->f = f;
+  tgc_strmap_init(&v->bound, &v->scratch);
+  const tgc_block *b = f->body;
+  for (uint32_t i = 0; i < b->nargs; i++) {
+    const tgc_type *t = b->args[i]->type;
+    if (!t) {
+      VERR(v, b->args[i]->loc, "argument #%u of '@%s' has no type", i, f->name);
+      continue;
+    }
+    for (uint32_t j = 0; j < t->rank; j++) {
+      const tgc_dim *d = t->dims[j];
+      if (d->nterms == 1 && d->terms[0].coeff == 1 && d->terms[0].nsyms == 1) {
+        const tgc_sym *s = d->terms[0].syms[0];
+        tgc_strmap_put(&v->bound, (const char *)&s, sizeof s, (void *)1);
+      }
+    }
+  }
+  for (uint32_t i = 0; i < b->nargs; i++) {
+    char what[64];
+    snprintf(what, sizeof what, "argument #%u", i);
+    check_type_syms(v, b->args[i]->type, b->args[i]->loc, what);
+  }
+  for (uint32_t i = 0; i < f->nresults; i++) {
+    char what[64];
+    snprintf(what, sizeof what, "result #%u of '@%s'", i, f->name);
+    check_type_syms(v, f->result_types[i], f->loc, what);
+  }
+  verify_block(v, b, false);
+  const tgc_op *ret = b->last;
+  if (ret && ret->opcode == TGC_OP_RETURN) {
+    if (ret->noperands != f->nresults) {
+      VERR(v, ret->loc, "'return' returns %u value%s, but '@%s' declares %u result%s", ret->noperands,
+           ret->noperands == 1 ? "" : "s", f->name, f->nresults, f->nresults == 1 ? "" : "s");
+    } else {
+      for (uint32_t i = 0; i < ret->noperands; i++) {
+        const tgc_type *t = ret->operands[i].value ? ret->operands[i].value->type : NULL;
+        if (t && !tgc_type_equal(t, f->result_types[i])) {
+          tgc_strbuf a, c;
+          tgc_sb_init(&a);
+          tgc_sb_init(&c);
+          type_str(t, &a);
+          type_str(f->result_types[i], &c);
+          VERR(v, ret->loc, "returned value #%u has type %s, but '@%s' declares %s", i, a.data, f->name, c.data);
+          tgc_sb_free(&a);
+          tgc_sb_free(&c);
+        }
+      }
+    }
+  }
+  tgc_strmap_free(&v->bound);
+}
+
+int tgc_verify_module(const tgc_module *m, tgc_diag *diag) {
+  verifier v;
+  memset(&v, 0, sizeof v);
+  v.diag = diag;
+  v.m = m;
+  tgc_arena_init(&v.scratch);
+  const tgc_attr *w = tgc_attrs_get(&m->attrs, "weights");
+  if (w && w->kind != TGC_ATTR_STR)
+    VERR(&v, m->loc, "module attribute 'weights' must be a string (a .safetensors path)");
+  for (const tgc_func *f = m->funcs; f && !tgc_diag_should_stop(diag); f = f->next)
+    verify_func(&v, f);
+  tgc_arena_free(&v.scratch);
+  return v.errors;
+}

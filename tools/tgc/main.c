@@ -1,0 +1,224 @@
+/* tgc: the compiler driver. Parses a .tir module, verifies it, runs the pipeline chosen by -O or --passes,
+ * and emits the result. Conventions follow clang and opt: diagnostics on stderr, exit 1 on a user error. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../frontend/frontend.h"
+#include "../../ir/ir.h"
+
+#ifndef TGC_VERSION
+#define TGC_VERSION "0.0.0"
+#endif
+
+typedef enum { EMIT_TIR } emit_kind;
+
+typedef struct {
+  const char *input;
+  const char *output;
+  emit_kind emit;
+  int opt_level;
+  bool verify;
+} options;
+
+static const char *const known_flags[] = {"--emit=", "-o", "-O0", "-O1", "-O2", "-O3", "--verify", "--no-verify",
+                                          "--version", "--help"};
+
+static void usage(FILE *out) {
+  fputs("OVERVIEW: tgc, a tensor-graph compiler\n"
+        "\n"
+        "USAGE: tgc [options] FILE.tir      (FILE '-' reads standard input)\n"
+        "\n"
+        "OPTIONS:\n"
+        "  -o FILE          write the output to FILE (default: standard output)\n"
+        "  --emit=tir       what to emit: tir (the module as text)\n"
+        "  -O0 -O1 -O2 -O3  optimization level (default -O0)\n"
+        "  --verify         run the IR verifier after parsing (default)\n"
+        "  --no-verify      skip the IR verifier\n"
+        "  --version        print the version and exit\n"
+        "  --help           print this help and exit\n",
+        out);
+}
+
+static int arg_error(const char *arg) {
+  const char *best = NULL;
+  size_t best_d = 4;
+  for (size_t i = 0; i < sizeof known_flags / sizeof known_flags[0]; i++) {
+    char flag[32];
+    snprintf(flag, sizeof flag, "%s", known_flags[i]);
+    size_t n = strlen(flag);
+    /* compare "--emit=" against the part of ARG before its value */
+    char head[64];
+    snprintf(head, sizeof head, "%.*s", flag[n - 1] == '=' ? (int)n : 63, arg);
+    size_t d = tgc_edit_distance(head, flag, 3);
+    if (d < best_d) {
+      best_d = d;
+      best = known_flags[i];
+    }
+  }
+  if (best)
+    fprintf(stderr, "tgc: error: unknown argument '%s'; did you mean '%s'?\n", arg, best);
+  else
+    fprintf(stderr, "tgc: error: unknown argument '%s'\n", arg);
+  return 1;
+}
+
+static int parse_args(int argc, char **argv, options *o, int *exit_now) {
+  *exit_now = -1;
+  memset(o, 0, sizeof *o);
+  o->verify = true;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      usage(stdout);
+      *exit_now = 0;
+      return 0;
+    } else if (strcmp(a, "--version") == 0) {
+      printf("tgc %s\n", TGC_VERSION);
+      *exit_now = 0;
+      return 0;
+    } else if (strcmp(a, "-o") == 0) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "tgc: error: '-o' needs a file name\n");
+        return 1;
+      }
+      o->output = argv[++i];
+    } else if (strncmp(a, "-o", 2) == 0 && a[2]) {
+      o->output = a + 2;
+    } else if (strncmp(a, "--emit=", 7) == 0) {
+      if (strcmp(a + 7, "tir") == 0) {
+        o->emit = EMIT_TIR;
+      } else {
+        fprintf(stderr, "tgc: error: unknown emit kind '%s' in '%s' (supported: tir)\n", a + 7, a);
+        return 1;
+      }
+    } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
+      o->opt_level = a[2] - '0';
+    } else if (a[0] == '-' && a[1] == 'O') {
+      fprintf(stderr, "tgc: error: invalid optimization level '%s' (use -O0, -O1, -O2 or -O3)\n", a);
+      return 1;
+    } else if (strcmp(a, "--verify") == 0) {
+      o->verify = true;
+    } else if (strcmp(a, "--no-verify") == 0) {
+      o->verify = false;
+    } else if (a[0] == '-' && a[1]) {
+      return arg_error(a);
+    } else {
+      if (o->input) {
+        fprintf(stderr, "tgc: error: more than one input file ('%s' and '%s')\n", o->input, a);
+        return 1;
+      }
+      o->input = a;
+    }
+  }
+  if (!o->input) {
+    fprintf(stderr, "tgc: error: no input file (try 'tgc --help')\n");
+    return 1;
+  }
+  return 0;
+}
+
+/* Reads all of FILE ('-' is standard input) into a heap buffer. */
+static char *read_input(const char *path, size_t *len) {
+  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+  if (!f) {
+    fprintf(stderr, "tgc: error: cannot open '%s': %s\n", path, strerror(errno));
+    return NULL;
+  }
+  size_t cap = 1 << 16, n = 0;
+  char *buf = tgc_xmalloc(cap);
+  for (;;) {
+    if (n == cap) {
+      if (cap >= ((size_t)1 << 31)) {
+        fprintf(stderr, "tgc: error: '%s' is too large (the limit is 2 GiB)\n", path);
+        free(buf);
+        if (f != stdin)
+          fclose(f);
+        return NULL;
+      }
+      cap *= 2;
+      buf = tgc_xrealloc(buf, cap);
+    }
+    size_t got = fread(buf + n, 1, cap - n, f);
+    n += got;
+    if (got == 0)
+      break;
+  }
+  int err = ferror(f);
+  if (f != stdin)
+    fclose(f);
+  if (err) {
+    fprintf(stderr, "tgc: error: cannot read '%s'\n", path);
+    free(buf);
+    return NULL;
+  }
+  *len = n;
+  return buf;
+}
+
+/* Writes DATA to PATH through a temporary file and a rename, so a failed write never leaves a partial file. */
+static int write_output(const char *path, const char *data, size_t len) {
+  if (!path || strcmp(path, "-") == 0) {
+    if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) {
+      fprintf(stderr, "tgc: error: cannot write to standard output: %s\n", strerror(errno));
+      return 1;
+    }
+    return 0;
+  }
+  size_t n = strlen(path);
+  char *tmp = tgc_xmalloc(n + 32);
+  snprintf(tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
+  FILE *f = fopen(tmp, "wb");
+  if (!f) {
+    fprintf(stderr, "tgc: error: cannot open '%s' for writing: %s\n", path, strerror(errno));
+    free(tmp);
+    return 1;
+  }
+  bool ok = fwrite(data, 1, len, f) == len;
+  ok = (fclose(f) == 0) && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    fprintf(stderr, "tgc: error: cannot write '%s': %s\n", path, strerror(errno));
+    remove(tmp);
+    free(tmp);
+    return 1;
+  }
+  free(tmp);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  options o;
+  int exit_now;
+  if (parse_args(argc, argv, &o, &exit_now))
+    return 1;
+  if (exit_now >= 0)
+    return exit_now;
+
+  size_t len = 0;
+  char *text = read_input(o.input, &len);
+  if (!text)
+    return 1;
+  const char *name = strcmp(o.input, "-") == 0 ? "<stdin>" : o.input;
+  tgc_diag diag;
+  tgc_diag_init(&diag, stderr);
+  int rc = 1;
+  tgc_module *m = tgc_parse_module(name, text, len, &diag);
+  if (m && (!o.verify || tgc_verify_module(m, &diag) == 0)) {
+    /* The pass pipelines of -O1..-O3 arrive with the pass manager; until then every level runs no passes. */
+    tgc_strbuf out;
+    tgc_sb_init(&out);
+    switch (o.emit) {
+    case EMIT_TIR:
+      tgc_print_module(m, &out);
+      break;
+    }
+    rc = write_output(o.output, out.data ? out.data : "", out.len);
+    tgc_sb_free(&out);
+  }
+  tgc_module_destroy(m);
+  tgc_diag_free(&diag);
+  free(text);
+  return rc;
+}
