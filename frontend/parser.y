@@ -86,6 +86,7 @@ static const tgc_attr *int_attr(tgc_parse_ctx *ctx, uint64_t u, bool neg, tgc_lo
 %define api.prefix {tgc_yy}
 %define api.token.prefix {TOK_}
 %define parse.error custom
+%define parse.lac full
 %locations
 %param {tgc_parse_ctx *ctx}
 %expect 2 /* "return %a" vs a statement starting "%a =" after a bare "return": shifting is right */
@@ -114,10 +115,11 @@ static const tgc_attr *int_attr(tgc_parse_ctx *ctx, uint64_t u, bool neg, tgc_lo
 %type <dim> sum prod atom dim
 %type <type> type
 %type <list> dim_list type_list types types_opt result_types func_args func_args_opt
-%type <list> operands operands_opt results value_names attr_list attrs_opt value_list
+%type <list> operands operands_opt results value_names attr_list op_attr_list attrs_opt value_list
 %type <list> mesh_axes region_args region_args_opt
 %type <arg> func_arg region_arg mesh_axis
 %type <attr> value
+%type <str> attr_name
 %type <block> region region_opt
 
 %%
@@ -243,13 +245,29 @@ operands
 attrs_opt
   : %empty             { $$ = NULL; }
   | '{' '}'            { $$ = NULL; }
-  | '{' attr_list '}'  { $$ = $2; }
+  | '{' op_attr_list '}'  { $$ = $2; }
   ;
 
 /* attrs := '{' (ID '=' value (',' ID '=' value)*)? '}' */
 attr_list
   : ID '=' value                 { $$ = attr_add(ctx, NULL, $1.s, $3, LOC(@1)); }
   | attr_list ',' ID '=' value   { $$ = attr_add(ctx, $1, $3.s, $5, LOC(@3)); }
+  ;
+
+/* An op's attributes may also be named by keywords ({mesh = @m}); a module's or function's may not, since
+ * there a keyword starts the body. */
+op_attr_list
+  : attr_name '=' value                    { $$ = attr_add(ctx, NULL, $1.s, $3, LOC(@1)); }
+  | op_attr_list ',' attr_name '=' value   { $$ = attr_add(ctx, $1, $3.s, $5, LOC(@3)); }
+  ;
+
+attr_name
+  : ID
+  | MESH    { $$.s = "mesh"; $$.len = 4; }
+  | FUNC    { $$.s = "func"; $$.len = 4; }
+  | MODULE  { $$.s = "module"; $$.len = 6; }
+  | RETURN  { $$.s = "return"; $$.len = 6; }
+  | YIELD   { $$.s = "yield"; $$.len = 5; }
   ;
 
 /* value := INT | FLOAT | STRING | 'true' | 'false' | DTYPE | '@'ID | '[' (value (',' value)*)? ']' */

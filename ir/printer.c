@@ -102,9 +102,18 @@ static void print_float(tgc_strbuf *out, double f) {
     if (strtod(buf, NULL) == f)
       break;
   }
-  tgc_sb_puts(out, buf);
-  if (!strpbrk(buf, ".e"))
+  /* Always look like a float: 1.0, 1.0e-05. */
+  char *e = strchr(buf, 'e');
+  if (strchr(buf, '.') || strchr(buf, 'n')) {
+    tgc_sb_puts(out, buf);
+  } else if (e) {
+    tgc_sb_putn(out, buf, (size_t)(e - buf));
     tgc_sb_puts(out, ".0");
+    tgc_sb_puts(out, e);
+  } else {
+    tgc_sb_puts(out, buf);
+    tgc_sb_puts(out, ".0");
+  }
 }
 
 static void print_string(tgc_strbuf *out, const char *s, size_t len) {
