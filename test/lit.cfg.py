@@ -1,0 +1,61 @@
+# lit configuration for tgc. Run through the generated site config:
+#   .venv/bin/lit -sv build/test
+import os
+import shutil
+import subprocess
+import sys
+
+import lit.formats
+
+if not hasattr(config, "tgc_obj_root"):
+    lit_config.fatal("run lit on the build tree (e.g. `.venv/bin/lit build/test`), not on test/")
+
+config.name = "tgc"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".tir", ".test"]
+config.test_source_root = os.path.dirname(os.path.abspath(__file__))
+config.test_exec_root = os.path.join(config.tgc_obj_root, "test")
+# Inputs/ holds helper files used by tests, not tests themselves.
+config.excludes = ["unit", "fuzz", "lit.cfg.py", "Inputs"]
+
+filecheck_dir = config.filecheck_dir or "/usr/lib/llvm-14/bin"
+python = config.python_executable or sys.executable
+
+config.substitutions.append(("%tgc", os.path.join(config.tgc_tools_dir, "tgc")))
+config.substitutions.append(("%python", python))
+config.substitutions.append(("%examples", os.path.join(config.tgc_src_root, "examples")))
+config.substitutions.append(("%srcroot", config.tgc_src_root))
+
+# tgc first, then LLVM's FileCheck/not/count.
+config.environment["PATH"] = os.pathsep.join(
+    [config.tgc_tools_dir, filecheck_dir, config.environment.get("PATH", "")])
+for var in ["HOME", "TGC_CACHE_DIR", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"]:
+    if var in os.environ:
+        config.environment[var] = os.environ[var]
+
+
+def run_quiet(cmd, timeout):
+    try:
+        return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              timeout=timeout, text=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+if config.have_nvrtc:
+    config.available_features.add("nvrtc")
+
+if shutil.which("nvidia-smi"):
+    r = run_quiet(["nvidia-smi", "-L"], timeout=20)
+    if r and r.returncode == 0 and any(l.startswith("GPU ") for l in r.stdout.splitlines()):
+        config.available_features.add("cuda-gpu")
+
+r = run_quiet([python, "-c", "import torch"], timeout=120)
+if r and r.returncode == 0:
+    config.available_features.add("torch")
+
+sanitize = getattr(config, "tgc_sanitize", "")
+if "address" in sanitize:
+    config.available_features.add("asan")
+if "undefined" in sanitize:
+    config.available_features.add("ubsan")
