@@ -416,7 +416,7 @@ void tgc_parse_error(tgc_parse_ctx *ctx, tgc_loc loc, const char *fmt, ...) {
 static void tgc_yyerror(TGC_YYLTYPE *lloc, tgc_parse_ctx *ctx, const char *msg) {
   /* Bison reports only stack exhaustion here; syntax errors go through yyreport_syntax_error. */
   if (strstr(msg, "exhausted"))
-    tgc_parse_error(ctx, mkloc(ctx, lloc), "input is nested too deeply (more than %d levels)", YYMAXDEPTH / 3);
+    tgc_parse_error(ctx, mkloc(ctx, lloc), "input is nested too deeply");
   else
     tgc_parse_error(ctx, mkloc(ctx, lloc), "%s", msg);
 }

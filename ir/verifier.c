@@ -353,8 +353,9 @@ static void verify_op_specific(verifier *v, const tgc_op *op) {
     bool st;
     int64_t numel = type_numel(op->results[0].type, &st);
     if (a->kind == TGC_ATTR_LIST && st && attr_flat_count(a) != (uint64_t)numel)
-      VERR(v, op->loc, "'constant' has %llu values, but its type holds %lld elements (give one value to splat)",
-           (unsigned long long)attr_flat_count(a), (long long)numel);
+      VERR(v, op->loc, "'constant' has %llu value%s, but its type holds %lld element%s (give one value to splat)",
+           (unsigned long long)attr_flat_count(a), attr_flat_count(a) == 1 ? "" : "s", (long long)numel,
+           numel == 1 ? "" : "s");
     break;
   }
   case TGC_OP_TRANSPOSE: {
