@@ -467,7 +467,8 @@ static int yyreport_syntax_error(const yypcontext_t *yctx, tgc_parse_ctx *ctx) {
     tgc_sb_printf(&msg, ", found %s", found.data);
   } else {
     tgc_sb_printf(&msg, "unexpected %s", found.data);
-    if (tok != YYSYMBOL_YYEOF && tok != YYSYMBOL_YYUNDEF) {
+    /* name the kind of a token whose text does not say it (an identifier, a number...) */
+    if (tok == YYSYMBOL_ID || tok == YYSYMBOL_INT || tok == YYSYMBOL_FLOAT || tok == YYSYMBOL_DTYPE) {
       tgc_sb_puts(&msg, " (");
       sym_name(&msg, tok);
       tgc_sb_puts(&msg, ")");
@@ -775,11 +776,6 @@ static void finish_op(tgc_parse_ctx *ctx, tgc_plist *results, const char *opname
     return;
   }
   const tgc_op_info *info = tgc_op_info_of(opc);
-  if (opc == TGC_OP_RETURN || opc == TGC_OP_YIELD) {
-    tgc_parse_error(ctx, oploc, "'%s' produces no results and is written without '='", opname);
-    define_results(ctx, results, NULL);
-    return;
-  }
   if (types && types->n != results->n) {
     tgc_parse_error(ctx, typesloc, "%u type%s given for %u result%s", types->n, types->n == 1 ? "" : "s",
                     results->n, results->n == 1 ? "" : "s");

@@ -93,10 +93,6 @@ void tgc_diag_vreport(tgc_diag *d, tgc_diag_level level, tgc_loc loc, const char
   static const char *const names[] = {"error", "warning", "note", "remark"};
   if (level == TGC_DIAG_ERROR) {
     if (tgc_diag_should_stop(d)) {
-      if (!d->limit_reached) {
-        d->limit_reached = 1;
-        fprintf(d->out, "tgc: fatal error: too many errors emitted, stopping now\n");
-      }
       d->nerrors++;
       return;
     }
@@ -121,6 +117,11 @@ void tgc_diag_vreport(tgc_diag *d, tgc_diag_level level, tgc_loc loc, const char
   tgc_sb_free(&b);
   if (loc.file && loc.line)
     print_source_line(d, loc);
+  /* Callers stop at the limit (tgc_diag_should_stop), so say so as soon as it is reached. */
+  if (level == TGC_DIAG_ERROR && tgc_diag_should_stop(d) && !d->limit_reached) {
+    d->limit_reached = 1;
+    fprintf(d->out, "tgc: fatal error: too many errors emitted, stopping now\n");
+  }
 }
 
 void tgc_diag_report(tgc_diag *d, tgc_diag_level level, tgc_loc loc, const char *fmt, ...) {

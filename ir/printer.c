@@ -97,6 +97,11 @@ static void print_float(tgc_strbuf *out, double f) {
     return;
   }
   char buf[40];
+  if (f == floor(f) && fabs(f) < 1e15 && (fabs(f) >= 1e-4 || f == 0)) {
+    snprintf(buf, sizeof buf, "%.1f", f); /* 100.0 rather than 1.0e+02 */
+    tgc_sb_puts(out, buf);
+    return;
+  }
   for (int prec = 1; prec <= 17; prec++) {
     snprintf(buf, sizeof buf, "%.*g", prec, f);
     if (strtod(buf, NULL) == f)
@@ -226,7 +231,6 @@ static void print_op(printer *p, const tgc_op *o, int depth, scope *s) {
     tgc_sb_putc(out, '\n');
     return;
   }
-  /* Operands are named before results so that an op can never see its own result names. */
   if (o->nresults != 1)
     tgc_sb_putc(out, '(');
   for (uint32_t i = 0; i < o->nresults; i++) {

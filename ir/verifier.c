@@ -391,6 +391,37 @@ static void verify_op_specific(verifier *v, const tgc_op *op) {
     }
     break;
   }
+  case TGC_OP_SPLIT: {
+    const tgc_attr *sizes = tgc_op_attr(op, "sizes");
+    if (!sizes || sizes->kind != TGC_ATTR_LIST)
+      break;
+    if (sizes->u.list.n != op->nresults) {
+      VERR(v, op->loc, "'split' has %u size%s, but %u result%s %s bound", sizes->u.list.n,
+           sizes->u.list.n == 1 ? "" : "s", op->nresults, op->nresults == 1 ? "" : "s",
+           op->nresults == 1 ? "is" : "are");
+      break;
+    }
+    int64_t axis = tgc_op_attr_int(op, "axis", 0), dim, total = 0;
+    if (!in || axis < -(int64_t)in->rank || axis >= (int64_t)in->rank) {
+      if (in)
+        VERR(v, op->loc, "axis %lld of 'split' is out of range for an operand of rank %u", (long long)axis, in->rank);
+      break;
+    }
+    if (axis < 0)
+      axis += in->rank;
+    bool ok = true;
+    for (uint32_t i = 0; i < sizes->u.list.n; i++) {
+      const tgc_attr *x = sizes->u.list.items[i];
+      if (x->kind != TGC_ATTR_INT || x->u.i < 0 || __builtin_add_overflow(total, x->u.i, &total))
+        ok = false;
+    }
+    if (!ok)
+      VERR(v, op->loc, "the sizes of 'split' must be non-negative integers");
+    else if (tgc_dim_is_const(in->dims[axis], &dim) && dim != total)
+      VERR(v, op->loc, "the sizes of 'split' add up to %lld, but dim %lld of the operand is %lld", (long long)total,
+           (long long)axis, (long long)dim);
+    break;
+  }
   case TGC_OP_ALL_REDUCE:
   case TGC_OP_ALL_GATHER:
   case TGC_OP_REDUCE_SCATTER: {
