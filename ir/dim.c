@@ -6,6 +6,12 @@
 
 enum { MAX_TERMS = 64, MAX_DEGREE = 16 };
 
+/* Like terms are combined in 128 bits and range-checked once, so that the order of the terms never decides
+ * whether an intermediate sum overflows. */
+__extension__ typedef __int128 wide;
+
+static bool fits64(wide w) { return w >= INT64_MIN && w <= INT64_MAX; }
+
 static int sym_cmp(const tgc_sym *a, const tgc_sym *b) { return a == b ? 0 : strcmp(a->name, b->name); }
 
 /* Canonical term order: higher degree first, then lexicographic by symbol names; constants last. */
@@ -51,23 +57,19 @@ static tgc_dim_status add_signed(tgc_arena *a, const tgc_dim *x, const tgc_dim *
   while (i < x->nterms || j < y->nterms) {
     int c = i == x->nterms ? 1 : j == y->nterms ? -1 : mono_cmp(&x->terms[i], &y->terms[j]);
     tgc_term t;
+    wide sum;
     if (c < 0) {
       t = x->terms[i++];
+      sum = t.coeff;
     } else {
       t = y->terms[j++];
-      if (sign < 0) {
-        if (t.coeff == INT64_MIN)
-          return TGC_DIM_OVERFLOW;
-        t.coeff = -t.coeff;
-      }
-      if (c == 0) {
-        int64_t s;
-        if (__builtin_add_overflow(x->terms[i].coeff, t.coeff, &s))
-          return TGC_DIM_OVERFLOW;
-        t.coeff = s;
-        i++;
-      }
+      sum = sign < 0 ? -(wide)t.coeff : (wide)t.coeff;
+      if (c == 0)
+        sum += x->terms[i++].coeff;
     }
+    if (!fits64(sum))
+      return TGC_DIM_OVERFLOW;
+    t.coeff = (int64_t)sum;
     if (t.coeff != 0)
       terms[n++] = t;
   }
@@ -88,20 +90,30 @@ tgc_dim_status tgc_dim_sub(tgc_arena *a, const tgc_dim *x, const tgc_dim *y, con
   return add_signed(a, x, y, -1, out);
 }
 
-static int term_qsort_cmp(const void *a, const void *b) { return mono_cmp(a, b); }
+/* A stable insertion sort of term indices (at most MAX_TERMS * 4 of them). */
+static void sort_order(size_t *order, size_t k, const tgc_term *terms) {
+  for (size_t i = 1; i < k; i++) {
+    size_t x = order[i], j = i;
+    while (j > 0 && mono_cmp(&terms[order[j - 1]], &terms[x]) > 0) {
+      order[j] = order[j - 1];
+      j--;
+    }
+    order[j] = x;
+  }
+}
 
 tgc_dim_status tgc_dim_mul(tgc_arena *a, const tgc_dim *x, const tgc_dim *y, const tgc_dim **out) {
   size_t n = (size_t)x->nterms * y->nterms;
   if (n > MAX_TERMS * 4)
     return TGC_DIM_TOO_BIG;
   tgc_term *terms = tgc_arena_alloc(a, sizeof *terms * (n + 1));
+  wide *prods = tgc_arena_alloc(a, sizeof *prods * (n + 1));
   size_t k = 0;
   for (uint32_t i = 0; i < x->nterms; i++) {
     for (uint32_t j = 0; j < y->nterms; j++) {
       const tgc_term *p = &x->terms[i], *q = &y->terms[j];
-      tgc_term *t = &terms[k++];
-      if (__builtin_mul_overflow(p->coeff, q->coeff, &t->coeff))
-        return TGC_DIM_OVERFLOW;
+      tgc_term *t = &terms[k];
+      prods[k++] = (wide)p->coeff * q->coeff; /* exact: |a*b| < 2^126 */
       t->nsyms = p->nsyms + q->nsyms;
       if (t->nsyms > MAX_DEGREE)
         return TGC_DIM_TOO_BIG;
@@ -116,17 +128,37 @@ tgc_dim_status tgc_dim_mul(tgc_arena *a, const tgc_dim *x, const tgc_dim *y, con
       t->syms = syms;
     }
   }
-  qsort(terms, k, sizeof *terms, term_qsort_cmp);
-  /* combine equal monomials, then drop zero terms */
-  size_t m = 0;
+  /* sort (term, product) pairs together, then combine like terms in 128 bits */
+  size_t *order = tgc_arena_alloc(a, sizeof *order * (k + 1));
   for (size_t i = 0; i < k; i++) {
-    if (m > 0 && mono_cmp(&terms[m - 1], &terms[i]) == 0) {
-      if (__builtin_add_overflow(terms[m - 1].coeff, terms[i].coeff, &terms[m - 1].coeff))
+    order[i] = i;
+    terms[i].coeff = 0;
+  }
+  sort_order(order, k, terms);
+  tgc_term *sorted = tgc_arena_alloc(a, sizeof *sorted * (k + 1));
+  size_t m = 0;
+  wide acc = 0;
+  for (size_t i = 0; i < k; i++) {
+    const tgc_term *t = &terms[order[i]];
+    if (m > 0 && mono_cmp(&sorted[m - 1], t) == 0) {
+      if (__builtin_add_overflow(acc, prods[order[i]], &acc))
         return TGC_DIM_OVERFLOW;
     } else {
-      terms[m++] = terms[i];
+      if (m > 0) {
+        if (!fits64(acc))
+          return TGC_DIM_OVERFLOW;
+        sorted[m - 1].coeff = (int64_t)acc;
+      }
+      sorted[m++] = *t;
+      acc = prods[order[i]];
     }
   }
+  if (m > 0) {
+    if (!fits64(acc))
+      return TGC_DIM_OVERFLOW;
+    sorted[m - 1].coeff = (int64_t)acc;
+  }
+  terms = sorted;
   size_t nz = 0;
   for (size_t i = 0; i < m; i++)
     if (terms[i].coeff != 0)

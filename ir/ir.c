@@ -175,7 +175,10 @@ bool tgc_attr_equal(const tgc_attr *x, const tgc_attr *y) {
   case TGC_ATTR_INT:
     return x->u.i == y->u.i;
   case TGC_ATTR_FLOAT:
-    return x->u.f == y->u.f || (isnan(x->u.f) && isnan(y->u.f));
+    /* structural: nan equals nan, and 0.0 differs from -0.0 (they print and divide differently) */
+    if (isnan(x->u.f) || isnan(y->u.f))
+      return isnan(x->u.f) && isnan(y->u.f);
+    return x->u.f == y->u.f && signbit(x->u.f) == signbit(y->u.f);
   case TGC_ATTR_STR:
   case TGC_ATTR_SYM:
     return x->len == y->len && memcmp(x->u.s, y->u.s, x->len) == 0;
@@ -441,6 +444,8 @@ void tgc_op_erase(tgc_op *op) {
 }
 
 void tgc_value_replace_all_uses(tgc_value *from, tgc_value *to) {
+  if (from == to)
+    return;
   while (from->uses) {
     tgc_use *u = from->uses;
     use_unlink(u);

@@ -118,6 +118,17 @@ static bool attr_matches(const schema_entry *e, const tgc_attr *a) {
   tgc_fatal(__FILE__, __LINE__, "bad attribute type '%.*s' in ops.def", (int)e->type_len, e->type);
 }
 
+/* For list schema types (ints, floats, strs): does one item have the element kind? */
+static bool attr_matches_item(const schema_entry *e, const tgc_attr *a) {
+  if (is_type(e, "ints"))
+    return a->kind == TGC_ATTR_INT;
+  if (is_type(e, "floats"))
+    return a->kind == TGC_ATTR_FLOAT || a->kind == TGC_ATTR_INT;
+  if (is_type(e, "strs"))
+    return a->kind == TGC_ATTR_STR;
+  return true;
+}
+
 static const char *attr_kind_name(const tgc_attr *a) {
   switch (a->kind) {
   case TGC_ATTR_INT: return "int";
@@ -159,8 +170,17 @@ static void verify_attrs(verifier *v, const tgc_op *op) {
         continue;
       found = true;
       if (!attr_matches(&e, na->value)) {
-        VERR(v, na->loc, "attribute '%s' of '%s' must be %.*s, but is %s", na->name, info->name, (int)e.type_len,
-             e.type, attr_kind_name(na->value));
+        if (na->value->kind == TGC_ATTR_LIST && e.type_len > 1 && e.type[e.type_len - 1] == 's') {
+          uint32_t bad = 0;
+          while (bad < na->value->u.list.n && attr_matches_item(&e, na->value->u.list.items[bad]))
+            bad++;
+          VERR(v, na->loc, "attribute '%s' of '%s' must be a list of %.*s, but item #%u is %s", na->name,
+               info->name, (int)e.type_len - 1, e.type, bad,
+               bad < na->value->u.list.n ? attr_kind_name(na->value->u.list.items[bad]) : "?");
+        } else {
+          VERR(v, na->loc, "attribute '%s' of '%s' must be %.*s, but is %s", na->name, info->name,
+               (int)e.type_len, e.type, attr_kind_name(na->value));
+        }
       } else if (e.enums && !enum_contains(&e, na->value)) {
         tgc_strbuf b;
         tgc_sb_init(&b);
@@ -186,6 +206,10 @@ static void verify_attrs(verifier *v, const tgc_op *op) {
         best = e.name;
         best_len = e.name_len;
       }
+    }
+    if (tgc_edit_distance(na->name, "shard", 2) < best_d) {
+      best = "shard";
+      best_len = 5;
     }
     if (best)
       VERR(v, na->loc, "'%s' has no attribute '%s'; did you mean '%.*s'?", info->name, na->name, (int)best_len, best);
@@ -360,16 +384,15 @@ static void verify_op_specific(verifier *v, const tgc_op *op) {
   }
   case TGC_OP_TRANSPOSE: {
     const tgc_attr *perm = tgc_op_attr(op, "perm");
-    if (!in || !perm || perm->kind != TGC_ATTR_LIST)
-      break;
+    if (!in || !perm || !list_of(perm, TGC_ATTR_INT, false))
+      break; /* a malformed perm was reported by the schema check */
     bool ok = perm->u.list.n == in->rank;
-    uint64_t seen = 0;
+    bool *seen = tgc_arena_alloc(&v->scratch, in->rank + 1);
     for (uint32_t i = 0; ok && i < perm->u.list.n; i++) {
-      const tgc_attr *x = perm->u.list.items[i];
-      ok = x->kind == TGC_ATTR_INT && x->u.i >= 0 && x->u.i < (int64_t)in->rank && x->u.i < 64 &&
-           !(seen & (1ull << x->u.i));
+      int64_t x = perm->u.list.items[i]->u.i;
+      ok = x >= 0 && x < (int64_t)in->rank && !seen[x];
       if (ok)
-        seen |= 1ull << x->u.i;
+        seen[x] = true;
     }
     if (!ok)
       VERR(v, op->loc, "'perm' of 'transpose' must be a permutation of 0..%u for an operand of rank %u",
@@ -392,31 +415,34 @@ static void verify_op_specific(verifier *v, const tgc_op *op) {
     break;
   }
   case TGC_OP_SPLIT: {
-    const tgc_attr *sizes = tgc_op_attr(op, "sizes");
-    if (!sizes || sizes->kind != TGC_ATTR_LIST)
-      break;
+    const tgc_attr *sizes = tgc_op_attr(op, "sizes"), *axis_attr = tgc_op_attr(op, "axis");
+    if (!sizes || !list_of(sizes, TGC_ATTR_INT, false))
+      break; /* reported by the schema check */
     if (sizes->u.list.n != op->nresults) {
       VERR(v, op->loc, "'split' has %u size%s, but %u result%s %s bound", sizes->u.list.n,
            sizes->u.list.n == 1 ? "" : "s", op->nresults, op->nresults == 1 ? "" : "s",
            op->nresults == 1 ? "is" : "are");
       break;
     }
-    int64_t axis = tgc_op_attr_int(op, "axis", 0), dim, total = 0;
-    if (!in || axis < -(int64_t)in->rank || axis >= (int64_t)in->rank) {
-      if (in)
-        VERR(v, op->loc, "axis %lld of 'split' is out of range for an operand of rank %u", (long long)axis, in->rank);
+    if (!in || !axis_attr || axis_attr->kind != TGC_ATTR_INT)
+      break;
+    int64_t axis = axis_attr->u.i, dim, total = 0;
+    if (axis < -(int64_t)in->rank || axis >= (int64_t)in->rank) {
+      VERR(v, op->loc, "axis %lld of 'split' is out of range for an operand of rank %u", (long long)axis, in->rank);
       break;
     }
     if (axis < 0)
       axis += in->rank;
-    bool ok = true;
+    bool negative = false, overflow = false;
     for (uint32_t i = 0; i < sizes->u.list.n; i++) {
-      const tgc_attr *x = sizes->u.list.items[i];
-      if (x->kind != TGC_ATTR_INT || x->u.i < 0 || __builtin_add_overflow(total, x->u.i, &total))
-        ok = false;
+      int64_t x = sizes->u.list.items[i]->u.i;
+      negative = negative || x < 0;
+      overflow = overflow || __builtin_add_overflow(total, x, &total);
     }
-    if (!ok)
-      VERR(v, op->loc, "the sizes of 'split' must be non-negative integers");
+    if (negative)
+      VERR(v, op->loc, "the sizes of 'split' must not be negative");
+    else if (overflow)
+      VERR(v, op->loc, "the sizes of 'split' add up to more than 64-bit integers hold");
     else if (tgc_dim_is_const(in->dims[axis], &dim) && dim != total)
       VERR(v, op->loc, "the sizes of 'split' add up to %lld, but dim %lld of the operand is %lld", (long long)total,
            (long long)axis, (long long)dim);
@@ -542,7 +568,11 @@ static void verify_block(verifier *v, const tgc_block *b, bool is_region) {
       tgc_strmap_put(&defined, (const char *)&r, sizeof r, (void *)1);
     }
   }
-  if (!b->last || b->last->opcode != want) {
+  bool has_terminator = false;
+  for (const tgc_op *op = b->first; op; op = op->next)
+    has_terminator = has_terminator || (tgc_op_info_of(op->opcode)->flags & TGC_OPF_TERMINATOR);
+  /* a misplaced or wrong terminator was reported above */
+  if (!has_terminator) {
     tgc_loc loc = b->last ? b->last->loc : b->loc;
     if (is_region)
       VERR(v, loc, "a region must end with 'yield'");
@@ -611,9 +641,11 @@ int tgc_verify_module(const tgc_module *m, tgc_diag *diag) {
   v.diag = diag;
   v.m = m;
   tgc_arena_init(&v.scratch);
-  const tgc_attr *w = tgc_attrs_get(&m->attrs, "weights");
-  if (w && w->kind != TGC_ATTR_STR)
-    VERR(&v, m->loc, "module attribute 'weights' must be a string (a .safetensors path)");
+  for (uint32_t i = 0; i < m->attrs.n; i++) {
+    const tgc_named_attr *a = &m->attrs.items[i];
+    if (strcmp(a->name, "weights") == 0 && a->value->kind != TGC_ATTR_STR)
+      VERR(&v, a->loc, "module attribute 'weights' must be a string (a .safetensors path)");
+  }
   for (const tgc_func *f = m->funcs; f && !tgc_diag_should_stop(diag); f = f->next)
     verify_func(&v, f);
   tgc_arena_free(&v.scratch);
