@@ -29,10 +29,15 @@ typedef struct tgc_parse_ctx {
   char last_text[48];
   int depth, depth_before_last;
   /* error recovery: skip tokens until a new line at or above this brace depth */
-  bool skipping;
+  bool skipping, skip_to_close;
+  int region_header_depth; /* brace depth inside a region whose header is being parsed; 0 otherwise */
+  tgc_block error_region;  /* stands for a region whose header had a syntax error */
   uint32_t skip_line;
   int skip_depth;
   int syntax_errors;
+  /* indexes that keep huge inputs linear: functions and meshes by name, and (dictionary, name) pairs of
+   * attribute dictionaries with more than a few entries */
+  tgc_strmap funcs, meshes, attr_index;
 } tgc_parse_ctx;
 
 void tgc_parse_error(tgc_parse_ctx *ctx, tgc_loc loc, const char *fmt, ...) TGC_PRINTF(3, 4);

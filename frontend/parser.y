@@ -80,6 +80,7 @@ static void finish_op(tgc_parse_ctx *ctx, tgc_plist *results, const char *opname
 static void finish_terminator(tgc_parse_ctx *ctx, tgc_opcode opc, tgc_plist *operands, tgc_loc loc);
 static void add_mesh(tgc_parse_ctx *ctx, const char *name, tgc_loc loc, tgc_plist *axes);
 static const tgc_attr *int_attr(tgc_parse_ctx *ctx, uint64_t u, bool neg, tgc_loc loc);
+static const char *clip(char buf[80], const char *s);
 }
 
 %define api.pure full
@@ -163,7 +164,8 @@ mesh_axis
       $$->name = $1.s;
       $$->loc = LOC(@1);
       if ($3 == 0 || $3 > INT32_MAX) {
-        tgc_parse_error(ctx, LOC(@3), "mesh axis '%s' must have a size between 1 and %d", $1.s, INT32_MAX);
+        char cb[80];
+        tgc_parse_error(ctx, LOC(@3), "mesh axis '%s' must have a size between 1 and %d", clip(cb, $1.s), INT32_MAX);
         $$->type = (const tgc_type *)(uintptr_t)1;
       } else {
         $$->type = (const tgc_type *)(uintptr_t)$3; /* the size rides in the type slot */
@@ -282,8 +284,9 @@ value
       else if (strcmp($1.s, "nan") == 0)
         $$ = tgc_attr_float(ctx->arena, NAN);
       else {
+        char cb[80];
         tgc_parse_error(ctx, LOC(@1), "unexpected identifier '%s' in an attribute value; strings are quoted",
-                        $1.s);
+                        clip(cb, $1.s));
         $$ = tgc_attr_int(ctx->arena, 0);
       }
     }
@@ -379,6 +382,7 @@ region_opt
 region
   : REGION_OPEN '(' region_args_opt ')' ':'  { $<block>$ = begin_region(ctx, $3, LOC(@1)); }
     stmts '}'  { $$ = $<block>6; scope_pop(ctx); }
+  | REGION_OPEN error '}'  { $$ = &ctx->error_region; }
   ;
 
 region_args_opt
@@ -478,10 +482,20 @@ static int yyreport_syntax_error(const yypcontext_t *yctx, tgc_parse_ctx *ctx) {
   tgc_sb_free(&msg);
   tgc_sb_free(&found);
 
-  /* Recovery: skip the rest of the offending line and whatever it opened. */
+  /* Recovery. In a region header, the grammar resumes at the region's closing brace: skip to it. Elsewhere,
+   * skip the rest of the offending line and whatever it opened. */
   ctx->skipping = true;
-  ctx->skip_line = err_line;
-  ctx->skip_depth = ctx->depth_before_last;
+  if (ctx->region_header_depth > 0) {
+    ctx->skip_to_close = true;
+    ctx->skip_depth = ctx->region_header_depth - 1;
+    ctx->region_header_depth = 0;
+    if (tok == YYSYMBOL_YYEOF || (ctx->last_tok == '}' && ctx->depth == ctx->skip_depth))
+      ctx->skipping = ctx->skip_to_close = false; /* the offending token already closes it */
+  } else {
+    ctx->skip_to_close = false;
+    ctx->skip_line = err_line;
+    ctx->skip_depth = ctx->depth_before_last;
+  }
   return 0;
 }
 
@@ -511,7 +525,13 @@ static int tgc_yylex(TGC_YYSTYPE *lval, TGC_YYLTYPE *lloc, tgc_parse_ctx *ctx) {
       ctx->depth++;
     else if (tok == '}')
       ctx->depth--;
-    if (ctx->skipping) {
+    if (tok == TOK_REGION_OPEN)
+      ctx->region_header_depth = ctx->depth;
+    if (ctx->skipping && ctx->skip_to_close) {
+      if (tok != TOK_END && !(tok == '}' && ctx->depth == ctx->skip_depth))
+        continue;
+      ctx->skipping = ctx->skip_to_close = false;
+    } else if (ctx->skipping) {
       if (tok != TOK_END && ((uint32_t)lloc->first_line <= ctx->skip_line || before > ctx->skip_depth))
         continue;
       ctx->skipping = false;
@@ -587,6 +607,15 @@ static void scope_pop(tgc_parse_ctx *ctx) {
   ctx->scope = s->parent;
 }
 
+/* A user-written name for a message: long names are cut to 64 bytes and marked with "...". */
+static const char *clip(char buf[80], const char *s) {
+  size_t n = strlen(s);
+  if (n <= 64)
+    return s;
+  snprintf(buf, 80, "%.64s...", s);
+  return buf;
+}
+
 /* A stand-in for a value whose definition failed, so that its uses do not cascade into more errors. */
 static tgc_value *poison_value(tgc_parse_ctx *ctx, const char *name, tgc_loc loc) {
   tgc_value *v = tgc_arena_alloc(ctx->arena, sizeof *v);
@@ -600,7 +629,8 @@ static void define_value(tgc_parse_ctx *ctx, const char *name, tgc_value *v, tgc
     return;
   tgc_value *prev = tgc_strmap_get(&ctx->scope->names, name, strlen(name));
   if (prev) {
-    tgc_parse_error(ctx, loc, "redefinition of value '%%%s'", name);
+    char cb[80];
+    tgc_parse_error(ctx, loc, "redefinition of value '%%%s'", clip(cb, name));
     if (prev->loc.line)
       tgc_note(ctx->diag, prev->loc, "previous definition is here");
     return;
@@ -616,18 +646,20 @@ static tgc_value *use_value(tgc_parse_ctx *ctx, const char *name, tgc_loc loc) {
   tgc_value *v = tgc_strmap_get(&ctx->scope->names, name, strlen(name));
   if (v)
     return v;
+  char cb[80];
   v = poison_value(ctx, name, loc);
-  /* After a syntax error in this body, an undefined name is most likely the error's echo. */
-  if (!ctx->syntax_errors) {
+  /* After a syntax error in this body, an undefined name is most likely the error's echo; a name the lexer
+   * could not read ("<error>") was reported there. */
+  if (!ctx->syntax_errors && name[0] != '<') {
     tgc_value *outer = NULL;
     for (tgc_scope *s = ctx->scope->parent; s && !outer; s = s->parent)
       outer = tgc_strmap_get(&s->names, name, strlen(name));
     if (outer) {
       tgc_parse_error(ctx, loc, "value '%%%s' is defined outside this region; regions are isolated, so pass it "
-                      "as an operand", name);
-      tgc_note(ctx->diag, outer->loc, "'%%%s' is defined here", name);
+                      "as an operand", clip(cb, name));
+      tgc_note(ctx->diag, outer->loc, "'%%%s' is defined here", clip(cb, name));
     } else {
-      tgc_parse_error(ctx, loc, "use of undefined value '%%%s'", name);
+      tgc_parse_error(ctx, loc, "use of undefined value '%%%s'", clip(cb, name));
     }
   }
   tgc_strmap_put(&ctx->scope->names, name, strlen(name), v);
@@ -661,60 +693,101 @@ static const tgc_attr *int_attr(tgc_parse_ctx *ctx, uint64_t u, bool neg, tgc_lo
   return tgc_attr_int(ctx->arena, v);
 }
 
+/* Small dictionaries are searched linearly; from ATTR_INDEX_MIN entries on, (list, name) goes in a map. */
+enum { ATTR_INDEX_MIN = 8 };
+
+static void attr_index_put(tgc_parse_ctx *ctx, tgc_plist *l, const char *name, void *a) {
+  tgc_strbuf key;
+  tgc_sb_init(&key);
+  tgc_sb_putn(&key, (const char *)&l, sizeof l);
+  tgc_sb_puts(&key, name);
+  tgc_strmap_put(&ctx->attr_index, key.data, key.len, a);
+  tgc_sb_free(&key);
+}
+
+static tgc_named_attr *attr_find(tgc_parse_ctx *ctx, tgc_plist *l, const char *name) {
+  if (!l)
+    return NULL;
+  if (l->n < ATTR_INDEX_MIN) {
+    for (uint32_t i = 0; i < l->n; i++)
+      if (strcmp(((tgc_named_attr *)l->items[i])->name, name) == 0)
+        return l->items[i];
+    return NULL;
+  }
+  tgc_strbuf key;
+  tgc_sb_init(&key);
+  tgc_sb_putn(&key, (const char *)&l, sizeof l);
+  tgc_sb_puts(&key, name);
+  tgc_named_attr *a = tgc_strmap_get(&ctx->attr_index, key.data, key.len);
+  tgc_sb_free(&key);
+  return a;
+}
+
 static tgc_plist *attr_add(tgc_parse_ctx *ctx, tgc_plist *l, const char *name, const tgc_attr *v, tgc_loc loc) {
-  if (l) {
-    for (uint32_t i = 0; i < l->n; i++) {
-      tgc_named_attr *a = l->items[i];
-      if (strcmp(a->name, name) == 0) {
-        tgc_parse_error(ctx, loc, "duplicate attribute '%s'", name);
-        tgc_note(ctx->diag, a->loc, "first given here");
-        return l;
-      }
-    }
+  tgc_named_attr *prev = attr_find(ctx, l, name);
+  if (prev) {
+    char cb[80];
+    tgc_parse_error(ctx, loc, "duplicate attribute '%s'", clip(cb, name));
+    tgc_note(ctx->diag, prev->loc, "first given here");
+    return l;
   }
   tgc_named_attr *a = tgc_arena_alloc(ctx->arena, sizeof *a);
   a->name = name;
   a->value = v;
   a->loc = loc;
-  return plist_push(ctx, l, a, loc);
+  l = plist_push(ctx, l, a, loc);
+  if (l->n == ATTR_INDEX_MIN) {
+    for (uint32_t i = 0; i < l->n; i++)
+      attr_index_put(ctx, l, ((tgc_named_attr *)l->items[i])->name, l->items[i]);
+  } else if (l->n > ATTR_INDEX_MIN) {
+    attr_index_put(ctx, l, name, a);
+  }
+  return l;
 }
 
 static void attrs_fill(tgc_parse_ctx *ctx, tgc_attrs *d, const tgc_plist *l) {
   for (uint32_t i = 0; l && i < l->n; i++) {
     tgc_named_attr *a = l->items[i];
-    tgc_attrs_set(ctx->arena, d, a->name, a->value, a->loc);
+    tgc_attrs_append(ctx->arena, d, a->name, a->value, a->loc); /* duplicates were rejected by attr_add */
   }
 }
 
 /* ---- structure ---- */
 
 static void add_mesh(tgc_parse_ctx *ctx, const char *name, tgc_loc loc, tgc_plist *axes) {
-  tgc_mesh *prev = tgc_module_find_mesh(ctx->module, name);
+  tgc_mesh *prev = tgc_strmap_get(&ctx->meshes, name, strlen(name));
   if (prev) {
-    tgc_parse_error(ctx, loc, "redefinition of mesh '@%s'", name);
+    char cb[80];
+    tgc_parse_error(ctx, loc, "redefinition of mesh '@%s'", clip(cb, name));
     tgc_note(ctx->diag, prev->loc, "previous definition is here");
     return;
   }
   const char **names = tgc_arena_alloc(ctx->arena, sizeof *names * axes->n);
   int64_t *sizes = tgc_arena_alloc(ctx->arena, sizeof *sizes * axes->n);
+  tgc_strmap seen;
+  tgc_strmap_init(&seen, ctx->arena);
   for (uint32_t i = 0; i < axes->n; i++) {
     tgc_parg *a = axes->items[i];
-    for (uint32_t j = 0; j < i; j++) {
-      if (strcmp(names[j], a->name) == 0) {
-        tgc_parse_error(ctx, a->loc, "duplicate axis '%s' in mesh '@%s'", a->name, name);
-        return;
-      }
+    if (tgc_strmap_get(&seen, a->name, strlen(a->name))) {
+      char cb[80], cb2[80];
+      tgc_parse_error(ctx, a->loc, "duplicate axis '%s' in mesh '@%s'", clip(cb, a->name), clip(cb2, name));
+      tgc_strmap_free(&seen);
+      return;
     }
+    tgc_strmap_put(&seen, a->name, strlen(a->name), a);
     names[i] = a->name;
     sizes[i] = (int64_t)(uintptr_t)a->type;
   }
-  tgc_module_add_mesh(ctx->module, name, axes->n, names, sizes, loc);
+  tgc_strmap_free(&seen);
+  tgc_mesh *mesh = tgc_module_add_mesh(ctx->module, name, axes->n, names, sizes, loc);
+  tgc_strmap_put(&ctx->meshes, name, strlen(name), mesh);
 }
 
 static void begin_func(tgc_parse_ctx *ctx, const char *name, tgc_loc loc, tgc_plist *args, tgc_plist *results) {
-  tgc_func *prev = tgc_module_find_func(ctx->module, name);
+  tgc_func *prev = tgc_strmap_get(&ctx->funcs, name, strlen(name));
   if (prev) {
-    tgc_parse_error(ctx, loc, "redefinition of function '@%s'", name);
+    char cb[80];
+    tgc_parse_error(ctx, loc, "redefinition of function '@%s'", clip(cb, name));
     tgc_note(ctx->diag, prev->loc, "previous definition is here");
   }
   uint32_t nargs = args ? args->n : 0, nres = results ? results->n : 0;
@@ -723,6 +796,8 @@ static void begin_func(tgc_parse_ctx *ctx, const char *name, tgc_loc loc, tgc_pl
     types[i] = ((tgc_parg *)args->items[i])->type;
   tgc_func *f = tgc_func_create(ctx->module, name, types, NULL, nargs,
                                 results ? (const tgc_type *const *)results->items : NULL, nres, loc);
+  if (!prev)
+    tgc_strmap_put(&ctx->funcs, name, strlen(name), f);
   ctx->func = f;
   ctx->syntax_errors = 0;
   scope_push(ctx, f->body);
@@ -739,6 +814,7 @@ static void end_func(tgc_parse_ctx *ctx) {
 }
 
 static tgc_block *begin_region(tgc_parse_ctx *ctx, tgc_plist *args, tgc_loc loc) {
+  ctx->region_header_depth = 0;
   uint32_t n = args ? args->n : 0;
   const tgc_type **types = tgc_arena_alloc(ctx->arena, sizeof *types * (n + 1));
   for (uint32_t i = 0; i < n; i++)
@@ -766,16 +842,21 @@ static void finish_op(tgc_parse_ctx *ctx, tgc_plist *results, const char *opname
   tgc_opcode opc;
   if (!ctx->scope || !tgc_op_lookup(opname, strlen(opname), &opc)) {
     if (ctx->scope) {
+      char cb[80];
       const char *s = tgc_op_suggest(opname);
       if (s)
-        tgc_parse_error(ctx, oploc, "unknown op '%s'; did you mean '%s'?", opname, s);
+        tgc_parse_error(ctx, oploc, "unknown op '%s'; did you mean '%s'?", clip(cb, opname), s);
       else
-        tgc_parse_error(ctx, oploc, "unknown op '%s'", opname);
+        tgc_parse_error(ctx, oploc, "unknown op '%s'", clip(cb, opname));
     }
     define_results(ctx, results, NULL);
     return;
   }
   const tgc_op_info *info = tgc_op_info_of(opc);
+  if (region == &ctx->error_region) { /* its header had a syntax error, already reported */
+    define_results(ctx, results, NULL);
+    return;
+  }
   if (types && types->n != results->n) {
     tgc_parse_error(ctx, typesloc, "%u type%s given for %u result%s", types->n, types->n == 1 ? "" : "s",
                     results->n, results->n == 1 ? "" : "s");
@@ -827,6 +908,9 @@ tgc_module *tgc_parse_module(const char *file, const char *text, size_t len, tgc
   ctx.arena = &ctx.module->arena;
   ctx.diag = diag;
   ctx.file = tgc_module_strdup(ctx.module, file, strlen(file));
+  tgc_strmap_init(&ctx.funcs, ctx.arena);
+  tgc_strmap_init(&ctx.meshes, ctx.arena);
+  tgc_strmap_init(&ctx.attr_index, ctx.arena);
   int errors_before = diag->nerrors;
   tgc_diag_add_source(diag, ctx.file, text, len);
   if (tgc_lex_init(&ctx, text, len) != 0)
@@ -834,6 +918,9 @@ tgc_module *tgc_parse_module(const char *file, const char *text, size_t len, tgc
   int rc = tgc_yyparse(&ctx);
   tgc_lex_destroy(&ctx);
   end_func(&ctx);
+  tgc_strmap_free(&ctx.funcs);
+  tgc_strmap_free(&ctx.meshes);
+  tgc_strmap_free(&ctx.attr_index);
   if (rc != 0 && diag->nerrors == errors_before) {
     tgc_loc loc = {ctx.file, ctx.line, ctx.col};
     tgc_error(diag, loc, "cannot parse the module");

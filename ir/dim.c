@@ -207,6 +207,15 @@ void tgc_dim_print(const tgc_dim *d, tgc_strbuf *buf) {
     const tgc_term *t = &d->terms[i];
     bool neg = t->coeff < 0;
     uint64_t mag = neg ? (uint64_t)0 - (uint64_t)t->coeff : (uint64_t)t->coeff;
+    if (t->coeff == INT64_MIN) {
+      /* its magnitude is no int64 literal: spell it so that it parses back */
+      tgc_sb_puts(buf, i == 0 ? "(-9223372036854775807 - 1)" : " + (-9223372036854775807 - 1)");
+      for (uint32_t j = 0; j < t->nsyms; j++) {
+        tgc_sb_putc(buf, '*');
+        tgc_sb_puts(buf, t->syms[j]->name);
+      }
+      continue;
+    }
     if (i == 0)
       tgc_sb_puts(buf, neg ? "-" : "");
     else

@@ -212,6 +212,10 @@ void tgc_attrs_set(tgc_arena *a, tgc_attrs *d, const char *name, const tgc_attr 
       return;
     }
   }
+  tgc_attrs_append(a, d, name, v, loc);
+}
+
+void tgc_attrs_append(tgc_arena *a, tgc_attrs *d, const char *name, const tgc_attr *v, tgc_loc loc) {
   if (d->n == d->cap) {
     uint32_t cap = d->cap ? d->cap * 2 : 4;
     d->items = tgc_arena_grow(a, d->items, d->cap, cap, sizeof *d->items);

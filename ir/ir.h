@@ -123,6 +123,8 @@ typedef struct tgc_attrs {
 } tgc_attrs;
 
 const tgc_attr *tgc_attrs_get(const tgc_attrs *d, const char *name);
+/* Appends NAME, which the caller knows is not present yet. */
+void tgc_attrs_append(tgc_arena *a, tgc_attrs *d, const char *name, const tgc_attr *v, tgc_loc loc);
 /* Sets or replaces NAME. */
 void tgc_attrs_set(tgc_arena *a, tgc_attrs *d, const char *name, const tgc_attr *v, tgc_loc loc);
 bool tgc_attr_equal(const tgc_attr *x, const tgc_attr *y);

@@ -212,9 +212,9 @@ static void verify_attrs(verifier *v, const tgc_op *op) {
       best_len = 5;
     }
     if (best)
-      VERR(v, na->loc, "'%s' has no attribute '%s'; did you mean '%.*s'?", info->name, na->name, (int)best_len, best);
+      VERR(v, na->loc, "'%s' has no attribute '%.64s'; did you mean '%.*s'?", info->name, na->name, (int)best_len, best);
     else
-      VERR(v, na->loc, "'%s' has no attribute '%s'", info->name, na->name);
+      VERR(v, na->loc, "'%s' has no attribute '%.64s'", info->name, na->name);
   }
   const char *p = info->attr_schema;
   while (schema_next(&p, &e)) {
