@@ -10,27 +10,8 @@
 #include "arena.h"
 #include "diag.h"
 
-/* ---- dtypes ------------------------------------------------------------------------------------ */
-
-typedef enum {
-  TGC_DTK_FLOAT,
-  TGC_DTK_SINT,
-  TGC_DTK_UINT,
-  TGC_DTK_BOOL,
-} tgc_dtype_kind;
-
-typedef enum {
-#define TGC_DTYPE(e, name, bits, kind) TGC_DT_##e,
-#include "dtypes.def"
-#undef TGC_DTYPE
-  TGC_DT_COUNT
-} tgc_dtype;
-
-const char *tgc_dtype_name(tgc_dtype dt);
-int tgc_dtype_bits(tgc_dtype dt);
-tgc_dtype_kind tgc_dtype_kind_of(tgc_dtype dt);
-/* Returns true and sets *out when NAME (LEN bytes) spells a dtype. */
-bool tgc_dtype_lookup(const char *name, size_t len, tgc_dtype *out);
+#include "tgc/dtype.h"
+#include "tgc/opcode.h"
 
 /* ---- symbolic dims ----------------------------------------------------------------------------- */
 
@@ -138,41 +119,6 @@ const tgc_attr *tgc_attr_dtype(tgc_arena *a, tgc_dtype v);
 const tgc_attr *tgc_attr_symref(tgc_arena *a, const char *name);
 const tgc_attr *tgc_attr_list(tgc_arena *a, const tgc_attr *const *items, uint32_t n);
 const tgc_attr *tgc_attr_ints(tgc_arena *a, const int64_t *v, uint32_t n);
-
-/* ---- ops --------------------------------------------------------------------------------------- */
-
-enum {
-  TGC_OPF_ELEMWISE = 1u << 0,    /* per element, numpy broadcasting of operands */
-  TGC_OPF_COMMUTATIVE = 1u << 1, /* binary op whose operands may be swapped */
-  TGC_OPF_REDUCTION = 1u << 2,   /* reduces (or normalizes) along axes */
-  TGC_OPF_REGION = 1u << 3,      /* carries one isolated region */
-  TGC_OPF_TERMINATOR = 1u << 4,  /* ends a function body or a region */
-  TGC_OPF_COLLECTIVE = 1u << 5,  /* communicates across a mesh: never dropped or reordered freely */
-  TGC_OPF_COMPARE = 1u << 6,     /* result dtype is bool */
-  TGC_OPF_NEEDS_TYPE = 1u << 7,  /* the result type is part of the op's meaning and must be written */
-  TGC_OPF_CONTRACTION = 1u << 8, /* matmul-like: a GEMM or a fused attention */
-};
-
-typedef enum {
-#define TGC_OP(e, name, mn, mx, res, flags, attrs) TGC_OP_##e,
-#include "ops.def"
-#undef TGC_OP
-  TGC_OP_COUNT
-} tgc_opcode;
-
-typedef struct tgc_op_info {
-  const char *name;
-  int min_operands, max_operands; /* max -1: variadic */
-  int nresults;                   /* -1: one or more */
-  unsigned flags;
-  const char *attr_schema;
-} tgc_op_info;
-
-const tgc_op_info *tgc_op_info_of(tgc_opcode op);
-const char *tgc_op_name(tgc_opcode op);
-bool tgc_op_lookup(const char *name, size_t len, tgc_opcode *out);
-/* The op name closest to NAME by edit distance, or NULL when nothing is close. */
-const char *tgc_op_suggest(const char *name);
 
 /* ---- values, ops, blocks, functions, modules --------------------------------------------------- */
 
