@@ -8,6 +8,7 @@
 
 #include "../../frontend/frontend.h"
 #include "../../ir/ir.h"
+#include "driver.h"
 
 #ifndef TGC_VERSION
 #define TGC_VERSION "0.0.0"
@@ -30,6 +31,7 @@ static void usage(FILE *out) {
   fputs("OVERVIEW: tgc, a tensor-graph compiler\n"
         "\n"
         "USAGE: tgc [options] FILE.tir      (FILE '-' reads standard input)\n"
+        "       tgc run [options] FILE.tir  (run it: see 'tgc run --help')\n"
         "\n"
         "OPTIONS:\n"
         "  -o FILE          write the output to FILE (default: standard output)\n"
@@ -120,8 +122,7 @@ static int parse_args(int argc, char **argv, options *o, int *exit_now) {
   return 0;
 }
 
-/* Reads all of FILE ('-' is standard input) into a heap buffer. */
-static char *read_input(const char *path, size_t *len) {
+char *tgc_read_file(const char *path, size_t *len) {
   FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
   if (!f) {
     fprintf(stderr, "tgc: error: cannot open '%s': %s\n", path, strerror(errno));
@@ -189,6 +190,8 @@ static int write_output(const char *path, const char *data, size_t len) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "run") == 0)
+    return tgc_driver_run(argc - 2, argv + 2);
   options o;
   int exit_now;
   if (parse_args(argc, argv, &o, &exit_now))
@@ -197,7 +200,7 @@ int main(int argc, char **argv) {
     return exit_now;
 
   size_t len = 0;
-  char *text = read_input(o.input, &len);
+  char *text = tgc_read_file(o.input, &len);
   if (!text)
     return 1;
   const char *name = strcmp(o.input, "-") == 0 ? "<stdin>" : o.input;

@@ -1,0 +1,108 @@
+/* libtgc_rt: tensors, errors, dtype conversion, .npy and safetensors I/O. The runtime includes no IR
+ * headers: it shares only the plain-data dtype and op tables (include/tgc/). */
+#ifndef TGC_RT_H
+#define TGC_RT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tgc/dtype.h"
+
+#if defined(__GNUC__)
+#define TGC_RT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define TGC_RT_PRINTF(f, a)
+#endif
+
+/* ---- errors ------------------------------------------------------------------------------------ */
+
+/* Runtime functions return 0 on success and -1 on failure, with a message (no trailing newline) in ERR,
+ * which names the file, tensor, byte offset or dim concerned. */
+typedef struct tgc_rt_err {
+  char msg[1024];
+} tgc_rt_err;
+
+int tgc_rt_errorf(tgc_rt_err *err, const char *fmt, ...) TGC_RT_PRINTF(2, 3);
+
+/* ---- tensors ----------------------------------------------------------------------------------- */
+
+enum { TGC_RT_MAX_RANK = 16 };
+
+/* A dense, C-ordered tensor. Elements are stored in their dtype's format: IEEE f64/f32/f16, bf16 (the top
+ * 16 bits of an f32), f8e4m3 (OCP E4M3FN: no infinities, one NaN encoding per sign), f8e5m2, little-endian
+ * integers, bool as one byte 0/1, and i4 unpacked as one sign-extended int8 per element. */
+typedef struct tgc_rt_tensor {
+  tgc_dtype dtype;
+  uint32_t rank;
+  int64_t shape[TGC_RT_MAX_RANK];
+  void *data;
+  bool owned; /* data was allocated by tgc_rt_tensor_alloc and is freed by tgc_rt_tensor_free */
+} tgc_rt_tensor;
+
+/* Bytes per element in memory (i4 and bool take one byte). */
+size_t tgc_rt_dtype_size(tgc_dtype dt);
+/* Element count; false when it overflows size_t or a dim is negative. */
+bool tgc_rt_numel(uint32_t rank, const int64_t *shape, size_t *out);
+/* Allocates zeroed storage for the given shape; fails cleanly on overflow or out of memory. */
+int tgc_rt_tensor_alloc(tgc_rt_tensor *t, tgc_dtype dt, uint32_t rank, const int64_t *shape, tgc_rt_err *err);
+void tgc_rt_tensor_free(tgc_rt_tensor *t);
+size_t tgc_rt_tensor_numel(const tgc_rt_tensor *t);
+size_t tgc_rt_tensor_nbytes(const tgc_rt_tensor *t);
+/* Formats the shape as "[2, 3]" into BUF. */
+void tgc_rt_shape_str(uint32_t rank, const int64_t *shape, char *buf, size_t n);
+
+/* ---- dtype conversion (round to nearest, ties to even) ----------------------------------------- */
+
+uint16_t tgc_rt_f32_to_f16(float x);
+float tgc_rt_f16_to_f32(uint16_t h);
+uint16_t tgc_rt_f32_to_bf16(float x);
+float tgc_rt_bf16_to_f32(uint16_t h);
+/* E4M3FN saturates nothing: values beyond 448 (after rounding) become NaN, as torch's cast does. */
+uint8_t tgc_rt_f32_to_f8e4m3(float x);
+float tgc_rt_f8e4m3_to_f32(uint8_t v);
+/* E5M2 has infinities: values beyond 57344 (after rounding) become +-inf. */
+uint8_t tgc_rt_f32_to_f8e5m2(float x);
+float tgc_rt_f8e5m2_to_f32(uint8_t v);
+
+/* Element I of T as a double (integers exactly up to 2^53; i64 beyond that rounds). */
+double tgc_rt_get(const tgc_rt_tensor *t, size_t i);
+/* Stores X into element I of T, rounding to T's dtype: floats with RNE (f32 first rounds the double to
+ * float); integers truncate toward zero and wrap modulo 2^bits like a C cast of an in-range value (NaN -> 0);
+ * bool is X != 0. */
+void tgc_rt_set(tgc_rt_tensor *t, size_t i, double x);
+/* Exact integer access for integer and bool dtypes. */
+int64_t tgc_rt_get_i64(const tgc_rt_tensor *t, size_t i);
+void tgc_rt_set_i64(tgc_rt_tensor *t, size_t i, int64_t x);
+
+/* ---- .npy (format versions 1.0, 2.0, 3.0; little-endian, C order) ------------------------------ */
+
+int tgc_rt_npy_read(const char *path, tgc_rt_tensor *out, tgc_rt_err *err);
+/* Parses an in-memory .npy image; NAME is used in messages. */
+int tgc_rt_npy_parse(const void *data, size_t len, const char *name, tgc_rt_tensor *out, tgc_rt_err *err);
+/* Writes T atomically (temporary file + rename). f64 f32 f16 i64 i32 i16 i8 u8 bool only: numpy has no
+ * bf16, fp8 or i4 dtype, which are an error. */
+int tgc_rt_npy_write(const char *path, const tgc_rt_tensor *t, tgc_rt_err *err);
+
+/* ---- safetensors -------------------------------------------------------------------------------- */
+
+typedef struct tgc_rt_safetensors tgc_rt_safetensors;
+
+/* Opens a .safetensors file: the header is parsed and checked (every dtype known, every shape consistent
+ * with its byte range, every range inside the data section, no two ranges overlapping); the data is
+ * memory-mapped, not copied. */
+int tgc_rt_st_open(const char *path, tgc_rt_safetensors **out, tgc_rt_err *err);
+/* The same over a caller-owned buffer that must outlive the handle (used by tests and the fuzzer). */
+int tgc_rt_st_open_mem(const void *data, size_t len, const char *name, tgc_rt_safetensors **out, tgc_rt_err *err);
+void tgc_rt_st_close(tgc_rt_safetensors *st);
+size_t tgc_rt_st_count(const tgc_rt_safetensors *st);
+const char *tgc_rt_st_name(const tgc_rt_safetensors *st, size_t i);
+/* Finds NAME and fills *VIEW with a tensor whose data points into the mapping (not owned, read-only).
+ * Returns 0 when found, 1 when there is no such tensor (ERR untouched), -1 on error. */
+int tgc_rt_st_get(const tgc_rt_safetensors *st, const char *name, tgc_rt_tensor *view, tgc_rt_err *err);
+/* Writes N named tensors atomically, in the given order, with an optional __metadata__ of string pairs
+ * (META holds NMETA key/value pairs, may be NULL). i4 is an error (safetensors has no 4-bit dtype). */
+int tgc_rt_st_write(const char *path, const char *const *names, const tgc_rt_tensor *const *tensors, size_t n,
+                    const char *const *meta, size_t nmeta, tgc_rt_err *err);
+
+#endif

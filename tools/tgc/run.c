@@ -1,0 +1,413 @@
+/* `tgc run`: parse, verify and lower a module, bind its inputs (from .npy files or random values), load its
+ * weights, run it on a backend and print (and optionally save) its outputs. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../codegen/lower.h"
+#include "../../frontend/frontend.h"
+#include "driver.h"
+
+typedef struct {
+  const char *name, *path;
+  char *alloc; /* owns name */
+} name_path;
+
+typedef struct {
+  const char *input;
+  const char *weights;
+  const char *entry;
+  const char *device;
+  name_path inputs[256], outputs[256], dims[64];
+  int ninputs, noutputs, ndims;
+  bool random_inputs, time;
+  uint64_t seed;
+} run_opts;
+
+static void run_usage(FILE *out) {
+  fputs("USAGE: tgc run [options] FILE.tir\n"
+        "\n"
+        "OPTIONS:\n"
+        "  --input NAME=FILE.npy    bind argument %NAME of the entry function (repeatable)\n"
+        "  --random-inputs          bind every argument not given by --input to random values\n"
+        "  --seed N                 seed of the random inputs (default 0)\n"
+        "  --dim SYM=N              size of symbolic dim SYM for random inputs (default 2)\n"
+        "  --weights FILE           .safetensors weights (default: the module's 'weights' attribute, relative to\n"
+        "                           the .tir file)\n"
+        "  --output NAME=FILE.npy   save a result: NAME is its index or the returned value's name (repeatable)\n"
+        "  --entry NAME             the function to run (default @main, else the first)\n"
+        "  --device cpu|cuda|auto   the backend (default auto: cpu until the CUDA backend lands)\n"
+        "  --time                   print the wall time of the run\n",
+        out);
+}
+
+/* Accepts "--opt value" and "--opt=value". */
+static const char *opt_value(int argc, char **argv, int *i, const char *opt) {
+  size_t n = strlen(opt);
+  const char *a = argv[*i];
+  if (strncmp(a, opt, n) != 0)
+    return NULL;
+  if (a[n] == '=')
+    return a + n + 1;
+  if (a[n] != 0)
+    return NULL;
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "tgc: error: '%s' needs a value\n", opt);
+    return "";
+  }
+  return argv[++*i];
+}
+
+static int split_pair(const char *opt, const char *v, name_path *out) {
+  const char *eq = strchr(v, '=');
+  if (!eq || eq == v || !eq[1]) {
+    fprintf(stderr, "tgc: error: '%s' expects NAME=VALUE, not '%s'\n", opt, v);
+    return 1;
+  }
+  char *name = tgc_xmalloc((size_t)(eq - v) + 1);
+  memcpy(name, v, (size_t)(eq - v));
+  name[eq - v] = 0;
+  out->alloc = name;
+  out->name = name[0] == '%' ? name + 1 : name;
+  out->path = eq + 1;
+  return 0;
+}
+
+static int parse_run_args(int argc, char **argv, run_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->device = "auto";
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i], *v;
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      run_usage(stdout);
+      return -1;
+    } else if ((v = opt_value(argc, argv, &i, "--input"))) {
+      if (!*v || o->ninputs == 256 || split_pair("--input", v, &o->inputs[o->ninputs++]))
+        return 1;
+    } else if ((v = opt_value(argc, argv, &i, "--output"))) {
+      if (!*v || o->noutputs == 256 || split_pair("--output", v, &o->outputs[o->noutputs++]))
+        return 1;
+    } else if ((v = opt_value(argc, argv, &i, "--dim"))) {
+      if (!*v || o->ndims == 64 || split_pair("--dim", v, &o->dims[o->ndims++]))
+        return 1;
+    } else if ((v = opt_value(argc, argv, &i, "--weights"))) {
+      if (!*v)
+        return 1;
+      o->weights = v;
+    } else if ((v = opt_value(argc, argv, &i, "--entry"))) {
+      if (!*v)
+        return 1;
+      o->entry = v[0] == '@' ? v + 1 : v;
+    } else if ((v = opt_value(argc, argv, &i, "--device"))) {
+      if (!*v)
+        return 1;
+      if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto")) {
+        fprintf(stderr, "tgc: error: unknown device '%s' (use cpu, cuda or auto)\n", v);
+        return 1;
+      }
+      o->device = v;
+    } else if ((v = opt_value(argc, argv, &i, "--seed"))) {
+      char *end;
+      errno = 0;
+      unsigned long long s = strtoull(v, &end, 10);
+      if (!*v || *end || errno) {
+        fprintf(stderr, "tgc: error: '--seed' expects a non-negative integer, not '%s'\n", v);
+        return 1;
+      }
+      o->seed = s;
+    } else if (strcmp(a, "--random-inputs") == 0) {
+      o->random_inputs = true;
+    } else if (strcmp(a, "--time") == 0) {
+      o->time = true;
+    } else if (a[0] == '-' && a[1]) {
+      fprintf(stderr, "tgc: error: unknown argument '%s' for 'tgc run' (try 'tgc run --help')\n", a);
+      return 1;
+    } else {
+      if (o->input) {
+        fprintf(stderr, "tgc: error: more than one input file ('%s' and '%s')\n", o->input, a);
+        return 1;
+      }
+      o->input = a;
+    }
+  }
+  if (!o->input) {
+    fprintf(stderr, "tgc: error: no input file (try 'tgc run --help')\n");
+    return 1;
+  }
+  return 0;
+}
+
+/* splitmix64: a small, well-mixed generator, so that --seed reproduces inputs on every platform */
+static uint64_t next_rand(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static int random_input(const tgc_rt_plan *p, uint32_t i, const int64_t *syms, uint64_t *rng, tgc_rt_tensor *t) {
+  const tgc_rt_type *ty = &p->input_types[i];
+  int64_t shape[TGC_RT_MAX_RANK];
+  for (uint32_t d = 0; d < ty->rank; d++) {
+    if (!tgc_rt_poly_eval(&ty->dims[d], syms, &shape[d]) || shape[d] < 0) {
+      fprintf(stderr, "tgc: error: dim %u of input '%%%s' is not a valid size with the given --dim values\n", d,
+              p->input_names[i]);
+      return 1;
+    }
+  }
+  tgc_rt_err err;
+  if (tgc_rt_tensor_alloc(t, ty->dtype, ty->rank, shape, &err)) {
+    fprintf(stderr, "tgc: error: input '%%%s': %s\n", p->input_names[i], err.msg);
+    return 1;
+  }
+  size_t n = tgc_rt_tensor_numel(t);
+  for (size_t e = 0; e < n; e++) {
+    uint64_t r = next_rand(rng);
+    switch (tgc_dtype_kind_of(ty->dtype)) {
+    case TGC_DTK_FLOAT:
+      tgc_rt_set(t, e, (double)(r >> 11) * 0x1.0p-52 - 1.0); /* uniform in [-1, 1) */
+      break;
+    case TGC_DTK_BOOL:
+      tgc_rt_set_i64(t, e, (int64_t)(r & 1));
+      break;
+    case TGC_DTK_SINT:
+    case TGC_DTK_UINT:
+      tgc_rt_set_i64(t, e, (int64_t)(r % 4));
+      break;
+    }
+  }
+  return 0;
+}
+
+static void summarize(const char *label, const tgc_rt_tensor *t) {
+  size_t n = tgc_rt_tensor_numel(t), nans = 0;
+  double mn = INFINITY, mx = -INFINITY, sum = 0, sumsq = 0;
+  for (size_t e = 0; e < n; e++) {
+    double v = tgc_rt_get(t, e);
+    if (isnan(v)) {
+      nans++;
+      continue;
+    }
+    mn = v < mn ? v : mn;
+    mx = v > mx ? v : mx;
+    sum += v;
+    sumsq += v * v;
+  }
+  char shape[256];
+  tgc_rt_shape_str(t->rank, t->shape, shape, sizeof shape);
+  printf("%s: %s%s", label, tgc_dtype_name(t->dtype), shape);
+  if (n > nans)
+    printf("  min %.6g  max %.6g  mean %.6g  sum %.9g  l2 %.9g", mn, mx, sum / (double)(n - nans), sum, sqrt(sumsq));
+  if (nans)
+    printf("  nan %zu", nans);
+  printf("\n");
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static bool func_has_params(const tgc_func *f) {
+  for (const tgc_op *o = f->body->first; o; o = o->next)
+    if (o->opcode == TGC_OP_PARAM)
+      return true;
+  return false;
+}
+
+/* The weights path: --weights, else the module's attribute resolved against the .tir file's directory. */
+static char *weights_path(const run_opts *o, const tgc_module *m) {
+  if (o->weights)
+    return strcpy(tgc_xmalloc(strlen(o->weights) + 1), o->weights);
+  const tgc_attr *w = tgc_attrs_get(&m->attrs, "weights");
+  if (!w || w->kind != TGC_ATTR_STR)
+    return NULL;
+  const char *slash = strrchr(o->input, '/');
+  size_t dir = w->u.s[0] == '/' || !slash || strcmp(o->input, "-") == 0 ? 0 : (size_t)(slash - o->input) + 1;
+  char *p = tgc_xmalloc(dir + strlen(w->u.s) + 1);
+  memcpy(p, o->input, dir);
+  strcpy(p + dir, w->u.s);
+  return p;
+}
+
+int tgc_driver_run(int argc, char **argv) {
+  run_opts o;
+  int rc = parse_run_args(argc, argv, &o);
+  if (rc) {
+    for (int k = 0; k < o.ninputs; k++)
+      free(o.inputs[k].alloc);
+    for (int k = 0; k < o.noutputs; k++)
+      free(o.outputs[k].alloc);
+    for (int k = 0; k < o.ndims; k++)
+      free(o.dims[k].alloc);
+    return rc < 0 ? 0 : 1;
+  }
+  if (strcmp(o.device, "cuda") == 0) {
+    fprintf(stderr, "tgc: error: the CUDA backend is not part of this build yet; use --device cpu\n");
+    return 1;
+  }
+  size_t len = 0;
+  char *text = tgc_read_file(o.input, &len);
+  if (!text)
+    return 1;
+  tgc_diag diag;
+  tgc_diag_init(&diag, stderr);
+  rc = 1;
+  tgc_module *m = tgc_parse_module(strcmp(o.input, "-") == 0 ? "<stdin>" : o.input, text, len, &diag);
+  tgc_rt_safetensors *weights = NULL;
+  tgc_rt_tensor *inputs = NULL, *outputs = NULL;
+  const tgc_rt_plan *p = NULL;
+  char *wpath = NULL;
+  if (!m || tgc_verify_module(m, &diag) != 0)
+    goto done;
+  const tgc_func *f = o.entry ? tgc_module_find_func(m, o.entry) : tgc_module_find_func(m, "main");
+  if (!f && !o.entry)
+    f = m->funcs;
+  if (!f) {
+    fprintf(stderr, "tgc: error: %s has no function '@%s'\n", o.input, o.entry ? o.entry : "main");
+    goto done;
+  }
+  p = tgc_lower_func(m, f);
+
+  /* inputs */
+  inputs = tgc_xcalloc(p->ninputs + 1, sizeof *inputs);
+  outputs = tgc_xcalloc(p->noutputs + 1, sizeof *outputs);
+  for (int k = 0; k < o.ninputs; k++) {
+    uint32_t i = 0;
+    while (i < p->ninputs && strcmp(p->input_names[i], o.inputs[k].name) != 0)
+      i++;
+    if (i == p->ninputs) {
+      fprintf(stderr, "tgc: error: '@%s' has no argument '%%%s'; its arguments are:", f->name, o.inputs[k].name);
+      for (uint32_t j = 0; j < p->ninputs; j++)
+        fprintf(stderr, " %%%s", p->input_names[j]);
+      fprintf(stderr, "\n");
+      goto done;
+    }
+    if (inputs[i].data) {
+      fprintf(stderr, "tgc: error: input '%%%s' is given twice\n", o.inputs[k].name);
+      goto done;
+    }
+    tgc_rt_err err;
+    if (tgc_rt_npy_read(o.inputs[k].path, &inputs[i], &err)) {
+      fprintf(stderr, "tgc: error: %s\n", err.msg);
+      goto done;
+    }
+  }
+  int64_t *syms = tgc_xcalloc(p->nsyms + 1, sizeof *syms);
+  for (uint32_t s = 0; s < p->nsyms; s++)
+    syms[s] = 2;
+  for (int k = 0; k < o.ndims; k++) {
+    uint32_t s = 0;
+    while (s < p->nsyms && strcmp(p->sym_names[s], o.dims[k].name) != 0)
+      s++;
+    char *end;
+    long long v = strtoll(o.dims[k].path, &end, 10);
+    if (s == p->nsyms || *end || v < 0) {
+      fprintf(stderr, "tgc: error: '--dim %s=%s': %s\n", o.dims[k].name, o.dims[k].path,
+              s == p->nsyms ? "no such symbol in the entry function" : "the size must be a non-negative integer");
+      free(syms);
+      goto done;
+    }
+    syms[s] = v;
+  }
+  uint64_t rng = o.seed;
+  for (uint32_t i = 0; i < p->ninputs; i++) {
+    if (inputs[i].data)
+      continue;
+    if (!o.random_inputs) {
+      fprintf(stderr, "tgc: error: no value for input '%%%s' (use --input %s=FILE.npy or --random-inputs)\n",
+              p->input_names[i], p->input_names[i]);
+      free(syms);
+      goto done;
+    }
+    if (random_input(p, i, syms, &rng, &inputs[i])) {
+      free(syms);
+      goto done;
+    }
+  }
+  free(syms);
+
+  /* outputs to save */
+  int save_index[256];
+  for (int k = 0; k < o.noutputs; k++) {
+    char *end;
+    long idx = strtol(o.outputs[k].name, &end, 10);
+    save_index[k] = -1;
+    if (!*end && idx >= 0 && idx < (long)p->noutputs)
+      save_index[k] = (int)idx;
+    for (uint32_t j = 0; save_index[k] < 0 && j < p->noutputs; j++)
+      if (strcmp(p->output_names[j], o.outputs[k].name) == 0)
+        save_index[k] = (int)j;
+    if (save_index[k] < 0) {
+      fprintf(stderr, "tgc: error: '@%s' has no result '%s' (give an index 0..%u or a returned value's name)\n",
+              f->name, o.outputs[k].name, p->noutputs ? p->noutputs - 1 : 0);
+      goto done;
+    }
+  }
+
+  /* weights */
+  wpath = weights_path(&o, m);
+  if (func_has_params(f)) {
+    tgc_rt_err err;
+    if (!wpath) {
+      fprintf(stderr, "tgc: error: '@%s' has parameters, but no weights were given (--weights FILE.safetensors or "
+              "a 'weights' module attribute)\n", f->name);
+      goto done;
+    }
+    if (tgc_rt_st_open(wpath, &weights, &err)) {
+      fprintf(stderr, "tgc: error: %s\n", err.msg);
+      goto done;
+    }
+  }
+
+  tgc_rt_cpu_opts copts = {weights, wpath};
+  tgc_rt_err err;
+  double t0 = now_ms();
+  if (tgc_rt_cpu_run(p, inputs, outputs, &copts, &err)) {
+    fprintf(stderr, "%s\n", err.msg);
+    goto done;
+  }
+  double t1 = now_ms();
+  for (uint32_t j = 0; j < p->noutputs; j++) {
+    char label[128];
+    snprintf(label, sizeof label, "output %u%s%s", j, p->output_names[j][0] ? " %" : "", p->output_names[j]);
+    summarize(label, &outputs[j]);
+  }
+  if (o.time)
+    printf("time: %.3f ms (cpu)\n", t1 - t0);
+  rc = 0;
+  for (int k = 0; k < o.noutputs && rc == 0; k++) {
+    if (tgc_rt_npy_write(o.outputs[k].path, &outputs[save_index[k]], &err)) {
+      fprintf(stderr, "tgc: error: %s\n", err.msg);
+      rc = 1;
+    }
+  }
+
+done:
+  if (p) {
+    for (uint32_t i = 0; inputs && i < p->ninputs; i++)
+      tgc_rt_tensor_free(&inputs[i]);
+    for (uint32_t i = 0; outputs && i < p->noutputs; i++)
+      tgc_rt_tensor_free(&outputs[i]);
+  }
+  free(inputs);
+  free(outputs);
+  free(wpath);
+  if (weights)
+    tgc_rt_st_close(weights);
+  for (int k = 0; k < o.ninputs; k++)
+    free(o.inputs[k].alloc);
+  for (int k = 0; k < o.noutputs; k++)
+    free(o.outputs[k].alloc);
+  for (int k = 0; k < o.ndims; k++)
+    free(o.dims[k].alloc);
+  tgc_module_destroy(m);
+  tgc_diag_free(&diag);
+  free(text);
+  return rc;
+}
