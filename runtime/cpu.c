@@ -154,6 +154,43 @@ static int alloc_out(cpu_ctx *c, const tgc_rt_step *s, tgc_rt_tensor *t, tgc_dty
   return 0;
 }
 
+/* Converts T to a dense float (or double) buffer. */
+static void *to_floats(const tgc_rt_tensor *t, bool dbl) {
+  size_t n = numel(t);
+  void *p = tgc_xmalloc((n ? n : 1) * (dbl ? sizeof(double) : sizeof(float)));
+  if (t->dtype == TGC_DT_F32 && !dbl) {
+    memcpy(p, t->data, n * sizeof(float));
+  } else if (t->dtype == TGC_DT_F64 && dbl) {
+    memcpy(p, t->data, n * sizeof(double));
+  } else if (t->dtype == TGC_DT_F32) {
+    const float *f = t->data;
+    for (size_t i = 0; i < n; i++)
+      ((double *)p)[i] = f[i];
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      if (dbl)
+        ((double *)p)[i] = tgc_rt_get(t, i);
+      else
+        ((float *)p)[i] = (float)tgc_rt_get(t, i);
+    }
+  }
+  return p;
+}
+
+/* Stores N doubles into T, rounding to its dtype (the common f32 and f64 cases without a per-element switch). */
+static void store_doubles(tgc_rt_tensor *t, const double *v, size_t n) {
+  if (t->dtype == TGC_DT_F32) {
+    float *f = t->data;
+    for (size_t i = 0; i < n; i++)
+      f[i] = (float)v[i];
+  } else if (t->dtype == TGC_DT_F64) {
+    memcpy(t->data, v, n * sizeof(double));
+  } else {
+    for (size_t i = 0; i < n; i++)
+      tgc_rt_set(t, i, v[i]);
+  }
+}
+
 /* Row-major strides in elements. */
 static void strides_of(uint32_t rank, const int64_t *shape, int64_t *st) {
   int64_t acc = 1;
@@ -348,12 +385,18 @@ static int run_elementwise(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor
   int64_t idx[TGC_RT_MAX_RANK] = {0};
   int64_t off[3] = {0, 0, 0};
   int bad = 0;
+  double *X[3] = {NULL, NULL, NULL}, *Y = NULL;
+  if (fdomain) {
+    for (uint32_t i = 0; i < s->nin; i++)
+      X[i] = to_floats(in[i], true);
+    Y = tgc_xmalloc(sizeof(double) * (n ? n : 1));
+  }
   for (size_t e = 0; e < n; e++) {
     if (fdomain) {
       double x[3];
       for (uint32_t i = 0; i < s->nin; i++)
-        x[i] = tgc_rt_get(in[i], (size_t)off[i]);
-      tgc_rt_set(out, e, ew_float(s, x, tanh_gelu, flo, fhi));
+        x[i] = X[i][off[i]];
+      Y[e] = ew_float(s, x, tanh_gelu, flo, fhi);
     } else {
       int64_t x[3];
       for (uint32_t i = 0; i < s->nin; i++)
@@ -372,6 +415,12 @@ static int run_elementwise(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor
         off[i] -= st[i][d] * idx[d];
       idx[d] = 0;
     }
+  }
+  if (fdomain) {
+    store_doubles(out, Y, n);
+    for (uint32_t i = 0; i < s->nin; i++)
+      free(X[i]);
+    free(Y);
   }
   if (bad == 1)
     return step_error(c, s, "integer division by zero");
@@ -586,49 +635,32 @@ static int run_norm(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *const
   }
   if (alloc_out(c, s, out, dt, x->rank, x->shape))
     return -1;
+  double *X = to_floats(x, true), *G = s->nin > 1 ? to_floats(in[1], true) : NULL;
+  double *Bt = s->nin > 2 ? to_floats(in[2], true) : NULL, *Y = tgc_xmalloc(sizeof(double) * (rows * cols + 1));
   for (size_t r = 0; r < rows; r++) {
+    const double *xr = X + r * cols;
     double mean = 0, var = 0;
     if (layer) {
       for (size_t k = 0; k < cols; k++)
-        mean += tgc_rt_get(x, r * cols + k);
+        mean += xr[k];
       mean /= (double)cols;
     }
-    for (size_t k = 0; k < cols; k++) {
-      double d = tgc_rt_get(x, r * cols + k) - mean;
-      var += d * d;
-    }
+    for (size_t k = 0; k < cols; k++)
+      var += (xr[k] - mean) * (xr[k] - mean);
     var /= (double)cols;
     double inv = 1.0 / sqrt(var + eps);
-    for (size_t k = 0; k < cols; k++) {
-      double v = (tgc_rt_get(x, r * cols + k) - mean) * inv;
-      if (s->nin > 1)
-        v *= tgc_rt_get(in[1], k);
-      if (s->nin > 2)
-        v += tgc_rt_get(in[2], k);
-      tgc_rt_set(out, r * cols + k, v);
-    }
+    for (size_t k = 0; k < cols; k++)
+      Y[r * cols + k] = (xr[k] - mean) * inv * (G ? G[k] : 1.0) + (Bt ? Bt[k] : 0.0);
   }
+  store_doubles(out, Y, rows * cols);
+  free(X);
+  free(G);
+  free(Bt);
+  free(Y);
   return 0;
 }
 
 /* ---- matmul ---- */
-
-/* Converts T to a dense float (or double) buffer. */
-static void *to_floats(const tgc_rt_tensor *t, bool dbl) {
-  size_t n = numel(t);
-  void *p = tgc_xmalloc((n ? n : 1) * (dbl ? sizeof(double) : sizeof(float)));
-  if (t->dtype == TGC_DT_F32 && !dbl) {
-    memcpy(p, t->data, n * sizeof(float));
-  } else {
-    for (size_t i = 0; i < n; i++) {
-      if (dbl)
-        ((double *)p)[i] = tgc_rt_get(t, i);
-      else
-        ((float *)p)[i] = (float)tgc_rt_get(t, i);
-    }
-  }
-  return p;
-}
 
 static int run_matmul(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *a, const tgc_rt_tensor *b,
                       tgc_rt_tensor *out) {
@@ -705,8 +737,11 @@ static int run_matmul(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *a, 
                     (float *)C, (int)n);
       }
     }
-    for (size_t e = 0; e < mn; e++)
-      tgc_rt_set(out, bt * mn + e, dbl ? ((double *)C)[e] : ((float *)C)[e]);
+    if (out->dtype == TGC_DT_F32 && !dbl)
+      memcpy((float *)out->data + bt * mn, C, mn * sizeof(float));
+    else
+      for (size_t e = 0; e < mn; e++)
+        tgc_rt_set(out, bt * mn + e, dbl ? ((double *)C)[e] : ((float *)C)[e]);
     for (uint32_t d = rbat; d-- > 0;) {
       if (++idx[d] < bshape[d])
         break;
@@ -760,6 +795,7 @@ static int run_attention(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *
     return -1;
   double *p = tgc_xmalloc(sizeof(double) * (size_t)(T ? T : 1));
   double *acc = tgc_xmalloc(sizeof(double) * (size_t)(Dv ? Dv : 1));
+  double *Q = to_floats(q, true), *K = to_floats(k, true), *V = to_floats(v, true);
   for (int64_t b = 0; b < B; b++)
     for (int64_t h = 0; h < H; h++) {
       int64_t hk = h / (H / Hkv);
@@ -771,9 +807,9 @@ static int run_attention(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *
             sc = -INFINITY;
           } else {
             sc = 0;
+            const double *qr = Q + ((b * H + h) * S + i) * D, *kr = K + ((b * Hkv + hk) * T + j) * D;
             for (int64_t d = 0; d < D; d++)
-              sc += tgc_rt_get(q, (size_t)(((b * H + h) * S + i) * D + d)) *
-                    tgc_rt_get(k, (size_t)(((b * Hkv + hk) * T + j) * D + d));
+              sc += qr[d] * kr[d];
             sc *= scale;
             if (mask) {
               size_t mo = (size_t)(b * mst[0] + h * mst[1] + i * mst[2] + j * mst[3]);
@@ -793,15 +829,20 @@ static int run_attention(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *
         }
         for (int64_t d = 0; d < Dv; d++)
           acc[d] = 0;
-        for (int64_t j = 0; j < T; j++)
+        for (int64_t j = 0; j < T; j++) {
+          const double w = p[j] / sum, *vr = V + ((b * Hkv + hk) * T + j) * Dv;
           for (int64_t d = 0; d < Dv; d++)
-            acc[d] += p[j] / sum * tgc_rt_get(v, (size_t)(((b * Hkv + hk) * T + j) * Dv + d));
+            acc[d] += w * vr[d];
+        }
         for (int64_t d = 0; d < Dv; d++)
           tgc_rt_set(out, (size_t)(((b * H + h) * S + i) * Dv + d), acc[d]);
       }
     }
   free(p);
   free(acc);
+  free(Q);
+  free(K);
+  free(V);
   return 0;
 }
 

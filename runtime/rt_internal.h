@@ -1,0 +1,38 @@
+/* Helpers shared by the files of libtgc_rt and not part of its API (rt.h): exact rounding of
+ * doubles and 64-bit integers to the narrow float formats, read-only file mappings and atomic file
+ * writes. */
+#ifndef TGC_RT_INTERNAL_H
+#define TGC_RT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rt.h"
+
+/* The encodings of X in DT (F16, BF16, F8E4M3 or F8E5M2), rounded once to nearest even. tgc_rt_set
+ * uses these rather than the f32 entry points so that a double is not rounded twice (first to f32).
+ */
+uint16_t tgc_rt_encode_f64(tgc_dtype dt, double x);
+uint16_t tgc_rt_encode_i64(tgc_dtype dt, int64_t x);
+
+/* A whole file, read-only: memory-mapped when non-empty (DATA is NULL and LEN 0 for an empty file).
+ */
+typedef struct tgc_rt_mapped {
+  const unsigned char *data;
+  size_t len;
+} tgc_rt_mapped;
+
+int tgc_rt_map_file(const char *path, tgc_rt_mapped *m, tgc_rt_err *err);
+void tgc_rt_unmap_file(tgc_rt_mapped *m);
+
+/* Writes the concatenation of N chunks to PATH atomically: into PATH.tmp.PID, flushed to disk, then
+ * renamed over PATH; the temporary is removed on any failure, so PATH is either untouched or
+ * complete. */
+typedef struct tgc_rt_chunk {
+  const void *data;
+  size_t len;
+} tgc_rt_chunk;
+
+int tgc_rt_write_atomic(const char *path, const tgc_rt_chunk *chunks, size_t n, tgc_rt_err *err);
+
+#endif
