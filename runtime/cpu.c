@@ -116,30 +116,6 @@ static int eval_shape(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_type *t, in
 
 static bool is_float(tgc_dtype d) { return tgc_dtype_kind_of(d) == TGC_DTK_FLOAT; }
 
-/* torch-style promotion for results whose type was not declared. */
-static tgc_dtype promote(tgc_dtype a, tgc_dtype b) {
-  if (a == b)
-    return a;
-  bool fa = is_float(a), fb = is_float(b);
-  if (fa != fb)
-    return fa ? a : b;
-  if (a == TGC_DT_BOOL)
-    return b;
-  if (b == TGC_DT_BOOL)
-    return a;
-  int ba = tgc_dtype_bits(a), bb = tgc_dtype_bits(b);
-  if (fa) {
-    if (ba == bb)
-      return ba <= 16 ? TGC_DT_F32 : a; /* f16 with bf16, or the two fp8s */
-    return ba > bb ? a : b;
-  }
-  if ((a == TGC_DT_U8) != (b == TGC_DT_U8)) { /* u8 with a signed int: needs a wider signed type */
-    tgc_dtype s = a == TGC_DT_U8 ? b : a;
-    return tgc_dtype_bits(s) > 8 ? s : TGC_DT_I16;
-  }
-  return ba > bb ? a : b;
-}
-
 /* ---- tensors ---- */
 
 static size_t numel(const tgc_rt_tensor *t) { return tgc_rt_tensor_numel(t); }
@@ -349,17 +325,23 @@ static int run_elementwise(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor
   if (broadcast_shapes(c, s, in, s->nin, &rank, shape))
     return -1;
   const tgc_op_info *info = tgc_op_info_of(s->op);
-  tgc_dtype dt;
-  if (s->out_types[0].known)
-    dt = s->out_types[0].dtype;
-  else if (info->flags & TGC_OPF_COMPARE)
+  /* docs/ir.md 8.1-8.3: binary operands (and where's two values) share one dtype, which the result keeps,
+   * except that comparisons give bool and cast gives its declared dtype */
+  uint32_t first = s->op == TGC_OP_WHERE ? 1 : 0;
+  for (uint32_t i = first + 1; i < s->nin; i++)
+    if (in[i]->dtype != in[first]->dtype)
+      return step_error(c, s, "operands #%u and #%u have different dtypes, %s and %s (insert a cast)", first, i,
+                        tgc_dtype_name(in[first]->dtype), tgc_dtype_name(in[i]->dtype));
+  if (s->op == TGC_OP_WHERE && in[0]->dtype != TGC_DT_BOOL)
+    return step_error(c, s, "the condition must be bool, not %s", tgc_dtype_name(in[0]->dtype));
+  tgc_dtype dt = in[first]->dtype;
+  if (info->flags & TGC_OPF_COMPARE)
     dt = TGC_DT_BOOL;
-  else if (s->op == TGC_OP_WHERE)
-    dt = promote(in[1]->dtype, in[2]->dtype);
-  else if (s->nin == 2)
-    dt = promote(in[0]->dtype, in[1]->dtype);
-  else
-    dt = in[0]->dtype;
+  else if (s->op == TGC_OP_CAST) {
+    if (!s->out_types[0].known)
+      return step_error(c, s, "needs a declared result type");
+    dt = s->out_types[0].dtype;
+  }
   if (alloc_out(c, s, out, dt, rank, shape))
     return -1;
   /* the domain of the math: float if the result or any (value) operand is float */
@@ -471,13 +453,14 @@ static int run_reduce(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, 
     if (reduce[i] && x->shape[i] == 0 && (s->op == TGC_OP_REDUCE_MAX || s->op == TGC_OP_REDUCE_MIN ||
                                           s->op == TGC_OP_ARGMAX))
       return step_error(c, s, "cannot reduce over the empty axis %u", i);
-  tgc_dtype dt = s->out_types[0].known ? s->out_types[0].dtype : s->op == TGC_OP_ARGMAX ? TGC_DT_I64 : x->dtype;
+  tgc_dtype dt = s->op == TGC_OP_ARGMAX ? TGC_DT_I64 : x->dtype;
   if (alloc_out(c, s, out, dt, rank, shape))
     return -1;
   size_t n = numel(out);
   double *acc = tgc_xcalloc(n ? n : 1, sizeof *acc);
   int64_t *arg = tgc_xcalloc(n ? n : 1, sizeof *arg);
   bool *seen = tgc_xcalloc(n ? n : 1, sizeof *seen);
+  int64_t *iacc = tgc_xcalloc(n ? n : 1, sizeof *iacc);
   /* map each input element to its output element */
   int64_t ost[TGC_RT_MAX_RANK], full[TGC_RT_MAX_RANK];
   uint32_t k = 0;
@@ -492,6 +475,31 @@ static int run_reduce(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, 
     for (uint32_t i = 0; i < x->rank; i++)
       o += reduce[i] ? 0 : (size_t)(idx[i] * ost[i]);
     double v = tgc_rt_get(x, e);
+    if (!is_float(x->dtype) && s->op != TGC_OP_REDUCE_MEAN) {
+      /* integers: exact int64 arithmetic (sum wraps like the storage type) */
+      int64_t iv = tgc_rt_get_i64(x, e);
+      if (s->op == TGC_OP_REDUCE_SUM)
+        iacc[o] = (int64_t)((uint64_t)iacc[o] + (uint64_t)iv);
+      else if (s->op == TGC_OP_REDUCE_MAX && (!seen[o] || iv > iacc[o]))
+        iacc[o] = iv;
+      else if (s->op == TGC_OP_REDUCE_MIN && (!seen[o] || iv < iacc[o]))
+        iacc[o] = iv;
+      else if (s->op == TGC_OP_ARGMAX && (!seen[o] || iv > iacc[o])) {
+        uint32_t a = 0;
+        for (uint32_t i = 0; i < x->rank; i++)
+          if (reduce[i])
+            a = i;
+        iacc[o] = iv;
+        arg[o] = x->rank ? idx[a] : 0;
+      }
+      seen[o] = true;
+      for (uint32_t d = x->rank; d-- > 0;) {
+        if (++idx[d] < x->shape[d])
+          break;
+        idx[d] = 0;
+      }
+      continue;
+    }
     switch (s->op) {
     case TGC_OP_REDUCE_SUM:
     case TGC_OP_REDUCE_MEAN: acc[o] += v; break;
@@ -533,11 +541,12 @@ static int run_reduce(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, 
       tgc_rt_set_i64(out, o, arg[o]);
     else if (s->op == TGC_OP_REDUCE_MEAN)
       tgc_rt_set(out, o, count ? acc[o] / count : NAN);
-    else if (!is_float(dt) && s->op == TGC_OP_REDUCE_SUM)
-      tgc_rt_set(out, o, acc[o]);
+    else if (!is_float(x->dtype))
+      tgc_rt_set_i64(out, o, iacc[o]);
     else
       tgc_rt_set(out, o, acc[o]);
   }
+  free(iacc);
   free(acc);
   free(arg);
   free(seen);
@@ -548,7 +557,7 @@ static int run_cumsum(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, 
   int a = norm_axis(c, s, tgc_rt_step_int(s, "axis", 0), x->rank, "axis");
   if (a < 0)
     return -1;
-  tgc_dtype dt = s->out_types[0].known ? s->out_types[0].dtype : x->dtype;
+  tgc_dtype dt = x->dtype;
   if (alloc_out(c, s, out, dt, x->rank, x->shape))
     return -1;
   size_t outer, mid, inner;
@@ -579,7 +588,7 @@ static int run_softmax(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x,
   int a = norm_axis(c, s, tgc_rt_step_int(s, "axis", -1), x->rank, "axis");
   if (a < 0)
     return -1;
-  tgc_dtype dt = s->out_types[0].known ? s->out_types[0].dtype : x->dtype;
+  tgc_dtype dt = x->dtype;
   if (!is_float(dt))
     return step_error(c, s, "needs a floating-point result type, not %s", tgc_dtype_name(dt));
   if (alloc_out(c, s, out, dt, x->rank, x->shape))
@@ -613,7 +622,7 @@ static int run_norm(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *const
   if (a < 0 || x->rank == 0)
     return a < 0 ? -1 : step_error(c, s, "needs an operand of rank 1 or more");
   double eps = tgc_rt_step_float(s, "eps", layer ? 1e-5 : 1e-6);
-  tgc_dtype dt = s->out_types[0].known ? s->out_types[0].dtype : x->dtype;
+  tgc_dtype dt = x->dtype;
   if (!is_float(dt))
     return step_error(c, s, "needs a floating-point result type, not %s", tgc_dtype_name(dt));
   size_t outer, mid, inner;
@@ -694,7 +703,10 @@ static int run_matmul(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *a, 
     shape[rank++] = m;
   if (b->rank > 1)
     shape[rank++] = n;
-  tgc_dtype dt = s->out_types[0].known ? s->out_types[0].dtype : promote(a->dtype, b->dtype);
+  if (a->dtype != b->dtype)
+    return step_error(c, s, "operands have different dtypes, %s and %s (insert a cast)", tgc_dtype_name(a->dtype),
+                      tgc_dtype_name(b->dtype));
+  tgc_dtype dt = a->dtype;
   if (alloc_out(c, s, out, dt, rank, shape))
     return -1;
   bool dbl = a->dtype == TGC_DT_F64 || b->dtype == TGC_DT_F64 || dt == TGC_DT_F64 || !is_float(dt);
@@ -789,7 +801,7 @@ static int run_attention(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *
   }
   double scale = tgc_rt_step_float(s, "scale", 1.0 / sqrt((double)D));
   bool causal = tgc_rt_step_bool(s, "causal", false);
-  tgc_dtype dt = s->out_types[0].known ? s->out_types[0].dtype : q->dtype;
+  tgc_dtype dt = q->dtype;
   int64_t shape[4] = {B, H, S, Dv};
   if (alloc_out(c, s, out, dt, 4, shape))
     return -1;
@@ -876,7 +888,7 @@ static int run_reshape(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x,
     type_str(c, t, ts, sizeof ts);
     return step_error(c, s, "cannot reshape %s (%zu elements) to %s", xs, numel(x), ts);
   }
-  if (alloc_out(c, s, out, t->dtype, t->rank, shape))
+  if (alloc_out(c, s, out, x->dtype, t->rank, shape))
     return -1;
   for (size_t e = 0; e < n; e++)
     copy_elem(out, e, x, e);
@@ -899,7 +911,7 @@ static int run_transpose(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *
   strides_of(x->rank, x->shape, ist);
   for (uint32_t i = 0; i < x->rank; i++)
     st[i] = ist[perm->items[i].i];
-  tgc_dtype dt = s->out_types[0].known ? s->out_types[0].dtype : x->dtype;
+  tgc_dtype dt = x->dtype;
   if (alloc_out(c, s, out, dt, x->rank, shape))
     return -1;
   int64_t idx[TGC_RT_MAX_RANK] = {0}, off = 0;
@@ -934,7 +946,7 @@ static int run_broadcast_to(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tenso
     type_str(c, t, ts, sizeof ts);
     return step_error(c, s, "cannot broadcast %s to %s", xs, ts);
   }
-  if (alloc_out(c, s, out, t->dtype, t->rank, shape))
+  if (alloc_out(c, s, out, x->dtype, t->rank, shape))
     return -1;
   int64_t st[TGC_RT_MAX_RANK], idx[TGC_RT_MAX_RANK] = {0}, off = 0;
   bcast_strides(x, t->rank, shape, st);
@@ -972,7 +984,7 @@ static int run_slice(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, t
   int64_t shape[TGC_RT_MAX_RANK];
   memcpy(shape, x->shape, sizeof(int64_t) * x->rank);
   shape[a] = len;
-  tgc_dtype dt = s->out_types[0].known ? s->out_types[0].dtype : x->dtype;
+  tgc_dtype dt = x->dtype;
   if (alloc_out(c, s, out, dt, x->rank, shape))
     return -1;
   size_t outer, mid, inner;
@@ -1004,10 +1016,10 @@ static int run_concat(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *con
       return step_error(c, s, "operand #%u %s does not match operand #0 %s outside axis %d", i, ys, xs, a);
     }
     shape[a] += in[i]->shape[a];
-    dt = promote(dt, in[i]->dtype);
+    if (in[i]->dtype != dt)
+      return step_error(c, s, "operand #%u is %s, but operand #0 is %s (insert a cast)", i,
+                        tgc_dtype_name(in[i]->dtype), tgc_dtype_name(dt));
   }
-  if (s->out_types[0].known)
-    dt = s->out_types[0].dtype;
   if (alloc_out(c, s, out, dt, x->rank, shape))
     return -1;
   size_t outer, mid, inner;
@@ -1042,7 +1054,7 @@ static int run_split(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, t
     int64_t shape[TGC_RT_MAX_RANK];
     memcpy(shape, x->shape, sizeof(int64_t) * x->rank);
     shape[a] = sizes->items[r].i;
-    tgc_dtype dt = s->out_types[r].known ? s->out_types[r].dtype : x->dtype;
+    tgc_dtype dt = x->dtype;
     if (alloc_out(c, s, &outs[r], dt, x->rank, shape))
       return -1;
     size_t m = (size_t)shape[a];
@@ -1077,7 +1089,7 @@ static int run_gather(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, 
     if (d != (uint32_t)a && idx->shape[d] > x->shape[d])
       return step_error(c, s, "index dim %u is %lld, larger than the operand's %lld", d, (long long)idx->shape[d],
                         (long long)x->shape[d]);
-  tgc_dtype dt = s->out_types[0].known ? s->out_types[0].dtype : x->dtype;
+  tgc_dtype dt = x->dtype;
   if (alloc_out(c, s, out, dt, idx->rank, idx->shape))
     return -1;
   int64_t xst[TGC_RT_MAX_RANK], id[TGC_RT_MAX_RANK] = {0};
@@ -1109,7 +1121,7 @@ static int run_embedding(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *
   int64_t shape[TGC_RT_MAX_RANK];
   memcpy(shape, ids->shape, sizeof(int64_t) * ids->rank);
   shape[ids->rank] = table->shape[1];
-  tgc_dtype dt = s->out_types[0].known ? s->out_types[0].dtype : table->dtype;
+  tgc_dtype dt = table->dtype;
   if (alloc_out(c, s, out, dt, ids->rank + 1, shape))
     return -1;
   size_t n = numel(ids), d = (size_t)table->shape[1];
@@ -1153,7 +1165,7 @@ static int run_pad(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, tgc
     if (lo->items[d].i < 0 || hi->items[d].i < 0)
       return step_error(c, s, "negative padding is not supported (dim %u)", d);
   }
-  tgc_dtype dt = s->out_types[0].known ? s->out_types[0].dtype : x->dtype;
+  tgc_dtype dt = x->dtype;
   if (alloc_out(c, s, out, dt, x->rank, shape))
     return -1;
   double value = tgc_rt_step_float(s, "value", 0.0);
@@ -1209,13 +1221,13 @@ static int run_param(cpu_ctx *c, const tgc_rt_step *s, tgc_rt_tensor *out) {
   return 0;
 }
 
-static void flatten_values(const tgc_rt_attr *a, double *out, size_t *k) {
+static void flatten_values(const tgc_rt_attr *a, const tgc_rt_attr **out, size_t *k) {
   if (a->kind == TGC_RT_ATTR_LIST) {
     for (uint32_t i = 0; i < a->n; i++)
       flatten_values(&a->items[i], out, k);
     return;
   }
-  out[(*k)++] = a->kind == TGC_RT_ATTR_FLOAT ? a->f : (double)a->i;
+  out[(*k)++] = a;
 }
 
 static size_t count_values(const tgc_rt_attr *a) {
@@ -1236,16 +1248,16 @@ static int run_constant(cpu_ctx *c, const tgc_rt_step *s, tgc_rt_tensor *out) {
   size_t n = numel(out), m = v ? count_values(v) : 0;
   if (m != 1 && m != n)
     return step_error(c, s, "has %zu values for %zu elements", m, n);
-  double *vals = tgc_xmalloc(sizeof(double) * (m ? m : 1));
+  const tgc_rt_attr **vals = tgc_xmalloc(sizeof *vals * (m ? m : 1));
   size_t k = 0;
   flatten_values(v, vals, &k);
   for (size_t e = 0; e < n; e++) {
-    const tgc_rt_attr *item = v;
-    (void)item;
-    if (is_float(t->dtype))
-      tgc_rt_set(out, e, vals[m == 1 ? 0 : e]);
+    const tgc_rt_attr *x = vals[m == 1 ? 0 : e];
+    /* integer literals stay exact in integer dtypes; floats convert as a cast does (bool: x != 0) */
+    if (x->kind == TGC_RT_ATTR_FLOAT || is_float(t->dtype))
+      tgc_rt_set(out, e, x->kind == TGC_RT_ATTR_FLOAT ? x->f : (double)x->i);
     else
-      tgc_rt_set_i64(out, e, (int64_t)vals[m == 1 ? 0 : e]);
+      tgc_rt_set_i64(out, e, t->dtype == TGC_DT_BOOL ? x->i != 0 : x->i);
   }
   free(vals);
   return 0;
@@ -1263,16 +1275,54 @@ static int run_quant(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *cons
     return -1;
   double scale = tgc_rt_step_float(s, "scale", 1.0);
   int64_t zp = tgc_rt_step_int(s, "zero_point", 0), group = tgc_rt_step_int(s, "group", 0);
+  bool has_axis = tgc_rt_step_attr(s, "axis") != NULL;
   int axis = -1;
-  if (scales) {
+  /* docs/ir.md 8.9: per tensor (no axis: attributes or scalar operands), per channel (1-D scales along
+   * axis), group-wise (scales shaped like x with dim axis divided by group) */
+  int64_t sshape[TGC_RT_MAX_RANK];
+  if (!has_axis) {
+    if ((scales && numel(scales) != 1) || (zps && numel(zps) != 1))
+      return step_error(c, s, "per-tensor quantization (no 'axis') takes scalar scale and zero point operands");
+    if (scales)
+      scale = tgc_rt_get(scales, 0);
+    if (zps)
+      zp = tgc_rt_get_i64(zps, 0);
+    scales = zps = NULL;
+  } else {
     axis = norm_axis(c, s, tgc_rt_step_int(s, "axis", 0), x->rank, "axis");
     if (axis < 0)
       return -1;
-    int64_t want = group > 0 ? (x->shape[axis] + group - 1) / group : x->shape[axis];
-    if (numel(scales) != (size_t)want)
-      return step_error(c, s, "%zu scales for %lld channels along axis %d", numel(scales), (long long)want, axis);
-    if (zps && numel(zps) != (size_t)want)
-      return step_error(c, s, "%zu zero points for %lld channels", numel(zps), (long long)want);
+    if (!scales)
+      return step_error(c, s, "per-channel quantization ('axis' given) needs a scale operand");
+    if (group < 0)
+      return step_error(c, s, "'group' must be positive, not %lld", (long long)group);
+    memcpy(sshape, x->shape, sizeof(int64_t) * x->rank);
+    if (group > 0)
+      sshape[axis] = (x->shape[axis] + group - 1) / group;
+    const tgc_rt_tensor *ops[2] = {scales, zps};
+    for (int k = 0; k < 2; k++) {
+      const tgc_rt_tensor *t2 = ops[k];
+      if (!t2)
+        continue;
+      bool ok = group > 0 ? t2->rank == x->rank : (t2->rank == 1 && t2->shape[0] == x->shape[axis]);
+      for (uint32_t d = 0; ok && group > 0 && d < x->rank; d++)
+        ok = t2->shape[d] == sshape[d];
+      if (!ok) {
+        char ts[256], ws[256];
+        tensor_type_str(t2, ts, sizeof ts);
+        if (group > 0)
+          tgc_rt_shape_str(x->rank, sshape, ws, sizeof ws);
+        else
+          snprintf(ws, sizeof ws, "[%lld]", (long long)x->shape[axis]);
+        return step_error(c, s, "the %s operand is %s, but %s quantization along axis %d needs shape %s",
+                          k ? "zero point" : "scale", ts, group > 0 ? "group-wise" : "per-channel", axis, ws);
+      }
+    }
+  }
+  int64_t xst[TGC_RT_MAX_RANK], sst[TGC_RT_MAX_RANK];
+  if (axis >= 0) {
+    strides_of(x->rank, x->shape, xst);
+    strides_of(x->rank, sshape, sst);
   }
   tgc_dtype st = q ? t->dtype : x->dtype; /* the storage dtype */
   bool fstore = is_float(st);
@@ -1283,18 +1333,24 @@ static int run_quant(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *cons
     qmin = sgn ? -ldexp(1.0, bits - 1) : 0;
     qmax = sgn ? ldexp(1.0, bits - 1) - 1 : ldexp(1.0, bits) - 1;
   }
-  size_t outer = 1, mid = 1, inner = 1;
-  if (axis >= 0)
-    split3(x, (uint32_t)axis, (uint32_t)axis + 1, &outer, &mid, &inner);
   size_t n = numel(x);
   for (size_t e = 0; e < n; e++) {
     double sc = scale, z = (double)zp;
     if (axis >= 0) {
-      size_t ch = (e / inner) % mid;
-      if (group > 0)
-        ch /= (size_t)group;
-      sc = tgc_rt_get(scales, ch);
-      z = zps ? tgc_rt_get(zps, ch) : 0;
+      size_t si;
+      if (group > 0) {
+        size_t rem = e;
+        si = 0;
+        for (uint32_t d = 0; d < x->rank; d++) {
+          size_t id = rem / (size_t)xst[d];
+          rem %= (size_t)xst[d];
+          si += (d == (uint32_t)axis ? id / (size_t)group : id) * (size_t)sst[d];
+        }
+      } else {
+        si = (e / (size_t)xst[axis]) % (size_t)x->shape[axis];
+      }
+      sc = tgc_rt_get(scales, si);
+      z = zps ? tgc_rt_get(zps, si) : 0;
     }
     double v = tgc_rt_get(x, e);
     if (q) {
@@ -1461,7 +1517,7 @@ static int run_step(cpu_ctx *c, const tgc_rt_step *s, tgc_rt_tensor *vals) {
                       "simulation", (long long)s->mesh_size);
       break;
     }
-    rc = alloc_out(c, s, out, s->out_types[0].known ? s->out_types[0].dtype : inp[0]->dtype, inp[0]->rank,
+    rc = alloc_out(c, s, out, inp[0]->dtype, inp[0]->rank,
                    inp[0]->shape);
     for (size_t e = 0; rc == 0 && e < numel(out); e++)
       copy_elem(out, e, inp[0], e);
@@ -1521,7 +1577,7 @@ static int bind_inputs(cpu_ctx *c, const tgc_rt_plan *p, const tgc_rt_tensor *in
       if (pass == 0 && (x->rank != t->rank || x->dtype != t->dtype)) {
         char got[256];
         tensor_type_str(x, got, sizeof got);
-        return tgc_rt_errorf(c->err, "input '%%%s' is %s, but '@%s' declares %s of rank %u", name, got, p->name,
+        return tgc_rt_errorf(c->err, "error: input '%%%s' is %s, but '@%s' declares %s of rank %u", name, got, p->name,
                              tgc_dtype_name(t->dtype), t->rank);
       }
       for (uint32_t d = 0; d < t->rank; d++) {
@@ -1533,13 +1589,13 @@ static int bind_inputs(cpu_ctx *c, const tgc_rt_plan *p, const tgc_rt_tensor *in
             c->bound[sym] = true;
             c->syms[sym] = x->shape[d];
           } else if (c->syms[sym] != x->shape[d]) {
-            return tgc_rt_errorf(c->err, "input '%%%s' dim %u is %lld, but %s is already %lld from an earlier dim",
+            return tgc_rt_errorf(c->err, "error: input '%%%s' dim %u is %lld, but %s is already %lld from an earlier dim",
                                  name, d, (long long)x->shape[d], p->sym_names[sym], (long long)c->syms[sym]);
           }
         } else if (pass == 1 && !bare) {
           int64_t v;
           if (!tgc_rt_poly_eval(dim, c->syms, &v) || v != x->shape[d])
-            return tgc_rt_errorf(c->err, "input '%%%s' dim %u is %lld, but its declared size evaluates to %lld",
+            return tgc_rt_errorf(c->err, "error: input '%%%s' dim %u is %lld, but its declared size evaluates to %lld",
                                  name, d, (long long)x->shape[d], (long long)v);
         }
       }
@@ -1560,6 +1616,25 @@ int tgc_rt_cpu_run(const tgc_rt_plan *plan, const tgc_rt_tensor *inputs, tgc_rt_
   int rc = bind_inputs(&c, plan, inputs);
   if (rc == 0)
     rc = run_plan(&c, plan, inputs, outputs);
+  for (uint32_t i = 0; rc == 0 && i < plan->noutputs; i++) {
+    const tgc_rt_type *t = &plan->output_types[i];
+    if (!t->known)
+      continue;
+    bool ok = t->dtype == outputs[i].dtype && t->rank == outputs[i].rank;
+    for (uint32_t d = 0; ok && d < t->rank; d++) {
+      int64_t v;
+      ok = tgc_rt_poly_eval(&t->dims[d], c.syms, &v) && v == outputs[i].shape[d];
+    }
+    if (!ok) {
+      char got[256], want[256];
+      tensor_type_str(&outputs[i], got, sizeof got);
+      type_str(&c, t, want, sizeof want);
+      rc = tgc_rt_errorf(err, "error: result #%u of '@%s' is %s, but the function declares %s", i, plan->name, got,
+                         want);
+      for (uint32_t k = 0; k < plan->noutputs; k++)
+        tgc_rt_tensor_free(&outputs[k]);
+    }
+  }
   free(c.syms);
   free(c.bound);
   return rc;

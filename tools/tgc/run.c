@@ -213,9 +213,9 @@ static double now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static bool func_has_params(const tgc_func *f) {
-  for (const tgc_op *o = f->body->first; o; o = o->next)
-    if (o->opcode == TGC_OP_PARAM)
+static bool block_has_params(const tgc_block *b) {
+  for (const tgc_op *o = b->first; o; o = o->next)
+    if (o->opcode == TGC_OP_PARAM || (o->region && block_has_params(o->region)))
       return true;
   return false;
 }
@@ -352,7 +352,7 @@ int tgc_driver_run(int argc, char **argv) {
 
   /* weights */
   wpath = weights_path(&o, m);
-  if (func_has_params(f)) {
+  if (block_has_params(f->body)) {
     tgc_rt_err err;
     if (!wpath) {
       fprintf(stderr, "tgc: error: '@%s' has parameters, but no weights were given (--weights FILE.safetensors or "
@@ -369,7 +369,8 @@ int tgc_driver_run(int argc, char **argv) {
   tgc_rt_err err;
   double t0 = now_ms();
   if (tgc_rt_cpu_run(p, inputs, outputs, &copts, &err)) {
-    fprintf(stderr, "%s\n", err.msg);
+    /* op errors carry "file:line:col: error: "; the others "error: " and get the tool's name */
+    fprintf(stderr, "%s%s\n", strncmp(err.msg, "error: ", 7) == 0 ? "tgc: " : "", err.msg);
     goto done;
   }
   double t1 = now_ms();
