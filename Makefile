@@ -20,7 +20,8 @@ build: bootstrap
 demo: build
 	@scripts/demo
 
-check: bootstrap
+check:
+	@scripts/bootstrap --with-torch
 	@scripts/check
 
 clean:

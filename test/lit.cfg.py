@@ -21,6 +21,8 @@ config.excludes = ["unit", "fuzz", "lit.cfg.py", "Inputs"]
 filecheck_dir = config.filecheck_dir or "/usr/lib/llvm-14/bin"
 python = config.python_executable or sys.executable
 
+# %tgc_export first: lit substitutes in order, and %tgc is its prefix
+config.substitutions.append(("%tgc_export", python + " " + os.path.join(config.tgc_src_root, "tools", "tgc-export")))
 config.substitutions.append(("%tgc", os.path.join(config.tgc_tools_dir, "tgc")))
 config.substitutions.append(("%python", python))
 config.substitutions.append(("%examples", os.path.join(config.tgc_src_root, "examples")))
