@@ -805,53 +805,52 @@ static int run_attention(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *
   int64_t shape[4] = {B, H, S, Dv};
   if (alloc_out(c, s, out, dt, 4, shape))
     return -1;
-  double *p = tgc_xmalloc(sizeof(double) * (size_t)(T ? T : 1));
-  double *acc = tgc_xmalloc(sizeof(double) * (size_t)(Dv ? Dv : 1));
+  /* per (batch, head): P = softmax(Q K^T * scale + mask) and O = P V, both products through dgemm */
   double *Q = to_floats(q, true), *K = to_floats(k, true), *V = to_floats(v, true);
+  double *M = mask ? to_floats(mask, true) : NULL;
+  double *P = tgc_xmalloc(sizeof(double) * (size_t)(S * T > 0 ? S * T : 1));
+  double *O = tgc_xmalloc(sizeof(double) * (size_t)(B * H * S * Dv > 0 ? B * H * S * Dv : 1));
   for (int64_t b = 0; b < B; b++)
     for (int64_t h = 0; h < H; h++) {
       int64_t hk = h / (H / Hkv);
+      const double *Qh = Q + (b * H + h) * S * D, *Kh = K + (b * Hkv + hk) * T * D, *Vh = V + (b * Hkv + hk) * T * Dv;
+      double *Oh = O + (b * H + h) * S * Dv;
+      if (S > 0 && T > 0 && D > 0)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)S, (int)T, (int)D, scale, Qh, (int)D, Kh, (int)D,
+                    0.0, P, (int)T);
+      else
+        memset(P, 0, sizeof(double) * (size_t)(S * T));
       for (int64_t i = 0; i < S; i++) {
-        double mx = -INFINITY;
+        double *row = P + i * T, mx = -INFINITY, sum = 0;
         for (int64_t j = 0; j < T; j++) {
-          double sc;
           if (causal && j > i) {
-            sc = -INFINITY;
-          } else {
-            sc = 0;
-            const double *qr = Q + ((b * H + h) * S + i) * D, *kr = K + ((b * Hkv + hk) * T + j) * D;
-            for (int64_t d = 0; d < D; d++)
-              sc += qr[d] * kr[d];
-            sc *= scale;
-            if (mask) {
-              size_t mo = (size_t)(b * mst[0] + h * mst[1] + i * mst[2] + j * mst[3]);
-              if (mask->dtype == TGC_DT_BOOL)
-                sc = tgc_rt_get(mask, mo) != 0 ? sc : -INFINITY;
-              else
-                sc += tgc_rt_get(mask, mo);
-            }
+            row[j] = -INFINITY;
+          } else if (M) {
+            double m = M[b * mst[0] + h * mst[1] + i * mst[2] + j * mst[3]];
+            if (mask->dtype == TGC_DT_BOOL)
+              row[j] = m != 0 ? row[j] : -INFINITY;
+            else
+              row[j] += m;
           }
-          p[j] = sc;
-          mx = fmax(mx, sc);
+          mx = fmax(mx, row[j]);
         }
-        double sum = 0;
         for (int64_t j = 0; j < T; j++) {
-          p[j] = isinf(mx) && mx < 0 ? NAN : exp(p[j] - mx); /* a fully masked row gives nan, as in torch */
-          sum += p[j];
+          row[j] = isinf(mx) && mx < 0 ? NAN : exp(row[j] - mx); /* a fully masked row gives nan, as in torch */
+          sum += row[j];
         }
-        for (int64_t d = 0; d < Dv; d++)
-          acc[d] = 0;
-        for (int64_t j = 0; j < T; j++) {
-          const double w = p[j] / sum, *vr = V + ((b * Hkv + hk) * T + j) * Dv;
-          for (int64_t d = 0; d < Dv; d++)
-            acc[d] += w * vr[d];
-        }
-        for (int64_t d = 0; d < Dv; d++)
-          tgc_rt_set(out, (size_t)(((b * H + h) * S + i) * Dv + d), acc[d]);
+        for (int64_t j = 0; j < T; j++)
+          row[j] /= sum;
       }
+      if (S > 0 && Dv > 0 && T > 0)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)S, (int)Dv, (int)T, 1.0, P, (int)T, Vh, (int)Dv,
+                    0.0, Oh, (int)Dv);
+      else
+        memset(Oh, 0, sizeof(double) * (size_t)(S * Dv));
     }
-  free(p);
-  free(acc);
+  store_doubles(out, O, (size_t)(B * H * S * Dv));
+  free(P);
+  free(O);
+  free(M);
   free(Q);
   free(K);
   free(V);
