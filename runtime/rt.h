@@ -75,6 +75,13 @@ void tgc_rt_set(tgc_rt_tensor *t, size_t i, double x);
 int64_t tgc_rt_get_i64(const tgc_rt_tensor *t, size_t i);
 void tgc_rt_set_i64(tgc_rt_tensor *t, size_t i, int64_t x);
 
+/* ---- random tensors ---------------------------------------------------------------------------- */
+
+/* splitmix64: small, well mixed, the same on every platform, so that a seed reproduces inputs. */
+uint64_t tgc_rt_rand_next(uint64_t *state);
+/* Fills T with test data: floats uniform in [-1, 1), integers uniform in [0, 4), bools 0/1. */
+void tgc_rt_fill_random(tgc_rt_tensor *t, uint64_t *state);
+
 /* ---- .npy (format versions 1.0, 2.0, 3.0; little-endian, C order) ------------------------------ */
 
 int tgc_rt_npy_read(const char *path, tgc_rt_tensor *out, tgc_rt_err *err);

@@ -6,6 +6,10 @@
 
 /* Reads all of PATH ('-' is standard input); prints an error and returns NULL on failure. */
 char *tgc_read_file(const char *path, size_t *len);
+struct tgc_module;
+/* The weights file of module M: OVERRIDE if given, else its 'weights' attribute resolved against the directory
+ * of INPUT; NULL when there is none. The caller frees it. */
+char *tgc_weights_path(const char *input, const char *override, const struct tgc_module *m);
 /* `tgc run ...` with ARGV holding the arguments after "run". */
 int tgc_driver_run(int argc, char **argv);
 

@@ -8,6 +8,7 @@
 
 #include "../../frontend/frontend.h"
 #include "../../ir/ir.h"
+#include "../../passes/pass_manager.h"
 #include "driver.h"
 
 #ifndef TGC_VERSION
@@ -22,10 +23,16 @@ typedef struct {
   emit_kind emit;
   int opt_level;
   bool verify;
+  const char *passes; /* --passes=...; overrides -O */
+  bool print_pipeline, list_passes;
+  tgc_pm_options pm;
+  const char *weights;
 } options;
 
-static const char *const known_flags[] = {"--emit=", "-o", "-O0", "-O1", "-O2", "-O3", "--verify", "--no-verify",
-                                          "--version", "--help"};
+static const char *const known_flags[] = {
+    "--emit=", "-o", "-O0", "-O1", "-O2", "-O3", "--verify", "--no-verify", "--version", "--help", "--passes=",
+    "--print-pipeline", "--list-passes", "--print-ir-after-all", "--print-ir-before-all", "--print-ir-after=",
+    "--print-ir-before=", "--time-passes", "--verify-each", "--verify-each=numerics", "--weights=", "-Rpass="};
 
 static void usage(FILE *out) {
   fputs("OVERVIEW: tgc, a tensor-graph compiler\n"
@@ -39,6 +46,21 @@ static void usage(FILE *out) {
         "  -O0 -O1 -O2 -O3  optimization level (default -O0)\n"
         "  --verify         run the IR verifier after parsing (default)\n"
         "  --no-verify      skip the IR verifier\n"
+        "\n"
+        "PASSES:\n"
+        "  --passes=PIPELINE        run PIPELINE instead of the -O level's: 'shape-infer,canonicalize{max-iterations=4}'\n"
+        "  --list-passes            list the registered passes and their options\n"
+        "  --print-pipeline         print the pipeline that would run, then exit\n"
+        "  --print-ir-after-all     dump the IR after every pass (to stderr)\n"
+        "  --print-ir-before-all    dump the IR before every pass\n"
+        "  --print-ir-after=P,Q     dump the IR after passes P and Q\n"
+        "  --print-ir-before=P,Q    dump the IR before passes P and Q\n"
+        "  --time-passes            print a table of wall time per pass\n"
+        "  --verify-each            run the IR verifier after every pass\n"
+        "  --verify-each=numerics   also run the module on the CPU backend before and after every pass and stop\n"
+        "                           when an output diverges beyond its dtype's tolerance\n"
+        "  --weights=FILE           weights for numeric verification (default: the module's 'weights' attribute)\n"
+        "  -Rpass=NAME              print remarks of pass NAME\n"
         "  --version        print the version and exit\n"
         "  --help           print this help and exit\n",
         out);
@@ -71,6 +93,7 @@ static int parse_args(int argc, char **argv, options *o, int *exit_now) {
   *exit_now = -1;
   memset(o, 0, sizeof *o);
   o->verify = true;
+  o->pm.dump = stderr;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -101,6 +124,51 @@ static int parse_args(int argc, char **argv, options *o, int *exit_now) {
     } else if (a[0] == '-' && a[1] == 'O') {
       fprintf(stderr, "tgc: error: invalid optimization level '%s' (use -O0, -O1, -O2 or -O3)\n", a);
       return 1;
+    } else if (strncmp(a, "--passes=", 9) == 0) {
+      o->passes = a + 9;
+    } else if (strcmp(a, "--print-pipeline") == 0) {
+      o->print_pipeline = true;
+    } else if (strcmp(a, "--list-passes") == 0) {
+      tgc_passes_list(stdout);
+      *exit_now = 0;
+      return 0;
+    } else if (strcmp(a, "--print-ir-after-all") == 0) {
+      o->pm.print_after_all = true;
+    } else if (strcmp(a, "--print-ir-before-all") == 0) {
+      o->pm.print_before_all = true;
+    } else if (strncmp(a, "--print-ir-after=", 17) == 0 || strncmp(a, "--print-ir-before=", 18) == 0) {
+      bool after = a[11] == 'a';
+      const char *list = a + (after ? 17 : 18);
+      /* every name must be a pass: a typo would otherwise silently print nothing */
+      char name[64];
+      for (const char *q = list; *q;) {
+        const char *comma = strchr(q, ',');
+        size_t len = comma ? (size_t)(comma - q) : strlen(q);
+        snprintf(name, sizeof name, "%.*s", (int)(len < 63 ? len : 63), q);
+        if (!tgc_pass_exists(name)) {
+          fprintf(stderr, "tgc: error: '%s': unknown pass '%s' (see --list-passes)\n", a, name);
+          return 1;
+        }
+        q = comma ? comma + 1 : q + len;
+      }
+      if (after)
+        o->pm.print_after = list;
+      else
+        o->pm.print_before = list;
+    } else if (strcmp(a, "--time-passes") == 0) {
+      o->pm.time_passes = true;
+    } else if (strcmp(a, "--verify-each") == 0) {
+      o->pm.verify_each = true;
+    } else if (strcmp(a, "--verify-each=numerics") == 0) {
+      o->pm.verify_each = true; /* lowering for the CPU backend needs valid IR */
+      o->pm.verify_numerics = true;
+    } else if (strncmp(a, "--verify-each=", 14) == 0) {
+      fprintf(stderr, "tgc: error: unknown value in '%s' (use --verify-each or --verify-each=numerics)\n", a);
+      return 1;
+    } else if (strncmp(a, "--weights=", 10) == 0) {
+      o->weights = a + 10;
+    } else if (strncmp(a, "-Rpass=", 7) == 0) {
+      o->pm.remark_pass = a + 7;
     } else if (strcmp(a, "--verify") == 0) {
       o->verify = true;
     } else if (strcmp(a, "--no-verify") == 0) {
@@ -115,7 +183,7 @@ static int parse_args(int argc, char **argv, options *o, int *exit_now) {
       o->input = a;
     }
   }
-  if (!o->input) {
+  if (!o->input && !o->print_pipeline) {
     fprintf(stderr, "tgc: error: no input file (try 'tgc --help')\n");
     return 1;
   }
@@ -199,28 +267,54 @@ int main(int argc, char **argv) {
   if (exit_now >= 0)
     return exit_now;
 
-  size_t len = 0;
-  char *text = tgc_read_file(o.input, &len);
-  if (!text)
-    return 1;
-  const char *name = strcmp(o.input, "-") == 0 ? "<stdin>" : o.input;
   tgc_diag diag;
   tgc_diag_init(&diag, stderr);
+  const char *pipeline_text = o.passes ? o.passes : tgc_pipeline_for_level(o.opt_level);
+  tgc_pipeline *pipeline = tgc_pipeline_parse(pipeline_text, &diag);
+  if (!pipeline) {
+    tgc_diag_free(&diag);
+    return 1;
+  }
+  if (o.print_pipeline) {
+    tgc_strbuf b;
+    tgc_sb_init(&b);
+    tgc_pipeline_print(pipeline, &b);
+    printf("%s\n", b.data ? b.data : "");
+    tgc_sb_free(&b);
+    tgc_pipeline_destroy(pipeline);
+    tgc_diag_free(&diag);
+    return 0;
+  }
+
+  size_t len = 0;
+  char *text = tgc_read_file(o.input, &len);
+  if (!text) {
+    tgc_pipeline_destroy(pipeline);
+    tgc_diag_free(&diag);
+    return 1;
+  }
+  const char *name = strcmp(o.input, "-") == 0 ? "<stdin>" : o.input;
   int rc = 1;
+  char *wpath = NULL;
   tgc_module *m = tgc_parse_module(name, text, len, &diag);
   if (m && (!o.verify || tgc_verify_module(m, &diag) == 0)) {
-    /* The pass pipelines of -O1..-O3 arrive with the pass manager; until then every level runs no passes. */
-    tgc_strbuf out;
-    tgc_sb_init(&out);
-    switch (o.emit) {
-    case EMIT_TIR:
-      tgc_print_module(m, &out);
-      break;
+    wpath = tgc_weights_path(o.input, o.weights, m);
+    o.pm.weights_path = wpath;
+    if (tgc_pipeline_run(pipeline, m, &diag, &o.pm) == 0) {
+      tgc_strbuf out;
+      tgc_sb_init(&out);
+      switch (o.emit) {
+      case EMIT_TIR:
+        tgc_print_module(m, &out);
+        break;
+      }
+      rc = write_output(o.output, out.data ? out.data : "", out.len);
+      tgc_sb_free(&out);
     }
-    rc = write_output(o.output, out.data ? out.data : "", out.len);
-    tgc_sb_free(&out);
   }
+  free(wpath);
   tgc_module_destroy(m);
+  tgc_pipeline_destroy(pipeline);
   tgc_diag_free(&diag);
   free(text);
   return rc;

@@ -141,14 +141,6 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
   return 0;
 }
 
-/* splitmix64: a small, well-mixed generator, so that --seed reproduces inputs on every platform */
-static uint64_t next_rand(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 static int random_input(const tgc_rt_plan *p, uint32_t i, const int64_t *syms, uint64_t *rng, tgc_rt_tensor *t) {
   const tgc_rt_type *ty = &p->input_types[i];
   int64_t shape[TGC_RT_MAX_RANK];
@@ -164,22 +156,7 @@ static int random_input(const tgc_rt_plan *p, uint32_t i, const int64_t *syms, u
     fprintf(stderr, "tgc: error: input '%%%s': %s\n", p->input_names[i], err.msg);
     return 1;
   }
-  size_t n = tgc_rt_tensor_numel(t);
-  for (size_t e = 0; e < n; e++) {
-    uint64_t r = next_rand(rng);
-    switch (tgc_dtype_kind_of(ty->dtype)) {
-    case TGC_DTK_FLOAT:
-      tgc_rt_set(t, e, (double)(r >> 11) * 0x1.0p-52 - 1.0); /* uniform in [-1, 1) */
-      break;
-    case TGC_DTK_BOOL:
-      tgc_rt_set_i64(t, e, (int64_t)(r & 1));
-      break;
-    case TGC_DTK_SINT:
-    case TGC_DTK_UINT:
-      tgc_rt_set_i64(t, e, (int64_t)(r % 4));
-      break;
-    }
-  }
+  tgc_rt_fill_random(t, rng);
   return 0;
 }
 
@@ -220,17 +197,16 @@ static bool block_has_params(const tgc_block *b) {
   return false;
 }
 
-/* The weights path: --weights, else the module's attribute resolved against the .tir file's directory. */
-static char *weights_path(const run_opts *o, const tgc_module *m) {
-  if (o->weights)
-    return strcpy(tgc_xmalloc(strlen(o->weights) + 1), o->weights);
+char *tgc_weights_path(const char *input, const char *override, const tgc_module *m) {
+  if (override)
+    return strcpy(tgc_xmalloc(strlen(override) + 1), override);
   const tgc_attr *w = tgc_attrs_get(&m->attrs, "weights");
   if (!w || w->kind != TGC_ATTR_STR)
     return NULL;
-  const char *slash = strrchr(o->input, '/');
-  size_t dir = w->u.s[0] == '/' || !slash || strcmp(o->input, "-") == 0 ? 0 : (size_t)(slash - o->input) + 1;
+  const char *slash = strrchr(input, '/');
+  size_t dir = w->u.s[0] == '/' || !slash || strcmp(input, "-") == 0 ? 0 : (size_t)(slash - input) + 1;
   char *p = tgc_xmalloc(dir + strlen(w->u.s) + 1);
-  memcpy(p, o->input, dir);
+  memcpy(p, input, dir);
   strcpy(p + dir, w->u.s);
   return p;
 }
@@ -351,7 +327,7 @@ int tgc_driver_run(int argc, char **argv) {
   }
 
   /* weights */
-  wpath = weights_path(&o, m);
+  wpath = tgc_weights_path(o.input, o.weights, m);
   if (block_has_params(f->body)) {
     tgc_rt_err err;
     if (!wpath) {

@@ -1,0 +1,49 @@
+/* The pass interface: a pass is a function over a module, registered in passes.def with its name, summary,
+ * options and contract (the IR properties it requires and preserves). The pass manager (pass_manager.c)
+ * parses textual pipelines, runs passes with instrumentation (IR dumps, timing, verification) and checks
+ * contracts between passes. */
+#ifndef TGC_PASS_H
+#define TGC_PASS_H
+
+#include "ir.h"
+
+/* IR properties a pass can require or preserve. */
+enum {
+  TGC_PROP_TYPED = 1u << 0, /* every value has a type (shape-infer establishes it) */
+};
+
+/* One option of a pass instance, as written in the pipeline: `fuse{max-ops=32}`. */
+typedef struct tgc_pass_option {
+  const char *key, *value;
+} tgc_pass_option;
+
+typedef struct tgc_pass_ctx {
+  tgc_module *module;
+  tgc_diag *diag;
+  tgc_arena *scratch; /* freed when the pass returns */
+  const tgc_pass_option *options;
+  uint32_t noptions;
+  bool changed; /* set by a pass that changed the IR */
+  /* remarks (-Rpass=NAME): non-NULL when the user asked for this pass's remarks */
+  const char *remark_pass;
+} tgc_pass_ctx;
+
+/* A pass returns 0, or nonzero after reporting its errors through ctx->diag. */
+typedef int (*tgc_pass_fn)(tgc_pass_ctx *ctx);
+
+/* Option accessors: a malformed value is reported (with the pass and key) and *bad set. */
+int64_t tgc_pass_opt_int(tgc_pass_ctx *ctx, const char *key, int64_t dflt, bool *bad);
+bool tgc_pass_opt_bool(tgc_pass_ctx *ctx, const char *key, bool dflt, bool *bad);
+
+#define TGC_PASS(id, name, summary, options, requires, preserves, fn) int fn(tgc_pass_ctx *ctx);
+#include "passes.def"
+#undef TGC_PASS
+
+/* ---- helpers shared by passes ---- */
+
+/* Erases OP when none of its results is used; returns true when it did. */
+bool tgc_pass_erase_if_dead(tgc_op *op);
+/* True when OP may be removed or reordered freely (no collective, no terminator). */
+bool tgc_op_is_pure(const tgc_op *op);
+
+#endif
