@@ -198,7 +198,10 @@ tgc_pipeline *tgc_pipeline_parse(const char *text, tgc_diag *diag) {
         p = skip_ws(p);
         if (*p == ',')
           p = skip_ws(p + 1);
-        else if (*p != '}') {
+        else if (!*p) {
+          PERR(p, "unterminated options of '%s': expected '}'", pi->name);
+          goto done;
+        } else if (*p != '}') {
           PERR(p, "expected ',' or '}' in the options of '%s'", pi->name);
           goto done;
         }
