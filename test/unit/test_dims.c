@@ -5,31 +5,10 @@
 #include <string.h>
 
 #include "ir.h"
+#include "check.h"
 
-static int passed, failed;
 
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (cond) {                                                                                    \
-      passed++;                                                                                    \
-    } else {                                                                                       \
-      failed++;                                                                                    \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                     \
-    }                                                                                              \
-  } while (0)
 
-/* Compares two strings and prints both on a mismatch. */
-#define CHECK_STR(actual, expected)                                                                \
-  do {                                                                                             \
-    const char *a_ = (actual), *e_ = (expected);                                                   \
-    if (a_ && e_ && strcmp(a_, e_) == 0) {                                                         \
-      passed++;                                                                                    \
-    } else {                                                                                       \
-      failed++;                                                                                    \
-      fprintf(stderr, "%s:%d: check failed: %s == %s\n  actual:   \"%s\"\n  expected: \"%s\"\n",   \
-              __FILE__, __LINE__, #actual, #expected, a_ ? a_ : "(null)", e_ ? e_ : "(null)");     \
-    }                                                                                              \
-  } while (0)
 
 static tgc_module *mod;
 static tgc_arena *A;

@@ -14,31 +14,10 @@
 
 #include "frontend.h"
 #include "ir.h"
+#include "check.h"
 
-static int passed, failed;
 
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (cond) {                                                                                    \
-      passed++;                                                                                    \
-    } else {                                                                                       \
-      failed++;                                                                                    \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                     \
-    }                                                                                              \
-  } while (0)
 
-/* Compares two strings and prints both on a mismatch. */
-#define CHECK_STR(actual, expected)                                                                \
-  do {                                                                                             \
-    const char *a_ = (actual), *e_ = (expected);                                                   \
-    if (a_ && e_ && strcmp(a_, e_) == 0) {                                                         \
-      passed++;                                                                                    \
-    } else {                                                                                       \
-      failed++;                                                                                    \
-      fprintf(stderr, "%s:%d: check failed: %s == %s\n  actual:\n%s\n  expected:\n%s\n", __FILE__, \
-              __LINE__, #actual, #expected, a_ ? a_ : "(null)", e_ ? e_ : "(null)");               \
-    }                                                                                              \
-  } while (0)
 
 /* ---- helpers
  * ---------------------------------------------------------------------------------------- */

@@ -11,18 +11,9 @@
 #include <string.h>
 
 #include "rt.h"
+#include "check.h"
 
-static int passed, failed;
 
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (cond) {                                                                                    \
-      passed++;                                                                                    \
-    } else {                                                                                       \
-      failed++;                                                                                    \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                     \
-    }                                                                                              \
-  } while (0)
 
 /* Compares encodings and prints both in hex on a mismatch. */
 #define CHECK_BITS(actual, expected)                                                               \

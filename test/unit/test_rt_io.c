@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "rt.h"
+#include "check.h"
 
 /* The out-of-memory test asks for 2^60 bytes; under ASan, malloc must return NULL rather than
  * abort. */
@@ -31,42 +32,9 @@ const char *__asan_default_options(void) {
 }
 #endif
 
-static int passed, failed;
 
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (cond) {                                                                                    \
-      passed++;                                                                                    \
-    } else {                                                                                       \
-      failed++;                                                                                    \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                     \
-    }                                                                                              \
-  } while (0)
 
-/* Checks that a message contains a substring, printing the message when it does not. */
-#define CHECK_HAS(msg, sub)                                                                        \
-  do {                                                                                             \
-    const char *m_ = (msg), *s_ = (sub);                                                           \
-    if (strstr(m_, s_)) {                                                                          \
-      passed++;                                                                                    \
-    } else {                                                                                       \
-      failed++;                                                                                    \
-      fprintf(stderr, "%s:%d: check failed: message lacks \"%s\"\n  message: \"%s\"\n", __FILE__,  \
-              __LINE__, s_, m_);                                                                   \
-    }                                                                                              \
-  } while (0)
 
-#define CHECK_STR(actual, expected)                                                                \
-  do {                                                                                             \
-    const char *a_ = (actual), *e_ = (expected);                                                   \
-    if (a_ && e_ && strcmp(a_, e_) == 0) {                                                         \
-      passed++;                                                                                    \
-    } else {                                                                                       \
-      failed++;                                                                                    \
-      fprintf(stderr, "%s:%d: check failed: %s == %s\n  actual:   \"%s\"\n  expected: \"%s\"\n",   \
-              __FILE__, __LINE__, #actual, #expected, a_ ? a_ : "(null)", e_ ? e_ : "(null)");     \
-    }                                                                                              \
-  } while (0)
 
 static char tmpdir[64];
 
