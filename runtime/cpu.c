@@ -869,6 +869,23 @@ static void copy_elem(tgc_rt_tensor *dst, size_t di, const tgc_rt_tensor *src, s
     tgc_rt_set_i64(dst, di, tgc_rt_get_i64(src, si));
 }
 
+/* out[i...] = x[sum(i_d * st_d)] over OUT's shape: transposes and broadcasts are strided views. */
+static void strided_copy(tgc_rt_tensor *out, const tgc_rt_tensor *x, const int64_t *shape, const int64_t *st) {
+  int64_t idx[TGC_RT_MAX_RANK] = {0}, off = 0;
+  size_t n = numel(out);
+  for (size_t e = 0; e < n; e++) {
+    copy_elem(out, e, x, (size_t)off);
+    for (uint32_t d = out->rank; d-- > 0;) {
+      idx[d]++;
+      off += st[d];
+      if (idx[d] < shape[d])
+        break;
+      off -= st[d] * idx[d];
+      idx[d] = 0;
+    }
+  }
+}
+
 static int declared_shape(cpu_ctx *c, const tgc_rt_step *s, uint32_t i, int64_t *shape) {
   if (!s->out_types[i].known)
     return step_error(c, s, "needs a declared result type");
@@ -913,19 +930,7 @@ static int run_transpose(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *
   tgc_dtype dt = x->dtype;
   if (alloc_out(c, s, out, dt, x->rank, shape))
     return -1;
-  int64_t idx[TGC_RT_MAX_RANK] = {0}, off = 0;
-  size_t n = numel(out);
-  for (size_t e = 0; e < n; e++) {
-    copy_elem(out, e, x, (size_t)off);
-    for (uint32_t d = x->rank; d-- > 0;) {
-      idx[d]++;
-      off += st[d];
-      if (idx[d] < shape[d])
-        break;
-      off -= st[d] * idx[d];
-      idx[d] = 0;
-    }
-  }
+  strided_copy(out, x, shape, st);
   return 0;
 }
 
@@ -947,20 +952,9 @@ static int run_broadcast_to(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tenso
   }
   if (alloc_out(c, s, out, x->dtype, t->rank, shape))
     return -1;
-  int64_t st[TGC_RT_MAX_RANK], idx[TGC_RT_MAX_RANK] = {0}, off = 0;
+  int64_t st[TGC_RT_MAX_RANK];
   bcast_strides(x, t->rank, shape, st);
-  size_t n = numel(out);
-  for (size_t e = 0; e < n; e++) {
-    copy_elem(out, e, x, (size_t)off);
-    for (uint32_t d = t->rank; d-- > 0;) {
-      idx[d]++;
-      off += st[d];
-      if (idx[d] < shape[d])
-        break;
-      off -= st[d] * idx[d];
-      idx[d] = 0;
-    }
-  }
+  strided_copy(out, x, shape, st);
   return 0;
 }
 
