@@ -8,8 +8,8 @@ bool tgc_op_is_pure(const tgc_op *op) {
     return false;
   if (op->region)
     for (const tgc_op *o = op->region->first; o; o = o->next)
-      if (!tgc_op_is_pure(o))
-        return false;
+      if (!(tgc_op_info_of(o->opcode)->flags & TGC_OPF_TERMINATOR) && !tgc_op_is_pure(o))
+        return false; /* a region's own yield does not make it impure */
   return true;
 }
 
