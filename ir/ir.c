@@ -370,6 +370,10 @@ void tgc_op_erase(tgc_op *op) {
     TGC_ASSERT(op->results[i].uses == NULL);
   for (uint32_t i = 0; i < op->noperands; i++)
     use_unlink(&op->operands[i]);
+  tgc_op_unlink(op);
+}
+
+void tgc_op_unlink(tgc_op *op) {
   tgc_block *b = op->parent;
   if (b) {
     if (op->prev)

@@ -225,6 +225,8 @@ tgc_op *tgc_op_create(tgc_module *m, tgc_opcode opcode, tgc_value *const *operan
 void tgc_op_set_operand(tgc_op *op, uint32_t i, tgc_value *v);
 /* Unlinks OP from its block and drops its operand uses; its results must have no uses left. */
 void tgc_op_erase(tgc_op *op);
+/* Detaches OP from its block, keeping its operands and the uses of its results (to move it elsewhere). */
+void tgc_op_unlink(tgc_op *op);
 void tgc_value_replace_all_uses(tgc_value *from, tgc_value *to);
 size_t tgc_value_num_uses(const tgc_value *v);
 void tgc_block_append(tgc_block *b, tgc_op *op);

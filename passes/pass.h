@@ -26,6 +26,8 @@ typedef struct tgc_pass_ctx {
   bool changed; /* set by a pass that changed the IR */
   /* remarks (-Rpass=NAME): non-NULL when the user asked for this pass's remarks */
   const char *remark_pass;
+  /* -Rpass-missed=NAME: non-NULL when the user asked for the missed-optimization remarks of a pass */
+  const char *remark_missed;
 } tgc_pass_ctx;
 
 /* A pass returns 0, or nonzero after reporting its errors through ctx->diag. */
@@ -38,6 +40,10 @@ bool tgc_pass_opt_bool(tgc_pass_ctx *ctx, const char *key, bool dflt, bool *bad)
 #define TGC_PASS(id, name, summary, options, requires, preserves, fn) int fn(tgc_pass_ctx *ctx);
 #include "passes.def"
 #undef TGC_PASS
+
+/* Appends a summary of the kernels the entry function would launch (one per computing top-level op; views,
+ * params and constants launch nothing): "launches: N in @main: 48 fusion:gemm_epilogue, 25 layer_norm, ...". */
+void tgc_print_launches(const tgc_module *m, tgc_strbuf *out);
 
 /* ---- helpers shared by passes ---- */
 

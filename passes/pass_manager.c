@@ -51,9 +51,9 @@ const char *tgc_pipeline_for_level(int level) {
   case 1:
     return "shape-infer,canonicalize,dce";
   case 2:
-    return "shape-infer,canonicalize,cse,canonicalize,dce";
+    return "shape-infer,canonicalize,cse,canonicalize,dce,fuse";
   default:
-    return "shape-infer,canonicalize{max-iterations=16},cse,canonicalize{max-iterations=16},dce";
+    return "shape-infer,canonicalize{max-iterations=16},cse,canonicalize{max-iterations=16},dce,fuse";
   }
 }
 
@@ -502,7 +502,8 @@ int tgc_pipeline_run(const tgc_pipeline *p, tgc_module *m, tgc_diag *diag, const
     }
     tgc_arena scratch;
     tgc_arena_init(&scratch);
-    tgc_pass_ctx ctx = {m, diag, &scratch, inst->options, inst->noptions, false, o->remark_pass};
+    tgc_pass_ctx ctx = {m,     diag,  &scratch, inst->options, inst->noptions,
+                       false, o->remark_pass, o->remark_missed};
     int errors = diag->nerrors;
     double t0 = now_s();
     int prc = inst->pass->fn(&ctx);

@@ -31,6 +31,7 @@ typedef struct tgc_pm_options {
   const char *weights_path; /* weights for numeric verification (may be NULL) */
   uint64_t numerics_seed;
   const char *remark_pass;  /* -Rpass=NAME */
+  const char *remark_missed; /* -Rpass-missed=NAME */
 } tgc_pm_options;
 
 /* Runs P on M. Returns 0, or nonzero after reporting the failure (a pass error, a verifier error after a named

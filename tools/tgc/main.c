@@ -27,12 +27,14 @@ typedef struct {
   bool print_pipeline, list_passes;
   tgc_pm_options pm;
   const char *weights;
+  bool print_launches;
 } options;
 
 static const char *const known_flags[] = {
     "--emit=", "-o", "-O0", "-O1", "-O2", "-O3", "--verify", "--no-verify", "--version", "--help", "--passes=",
     "--print-pipeline", "--list-passes", "--print-ir-after-all", "--print-ir-before-all", "--print-ir-after=",
-    "--print-ir-before=", "--time-passes", "--verify-each", "--verify-each=numerics", "--weights=", "-Rpass="};
+    "--print-ir-before=", "--time-passes", "--verify-each", "--verify-each=numerics", "--weights=", "-Rpass=",
+    "-Rpass-missed=", "--print-launches"};
 
 static void usage(FILE *out) {
   fputs("OVERVIEW: tgc, a tensor-graph compiler\n"
@@ -60,7 +62,9 @@ static void usage(FILE *out) {
         "  --verify-each=numerics   also run the module on the CPU backend before and after every pass and stop\n"
         "                           when an output diverges beyond its dtype's tolerance\n"
         "  --weights=FILE           weights for numeric verification (default: the module's 'weights' attribute)\n"
-        "  -Rpass=NAME              print remarks of pass NAME\n"
+        "  -Rpass=NAME              print remarks of pass NAME (what it did)\n"
+        "  -Rpass-missed=NAME       print what pass NAME could not do, and why\n"
+        "  --print-launches         print how many kernels the optimized entry function launches, by kind\n"
         "  --version        print the version and exit\n"
         "  --help           print this help and exit\n",
         out);
@@ -169,6 +173,10 @@ static int parse_args(int argc, char **argv, options *o, int *exit_now) {
       o->weights = a + 10;
     } else if (strncmp(a, "-Rpass=", 7) == 0) {
       o->pm.remark_pass = a + 7;
+    } else if (strcmp(a, "--print-launches") == 0) {
+      o->print_launches = true;
+    } else if (strncmp(a, "-Rpass-missed=", 14) == 0) {
+      o->pm.remark_missed = a + 14;
     } else if (strcmp(a, "--verify") == 0) {
       o->verify = true;
     } else if (strcmp(a, "--no-verify") == 0) {
@@ -301,6 +309,13 @@ int main(int argc, char **argv) {
     wpath = tgc_weights_path(o.input, o.weights, m);
     o.pm.weights_path = wpath;
     if (tgc_pipeline_run(pipeline, m, &diag, &o.pm) == 0) {
+      if (o.print_launches) {
+        tgc_strbuf l;
+        tgc_sb_init(&l);
+        tgc_print_launches(m, &l);
+        fputs(l.data ? l.data : "", stderr);
+        tgc_sb_free(&l);
+      }
       tgc_strbuf out;
       tgc_sb_init(&out);
       switch (o.emit) {

@@ -1,0 +1,603 @@
+/* fuse: groups ops into `fusion` ops whose regions hold them, so that codegen emits one kernel (or one GEMM
+ * call with its epilogue) per group. Requires: every value typed (shape-infer). Preserves: types; the numbers
+ * (a region computes exactly what its ops did).
+ *
+ * The groups, in the order they are formed (an op joins at most one):
+ *  1. pattern rewrites first: a tanh-GELU spelled out in ops (0.5*x*(1+tanh(0.79788456*(x+0.044715*x^3))))
+ *     becomes one `gelu {approximate = "tanh"}`; matmul(q, kᵀ)·scale (+mask) -> softmax -> matmul(·, v) becomes
+ *     one `attention` op;
+ *  2. "attention": an attention op with the layout ops around it (split/reshape/transpose of its q, k, v and
+ *     the transpose/reshape of its result), which a fused kernel folds into its addressing;
+ *  3. "gemm_epilogue": a matmul with the chain of elementwise ops and reshapes that consume it (bias, activation,
+ *     residual add, scale, cast);
+ *  4. "reduction": softmax, log_softmax, layer_norm, rms_norm or reduce_* with its elementwise producers and
+ *     consumers;
+ *  5. "elementwise": the remaining connected elementwise ops.
+ *
+ * Cost model (docs/passes.md): a group holds at most one contraction (never two GEMMs), at most `max-ops` ops;
+ * it grows only along values with a single user, so nothing is computed twice and every group has one
+ * result; collectives, params and constants never join (a group never spans a collective). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pass.h"
+
+typedef struct {
+  tgc_op **ops;
+  uint32_t n, cap;
+  const char *kind;
+  tgc_op *root; /* the op whose result is the group's result */
+} group;
+
+typedef struct {
+  tgc_pass_ctx *ctx;
+  tgc_module *m;
+  tgc_strmap grouped; /* op pointer -> 1 */
+  int64_t max_ops;
+  bool remarks, missed;
+  int ngroups;
+} fuser;
+
+static bool is_grouped(fuser *f, const tgc_op *op) {
+  return tgc_strmap_get(&f->grouped, (const char *)&op, sizeof op) != NULL;
+}
+
+static void mark(fuser *f, const tgc_op *op) { tgc_strmap_put(&f->grouped, (const char *)&op, sizeof op, (void *)1); }
+
+static void remark(fuser *f, const tgc_op *op, const char *fmt, ...) TGC_PRINTF(3, 4);
+static void remark(fuser *f, const tgc_op *op, const char *fmt, ...) {
+  if (!f->remarks)
+    return;
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  tgc_diag_report(f->ctx->diag, TGC_DIAG_REMARK, op->loc, "%s [-Rpass=fuse]", msg);
+}
+
+static void missed(fuser *f, const tgc_op *op, const char *fmt, ...) TGC_PRINTF(3, 4);
+static void missed(fuser *f, const tgc_op *op, const char *fmt, ...) {
+  if (!f->missed)
+    return;
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  tgc_diag_report(f->ctx->diag, TGC_DIAG_REMARK, op->loc, "%s [-Rpass-missed=fuse]", msg);
+}
+
+/* ---- op classes ---- */
+
+static bool is_view(const tgc_op *op) { return op->opcode == TGC_OP_RESHAPE; }
+
+/* Ops a fused loop computes per output element: elementwise math, and the data movement that is only index
+ * arithmetic there (broadcasts, views, transposes, slices, concats, iota). */
+static bool is_pointwise(const tgc_op *op) {
+  switch (op->opcode) {
+  case TGC_OP_BROADCAST_TO:
+  case TGC_OP_RESHAPE:
+  case TGC_OP_TRANSPOSE:
+  case TGC_OP_SLICE:
+  case TGC_OP_CONCAT:
+  case TGC_OP_IOTA:
+    return true;
+  default:
+    return (tgc_op_info_of(op->opcode)->flags & TGC_OPF_ELEMWISE) != 0;
+  }
+}
+
+/* A transpose of the last two dims only: a GEMM reads such an operand transposed for free. */
+static bool is_matrix_transpose(const tgc_op *op) {
+  const tgc_attr *perm = op->opcode == TGC_OP_TRANSPOSE ? tgc_op_attr(op, "perm") : NULL;
+  if (!perm || perm->kind != TGC_ATTR_LIST || perm->u.list.n < 2)
+    return false;
+  uint32_t n = perm->u.list.n;
+  for (uint32_t i = 0; i + 2 < n; i++)
+    if (perm->u.list.items[i]->u.i != (int64_t)i)
+      return false;
+  return perm->u.list.items[n - 2]->u.i == (int64_t)n - 1 && perm->u.list.items[n - 1]->u.i == (int64_t)n - 2;
+}
+
+static bool is_reduction_root(const tgc_op *op) {
+  switch (op->opcode) {
+  case TGC_OP_SOFTMAX:
+  case TGC_OP_LOG_SOFTMAX:
+  case TGC_OP_LAYER_NORM:
+  case TGC_OP_RMS_NORM:
+  case TGC_OP_REDUCE_SUM:
+  case TGC_OP_REDUCE_MEAN:
+  case TGC_OP_REDUCE_MAX:
+  case TGC_OP_REDUCE_MIN:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* The only user of V, or NULL when V has none or several. */
+static tgc_op *single_user(const tgc_value *v) {
+  return v->uses && !v->uses->next ? v->uses->user : NULL;
+}
+
+/* ---- constants ---- */
+
+/* True when V is a `constant` whose value is one number (a splat); *x receives it. */
+static bool const_scalar(const tgc_value *v, double *x) {
+  const tgc_op *d = v ? v->def : NULL;
+  if (!d || d->opcode != TGC_OP_CONSTANT)
+    return false;
+  const tgc_attr *a = tgc_op_attr(d, "value");
+  while (a && a->kind == TGC_ATTR_LIST && a->u.list.n == 1)
+    a = a->u.list.items[0];
+  if (!a || (a->kind != TGC_ATTR_FLOAT && a->kind != TGC_ATTR_INT))
+    return false;
+  if (a->kind == TGC_ATTR_LIST)
+    return false;
+  *x = a->kind == TGC_ATTR_FLOAT ? a->u.f : (double)a->u.i;
+  return true;
+}
+
+static bool near(double a, double b) { return fabs(a - b) <= 1e-6 * fabs(b); }
+
+/* For a binary op, the operand that is not the scalar constant C (within 1e-6), or NULL. */
+static tgc_value *other_than_const(const tgc_op *op, double c) {
+  if (op->noperands != 2)
+    return NULL;
+  double x;
+  if (const_scalar(op->operands[1].value, &x) && near(x, c))
+    return op->operands[0].value;
+  if ((tgc_op_info_of(op->opcode)->flags & TGC_OPF_COMMUTATIVE) && const_scalar(op->operands[0].value, &x) &&
+      near(x, c))
+    return op->operands[1].value;
+  return NULL;
+}
+
+static const tgc_op *def_is(const tgc_value *v, tgc_opcode opc) {
+  return v && v->def && v->def->opcode == opc ? v->def : NULL;
+}
+
+/* ---- 1a. tanh-GELU recognition ---- */
+
+/* Matches mul(mul(x, 0.5), add(tanh(mul(add(x, mul(pow(x, 3), 0.044715)), sqrt(2/pi))), 1)) (any operand
+ * order) and returns x, or NULL. */
+static tgc_value *match_tanh_gelu(const tgc_op *root) {
+  if (root->opcode != TGC_OP_MUL)
+    return NULL;
+  for (int side = 0; side < 2; side++) {
+    const tgc_op *half = def_is(root->operands[side].value, TGC_OP_MUL);
+    const tgc_op *plus1 = def_is(root->operands[1 - side].value, TGC_OP_ADD);
+    if (!half || !plus1)
+      continue;
+    tgc_value *x = other_than_const(half, 0.5);
+    tgc_value *th = other_than_const(plus1, 1.0);
+    const tgc_op *tanh_op = def_is(th, TGC_OP_TANH);
+    if (!x || !tanh_op)
+      continue;
+    const tgc_op *scaled = def_is(tanh_op->operands[0].value, TGC_OP_MUL);
+    const tgc_op *inner = scaled ? def_is(other_than_const(scaled, 0.7978845608028654), TGC_OP_ADD) : NULL;
+    if (!inner)
+      continue;
+    for (int s2 = 0; s2 < 2; s2++) {
+      if (inner->operands[s2].value != x)
+        continue;
+      const tgc_op *cube_scaled = def_is(inner->operands[1 - s2].value, TGC_OP_MUL);
+      const tgc_op *cube = cube_scaled ? def_is(other_than_const(cube_scaled, 0.044715), TGC_OP_POW) : NULL;
+      double e;
+      if (cube && cube->operands[0].value == x && const_scalar(cube->operands[1].value, &e) && e == 3.0)
+        return x;
+    }
+  }
+  return NULL;
+}
+
+static bool rewrite_gelus(fuser *f, tgc_block *b) {
+  bool changed = false;
+  for (tgc_op *op = b->first; op; op = op->next) {
+    tgc_value *x = match_tanh_gelu(op);
+    if (!x || !op->results[0].type || !x->type || !tgc_type_equal(x->type, op->results[0].type))
+      continue;
+    tgc_op *g = tgc_op_create(f->m, TGC_OP_GELU, &x, 1, &op->results[0].type, 1, op->loc);
+    tgc_op_set_attr(f->m, g, "approximate", tgc_attr_str(&f->m->arena, "tanh", 4));
+    g->results[0].name = op->results[0].name;
+    tgc_block_insert_before(b, op, g);
+    tgc_value_replace_all_uses(&op->results[0], &g->results[0]);
+    remark(f, g, "recognized a tanh-approximated GELU spelled out in 8 ops");
+    changed = true;
+  }
+  if (changed) /* the spelled-out ops are now dead */
+    for (tgc_op *op = b->last; op;) {
+      tgc_op *prev = op->prev;
+      tgc_pass_erase_if_dead(op);
+      op = prev;
+    }
+  return changed;
+}
+
+/* ---- 1b. decomposed attention -> attention ---- */
+
+/* matmul(softmax(s, axis=-1), v) with s = [add(mask) | where(mask, ., c)] of [mul(., scale) | div(., c)] of
+ * matmul(q, transpose(k) swapping the last two dims); rank 4, every intermediate with one user. */
+static bool rewrite_attention(fuser *f, tgc_block *b) {
+  bool changed = false;
+  for (tgc_op *op = b->first; op; op = op->next) {
+    if (op->opcode != TGC_OP_MATMUL || !op->results[0].type || op->results[0].type->rank != 4)
+      continue;
+    const tgc_op *sm = def_is(op->operands[0].value, TGC_OP_SOFTMAX);
+    if (!sm || single_user(&sm->results[0]) != op)
+      continue;
+    int64_t axis = tgc_op_attr_int(sm, "axis", -1);
+    if (axis != -1 && axis != 3)
+      continue;
+    tgc_value *s = sm->operands[0].value, *mask = NULL;
+    const tgc_op *t;
+    if ((t = def_is(s, TGC_OP_ADD)) && single_user(s) == sm) {
+      /* additive mask: the operand that is not the score product */
+      const tgc_op *a0 = t->operands[0].value->def;
+      bool first = a0 && (a0->opcode == TGC_OP_MATMUL || a0->opcode == TGC_OP_MUL || a0->opcode == TGC_OP_DIV);
+      mask = t->operands[first ? 1 : 0].value;
+      s = t->operands[first ? 0 : 1].value;
+    } else if ((t = def_is(s, TGC_OP_WHERE)) && single_user(s) == sm) {
+      double c;
+      if (!const_scalar(t->operands[2].value, &c) || !(isinf(c) && c < 0))
+        continue;
+      mask = t->operands[0].value; /* true: may attend */
+      s = t->operands[1].value;
+    }
+    double scale = NAN;
+    if ((t = def_is(s, TGC_OP_MUL)) && single_user(s)) {
+      double c;
+      if (const_scalar(t->operands[1].value, &c)) {
+        scale = c;
+        s = t->operands[0].value;
+      } else if (const_scalar(t->operands[0].value, &c)) {
+        scale = c;
+        s = t->operands[1].value;
+      }
+    } else if ((t = def_is(s, TGC_OP_DIV)) && single_user(s)) {
+      double c;
+      if (const_scalar(t->operands[1].value, &c) && c != 0) {
+        scale = 1.0 / c;
+        s = t->operands[0].value;
+      }
+    }
+    const tgc_op *qk = def_is(s, TGC_OP_MATMUL);
+    if (!qk || !single_user(s))
+      continue;
+    const tgc_op *kt = def_is(qk->operands[1].value, TGC_OP_TRANSPOSE);
+    const tgc_attr *perm = kt ? tgc_op_attr(kt, "perm") : NULL;
+    if (!perm || perm->u.list.n != 4 || perm->u.list.items[0]->u.i != 0 || perm->u.list.items[1]->u.i != 1 ||
+        perm->u.list.items[2]->u.i != 3 || perm->u.list.items[3]->u.i != 2)
+      continue;
+    tgc_value *q = qk->operands[0].value, *k = kt->operands[0].value, *v = op->operands[1].value;
+    if (!q->type || !k->type || !v->type || q->type->rank != 4 || k->type->rank != 4 || v->type->rank != 4)
+      continue;
+    tgc_value *ops[4] = {q, k, v, mask};
+    tgc_op *att = tgc_op_create(f->m, TGC_OP_ATTENTION, ops, mask ? 4 : 3, &op->results[0].type, 1, op->loc);
+    if (!isnan(scale))
+      tgc_op_set_attr(f->m, att, "scale", tgc_attr_float(&f->m->arena, scale));
+    att->results[0].name = op->results[0].name;
+    tgc_block_insert_before(b, op, att);
+    tgc_value_replace_all_uses(&op->results[0], &att->results[0]);
+    remark(f, att, "recognized attention spelled out as matmul, %ssoftmax and matmul",
+           mask ? "mask, " : "");
+    changed = true;
+  }
+  if (changed)
+    for (tgc_op *op = b->last; op;) {
+      tgc_op *prev = op->prev;
+      tgc_pass_erase_if_dead(op);
+      op = prev;
+    }
+  return changed;
+}
+
+/* ---- groups ---- */
+
+static void group_add(fuser *f, group *g, tgc_op *op) {
+  if (g->n == g->cap) {
+    uint32_t cap = g->cap ? g->cap * 2 : 8;
+    g->ops = tgc_arena_grow(f->ctx->scratch, g->ops, g->n, cap, sizeof *g->ops);
+    g->cap = cap;
+  }
+  g->ops[g->n++] = op;
+  mark(f, op);
+}
+
+static bool group_has(const group *g, const tgc_op *op) {
+  for (uint32_t i = 0; i < g->n; i++)
+    if (g->ops[i] == op)
+      return true;
+  return false;
+}
+
+/* Position of OP in its block (for ordering members). */
+static int64_t position(const tgc_op *op) {
+  int64_t i = 0;
+  for (const tgc_op *o = op->parent->first; o && o != op; o = o->next)
+    i++;
+  return i;
+}
+
+/* Moves the group's ops into a new fusion op placed where its root was. External operands become region
+ * arguments; the root's result becomes the fusion's result. */
+static tgc_op *materialize(fuser *f, group *g) {
+  tgc_block *b = g->root->parent;
+  /* order members as they appear in the block */
+  int64_t *pos = tgc_arena_alloc(f->ctx->scratch, sizeof *pos * g->n);
+  for (uint32_t i = 0; i < g->n; i++)
+    pos[i] = position(g->ops[i]);
+  for (uint32_t i = 1; i < g->n; i++)
+    for (uint32_t j = i; j > 0 && pos[j - 1] > pos[j]; j--) {
+      int64_t tp = pos[j];
+      pos[j] = pos[j - 1];
+      pos[j - 1] = tp;
+      tgc_op *to = g->ops[j];
+      g->ops[j] = g->ops[j - 1];
+      g->ops[j - 1] = to;
+    }
+  /* external inputs, in order of first use */
+  tgc_value **ins = tgc_arena_alloc(f->ctx->scratch, sizeof *ins * 64);
+  uint32_t nin = 0, incap = 64;
+  for (uint32_t i = 0; i < g->n; i++)
+    for (uint32_t k = 0; k < g->ops[i]->noperands; k++) {
+      tgc_value *v = g->ops[i]->operands[k].value;
+      if (v->def && group_has(g, v->def))
+        continue;
+      bool seen = false;
+      for (uint32_t j = 0; j < nin && !seen; j++)
+        seen = ins[j] == v;
+      if (seen)
+        continue;
+      if (nin == incap) {
+        ins = tgc_arena_grow(f->ctx->scratch, ins, incap, incap * 2, sizeof *ins);
+        incap *= 2;
+      }
+      ins[nin++] = v;
+    }
+  tgc_op *root = g->root;
+  tgc_op *fusion = tgc_op_create(f->m, TGC_OP_FUSION, ins, nin, &root->results[0].type, 1, root->loc);
+  tgc_op_set_attr(f->m, fusion, "kind", tgc_attr_str(&f->m->arena, g->kind, strlen(g->kind)));
+  fusion->results[0].name = root->results[0].name;
+  tgc_block_insert_before(b, root, fusion);
+  tgc_value_replace_all_uses(&root->results[0], &fusion->results[0]);
+  tgc_block *r = fusion->region;
+  for (uint32_t j = 0; j < nin; j++)
+    r->args[j]->name = ins[j]->name;
+  for (uint32_t i = 0; i < g->n; i++) {
+    tgc_op *op = g->ops[i];
+    tgc_op_unlink(op);
+    for (uint32_t k = 0; k < op->noperands; k++)
+      for (uint32_t j = 0; j < nin; j++)
+        if (op->operands[k].value == ins[j]) {
+          tgc_op_set_operand(op, k, r->args[j]);
+          break;
+        }
+    tgc_block_append(r, op);
+  }
+  tgc_value *y = &root->results[0];
+  tgc_op *yield = tgc_op_create(f->m, TGC_OP_YIELD, &y, 1, NULL, 0, root->loc);
+  tgc_block_append(r, yield);
+  f->ngroups++;
+  f->ctx->changed = true;
+  remark(f, fusion, "fused %u ops into %s %s group rooted at '%s' (%u inputs)", g->n,
+         strchr("aeiou", g->kind[0]) ? "an" : "a", g->kind, tgc_op_name(root->opcode), nin);
+  return fusion;
+}
+
+static bool full(fuser *f, const group *g, const tgc_op *candidate, const char *what) {
+  if ((int64_t)g->n < f->max_ops)
+    return false;
+  missed(f, candidate, "not fusing '%s' into the %s group: the group has reached max-ops (%lld)", what, g->kind,
+         (long long)f->max_ops);
+  return true;
+}
+
+/* Grows G forward from its root along single-user pointwise consumers; returns the new root. */
+static void grow_forward(fuser *f, group *g) {
+  for (;;) {
+    tgc_op *u = single_user(&g->root->results[0]);
+    if (!u) {
+      size_t n = tgc_value_num_uses(&g->root->results[0]);
+      const tgc_use *use = g->root->results[0].uses;
+      if (n > 1 && use && is_pointwise(use->user))
+        missed(f, use->user, "not fusing '%s' into the %s group of '%s': its operand has %zu users (fusing would "
+               "compute it twice)", tgc_op_name(use->user->opcode), g->kind, tgc_op_name(g->root->opcode), n);
+      return;
+    }
+    if (is_grouped(f, u) || u->nresults != 1 || u->parent != g->root->parent)
+      return;
+    if (!is_pointwise(u)) {
+      if (tgc_op_info_of(u->opcode)->flags & TGC_OPF_CONTRACTION)
+        missed(f, u, "not fusing '%s' into the %s group of '%s': a group holds at most one contraction",
+               tgc_op_name(u->opcode), g->kind, tgc_op_name(g->root->opcode));
+      else if (tgc_op_info_of(u->opcode)->flags & TGC_OPF_COLLECTIVE)
+        missed(f, u, "not fusing '%s' into a group: fusion never crosses a collective", tgc_op_name(u->opcode));
+      return;
+    }
+    if (full(f, g, u, tgc_op_name(u->opcode)))
+      return;
+    group_add(f, g, u);
+    g->root = u;
+  }
+}
+
+/* Pulls single-user pointwise producers of OP's operands into G (backwards, depth first). */
+static void grow_backward(fuser *f, group *g, tgc_op *op) {
+  for (uint32_t k = 0; k < op->noperands; k++) {
+    tgc_value *v = op->operands[k].value;
+    tgc_op *p = v->def;
+    if (!p || is_grouped(f, p) || p->parent != op->parent || !is_pointwise(p) || p->nresults != 1)
+      continue;
+    if (single_user(v) != op) {
+      missed(f, p, "not fusing '%s' into the %s group of '%s': its result has %zu users", tgc_op_name(p->opcode),
+             g->kind, tgc_op_name(g->root->opcode), tgc_value_num_uses(v));
+      continue;
+    }
+    if (full(f, g, p, tgc_op_name(p->opcode)))
+      return;
+    group_add(f, g, p);
+    grow_backward(f, g, p);
+  }
+}
+
+static void new_group(fuser *f, group *g, tgc_op *root, const char *kind) {
+  memset(g, 0, sizeof *g);
+  g->kind = kind;
+  g->root = root;
+  group_add(f, g, root);
+}
+
+/* 2. attention with its layout ops */
+static void group_attention(fuser *f, tgc_block *b) {
+  for (tgc_op *op = b->first; op;) {
+    tgc_op *next = op->next;
+    if (op->opcode == TGC_OP_ATTENTION && !is_grouped(f, op)) {
+      group g;
+      new_group(f, &g, op, "attention");
+      /* producers of q, k, v: transposes and reshapes with one user, then a split whose every result is used
+       * by the group */
+      for (uint32_t k = 0; k < 3 && k < op->noperands; k++) {
+        tgc_value *v = op->operands[k].value;
+        while (v->def && !is_grouped(f, v->def) && single_user(v) &&
+               (v->def->opcode == TGC_OP_TRANSPOSE || v->def->opcode == TGC_OP_RESHAPE) &&
+               v->def->parent == b) {
+          group_add(f, &g, v->def);
+          v = v->def->operands[0].value;
+        }
+        if (v->def && v->def->opcode == TGC_OP_SPLIT && !is_grouped(f, v->def) && v->def->parent == b) {
+          /* the split joins once all its results feed the group (checked after the last operand) */
+          bool all = true;
+          for (uint32_t r = 0; r < v->def->nresults && all; r++)
+            for (const tgc_use *u = v->def->results[r].uses; u && all; u = u->next)
+              all = group_has(&g, u->user);
+          if (all)
+            group_add(f, &g, v->def);
+        }
+      }
+      /* consumers: the layout ops that put the result back in [B, S, H*D] */
+      for (;;) {
+        tgc_op *u = single_user(&g.root->results[0]);
+        if (!u || is_grouped(f, u) || (u->opcode != TGC_OP_TRANSPOSE && u->opcode != TGC_OP_RESHAPE))
+          break;
+        group_add(f, &g, u);
+        g.root = u;
+      }
+      if (g.n > 1)
+        next = materialize(f, &g)->next; /* the consumers moved into the region */
+    }
+    op = next;
+  }
+}
+
+/* 3. GEMM epilogues */
+static void group_gemms(fuser *f, tgc_block *b) {
+  for (tgc_op *op = b->first; op;) {
+    tgc_op *next = op->next;
+    if (op->opcode == TGC_OP_MATMUL && !is_grouped(f, op)) {
+      group g;
+      new_group(f, &g, op, "gemm_epilogue");
+      /* operands transposed in their last two dims (a linear layer's weight) are read transposed by the GEMM */
+      for (uint32_t k = 0; k < 2; k++) {
+        tgc_op *t = op->operands[k].value->def;
+        if (t && !is_grouped(f, t) && is_matrix_transpose(t) && single_user(&t->results[0]) == op &&
+            t->parent == b)
+          group_add(f, &g, t);
+      }
+      grow_forward(f, &g);
+      /* trailing views are free: leave them out so that the group ends at real work */
+      while (g.n > 1 && is_view(g.root)) {
+        tgc_op *last = g.root;
+        g.n--;
+        tgc_strmap_put(&f->grouped, (const char *)&last, sizeof last, NULL);
+        g.root = last->operands[0].value->def;
+      }
+      if (g.n > 1)
+        next = materialize(f, &g)->next;
+    }
+    op = next;
+  }
+}
+
+/* 4. reductions with their producers and consumers */
+static void group_reductions(fuser *f, tgc_block *b) {
+  for (tgc_op *op = b->first; op;) {
+    tgc_op *next = op->next;
+    if (is_reduction_root(op) && !is_grouped(f, op)) {
+      group g;
+      new_group(f, &g, op, "reduction");
+      grow_backward(f, &g, op);
+      grow_forward(f, &g);
+      while (g.n > 1 && is_view(g.root)) {
+        tgc_op *last = g.root;
+        g.n--;
+        tgc_strmap_put(&f->grouped, (const char *)&last, sizeof last, NULL);
+        g.root = last->operands[0].value->def;
+      }
+      if (g.n > 1)
+        next = materialize(f, &g)->next;
+    }
+    op = next;
+  }
+}
+
+/* 5. connected elementwise ops: each op joins the group of its single user (an in-tree with one root) */
+static void group_elementwise(fuser *f, tgc_block *b) {
+  for (tgc_op *op = b->last; op;) {
+    tgc_op *prev = op->prev;
+    bool compute = is_pointwise(op) && !is_view(op);
+    /* a root: a pointwise op whose result does not continue into another ungrouped pointwise op */
+    tgc_op *u = op->nresults == 1 ? single_user(&op->results[0]) : NULL;
+    bool continues = u && !is_grouped(f, u) && is_pointwise(u) && u->parent == b;
+    if (compute && !is_grouped(f, op) && !continues) {
+      group g;
+      new_group(f, &g, op, "elementwise");
+      grow_backward(f, &g, op);
+      int ncompute = 0; /* a group needs two computing ops: a chain of views is no kernel */
+      for (uint32_t i = 0; i < g.n; i++)
+        ncompute += !is_view(g.ops[i]);
+      if (ncompute >= 2) {
+        /* the members leave the block: continue from the op before the new fusion */
+        prev = materialize(f, &g)->prev;
+      } else {
+        for (uint32_t i = 0; i < g.n; i++) {
+          tgc_op *x = g.ops[i];
+          tgc_strmap_put(&f->grouped, (const char *)&x, sizeof x, NULL);
+        }
+      }
+    }
+    op = prev;
+  }
+}
+
+int tgc_pass_fuse(tgc_pass_ctx *ctx) {
+  fuser f;
+  memset(&f, 0, sizeof f);
+  f.ctx = ctx;
+  f.m = ctx->module;
+  bool bad = false;
+  f.max_ops = tgc_pass_opt_int(ctx, "max-ops", 32, &bad);
+  if (bad)
+    return 1;
+  if (f.max_ops < 2) {
+    tgc_loc none = {NULL, 0, 0};
+    tgc_error(ctx->diag, none, "option 'max-ops' of 'fuse' must be at least 2, not %lld", (long long)f.max_ops);
+    return 1;
+  }
+  f.remarks = ctx->remark_pass && strcmp(ctx->remark_pass, "fuse") == 0;
+  f.missed = ctx->remark_missed && strcmp(ctx->remark_missed, "fuse") == 0;
+  tgc_strmap_init(&f.grouped, ctx->scratch);
+  for (tgc_func *fn = ctx->module->funcs; fn; fn = fn->next) {
+    tgc_block *b = fn->body;
+    if (rewrite_gelus(&f, b) | rewrite_attention(&f, b))
+      ctx->changed = true;
+    group_attention(&f, b);
+    group_gemms(&f, b);
+    group_reductions(&f, b);
+    group_elementwise(&f, b);
+  }
+  tgc_strmap_free(&f.grouped);
+  return 0;
+}
