@@ -52,6 +52,8 @@ if shutil.which("nvidia-smi"):
     if r and r.returncode == 0 and any(l.startswith("GPU ") for l in r.stdout.splitlines()):
         config.available_features.add("cuda-gpu")
 
+if shutil.which("dot"):
+    config.available_features.add("graphviz")
 r = run_quiet([python, "-c", "import torch"], timeout=120)
 if r and r.returncode == 0:
     config.available_features.add("torch")

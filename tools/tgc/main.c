@@ -8,6 +8,7 @@
 
 #include "../../frontend/frontend.h"
 #include "../../ir/ir.h"
+#include "../../codegen/dot.h"
 #include "../../passes/pass_manager.h"
 #include "driver.h"
 
@@ -15,7 +16,7 @@
 #define TGC_VERSION "0.0.0"
 #endif
 
-typedef enum { EMIT_TIR } emit_kind;
+typedef enum { EMIT_TIR, EMIT_DOT } emit_kind;
 
 typedef struct {
   const char *input;
@@ -44,7 +45,7 @@ static void usage(FILE *out) {
         "\n"
         "OPTIONS:\n"
         "  -o FILE          write the output to FILE (default: standard output)\n"
-        "  --emit=tir       what to emit: tir (the module as text)\n"
+        "  --emit=KIND      what to emit: tir (the module as text), dot (Graphviz; fusion groups as clusters)\n"
         "  -O0 -O1 -O2 -O3  optimization level (default -O0)\n"
         "  --verify         run the IR verifier after parsing (default)\n"
         "  --no-verify      skip the IR verifier\n"
@@ -119,8 +120,10 @@ static int parse_args(int argc, char **argv, options *o, int *exit_now) {
     } else if (strncmp(a, "--emit=", 7) == 0) {
       if (strcmp(a + 7, "tir") == 0) {
         o->emit = EMIT_TIR;
+      } else if (strcmp(a + 7, "dot") == 0) {
+        o->emit = EMIT_DOT;
       } else {
-        fprintf(stderr, "tgc: error: unknown emit kind '%s' in '%s' (supported: tir)\n", a + 7, a);
+        fprintf(stderr, "tgc: error: unknown emit kind '%s' in '%s' (supported: tir, dot)\n", a + 7, a);
         return 1;
       }
     } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
@@ -321,6 +324,9 @@ int main(int argc, char **argv) {
       switch (o.emit) {
       case EMIT_TIR:
         tgc_print_module(m, &out);
+        break;
+      case EMIT_DOT:
+        tgc_emit_dot(m, &out);
         break;
       }
       rc = write_output(o.output, out.data ? out.data : "", out.len);
