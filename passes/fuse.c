@@ -485,8 +485,10 @@ static void group_attention(fuser *f, tgc_block *b) {
         group_add(f, &g, u);
         g.root = u;
       }
-      if (g.n > 1)
-        next = materialize(f, &g)->next; /* the consumers moved into the region */
+      if (g.n > 1) {
+        materialize(f, &g);
+        next = b->first; /* members left the block, from anywhere before the root: rescan */
+      }
     }
     op = next;
   }
@@ -514,8 +516,10 @@ static void group_gemms(fuser *f, tgc_block *b) {
         tgc_strmap_put(&f->grouped, (const char *)&last, sizeof last, NULL);
         g.root = last->operands[0].value->def;
       }
-      if (g.n > 1)
-        next = materialize(f, &g)->next;
+      if (g.n > 1) {
+        materialize(f, &g);
+        next = b->first; /* members left the block, from anywhere before the root: rescan */
+      }
     }
     op = next;
   }
@@ -536,8 +540,10 @@ static void group_reductions(fuser *f, tgc_block *b) {
         tgc_strmap_put(&f->grouped, (const char *)&last, sizeof last, NULL);
         g.root = last->operands[0].value->def;
       }
-      if (g.n > 1)
-        next = materialize(f, &g)->next;
+      if (g.n > 1) {
+        materialize(f, &g);
+        next = b->first; /* members left the block, from anywhere before the root: rescan */
+      }
     }
     op = next;
   }
@@ -559,8 +565,8 @@ static void group_elementwise(fuser *f, tgc_block *b) {
       for (uint32_t i = 0; i < g.n; i++)
         ncompute += !is_view(g.ops[i]);
       if (ncompute >= 2) {
-        /* the members leave the block: continue from the op before the new fusion */
-        prev = materialize(f, &g)->prev;
+        materialize(f, &g);
+        prev = b->last; /* members left the block: rescan */
       } else {
         for (uint32_t i = 0; i < g.n; i++) {
           tgc_op *x = g.ops[i];
