@@ -431,16 +431,46 @@ static void grow_backward(fuser *f, group *g, tgc_op *op) {
     tgc_op *p = v->def;
     if (!p || is_grouped(f, p) || p->parent != op->parent || !is_pointwise(p) || p->nresults != 1)
       continue;
-    if (single_user(v) != op) {
-      missed(f, p, "not fusing '%s' into the %s group of '%s': its result has %zu users", tgc_op_name(p->opcode),
-             g->kind, tgc_op_name(g->root->opcode), tgc_value_num_uses(v));
-      continue;
-    }
+    if (single_user(v) != op)
+      continue; /* shared producers: absorb_shared decides once the group is complete */
     if (full(f, g, p, tgc_op_name(p->opcode)))
       return;
     group_add(f, g, p);
     grow_backward(f, g, p);
   }
+}
+
+/* A pointwise producer whose users are all in G joins it (a multi-consumer producer inside one kernel is
+ * computed there, per element, for each use); one with users outside stays out and is a missed fusion. */
+static void absorb_shared(fuser *f, group *g) {
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (uint32_t i = 0; i < g->n && (int64_t)g->n < f->max_ops; i++) {
+      tgc_op *m = g->ops[i];
+      for (uint32_t k = 0; k < m->noperands; k++) {
+        tgc_op *p = m->operands[k].value->def;
+        if (!p || is_grouped(f, p) || p->parent != m->parent || !is_pointwise(p) || p->nresults != 1)
+          continue;
+        bool inside = true;
+        for (const tgc_use *u = p->results[0].uses; u && inside; u = u->next)
+          inside = group_has(g, u->user);
+        if (inside) {
+          group_add(f, g, p);
+          changed = true;
+        }
+      }
+    }
+  }
+  for (uint32_t i = 0; i < g->n; i++)
+    for (uint32_t k = 0; k < g->ops[i]->noperands; k++) {
+      const tgc_value *v = g->ops[i]->operands[k].value;
+      const tgc_op *p = v->def;
+      if (p && !is_grouped(f, p) && p->parent == g->ops[i]->parent && is_pointwise(p) &&
+          (tgc_op_info_of(p->opcode)->flags & TGC_OPF_ELEMWISE))
+        missed(f, p, "not fusing '%s' into the %s group of '%s': its result has %zu users, some outside the group "
+               "(fusing would compute it twice)", tgc_op_name(p->opcode), g->kind, tgc_op_name(g->root->opcode),
+               tgc_value_num_uses(v));
+    }
 }
 
 static void new_group(fuser *f, group *g, tgc_op *root, const char *kind) {
@@ -509,13 +539,15 @@ static void group_gemms(fuser *f, tgc_block *b) {
           group_add(f, &g, t);
       }
       grow_forward(f, &g);
-      /* trailing views are free: leave them out so that the group ends at real work */
-      while (g.n > 1 && is_view(g.root)) {
+      /* trailing views are free: leave them out so that the group ends at real work (the root is the op added
+       * last until absorb_shared runs) */
+      while (g.n > 1 && is_view(g.root) && g.ops[g.n - 1] == g.root) {
         tgc_op *last = g.root;
         g.n--;
         tgc_strmap_put(&f->grouped, (const char *)&last, sizeof last, NULL);
         g.root = last->operands[0].value->def;
       }
+      absorb_shared(f, &g);
       if (g.n > 1) {
         materialize(f, &g);
         next = b->first; /* members left the block, from anywhere before the root: rescan */
@@ -534,12 +566,13 @@ static void group_reductions(fuser *f, tgc_block *b) {
       new_group(f, &g, op, "reduction");
       grow_backward(f, &g, op);
       grow_forward(f, &g);
-      while (g.n > 1 && is_view(g.root)) {
+      while (g.n > 1 && is_view(g.root) && g.ops[g.n - 1] == g.root) {
         tgc_op *last = g.root;
         g.n--;
         tgc_strmap_put(&f->grouped, (const char *)&last, sizeof last, NULL);
         g.root = last->operands[0].value->def;
       }
+      absorb_shared(f, &g);
       if (g.n > 1) {
         materialize(f, &g);
         next = b->first; /* members left the block, from anywhere before the root: rescan */
@@ -561,6 +594,7 @@ static void group_elementwise(fuser *f, tgc_block *b) {
       group g;
       new_group(f, &g, op, "elementwise");
       grow_backward(f, &g, op);
+      absorb_shared(f, &g);
       int ncompute = 0; /* a group needs two computing ops: a chain of views is no kernel */
       for (uint32_t i = 0; i < g.n; i++)
         ncompute += !is_view(g.ops[i]);

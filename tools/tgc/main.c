@@ -8,7 +8,9 @@
 
 #include "../../frontend/frontend.h"
 #include "../../ir/ir.h"
+#include "../../codegen/cuda.h"
 #include "../../codegen/dot.h"
+#include "../../runtime/nvrtc.h"
 #include "../../passes/pass_manager.h"
 #include "driver.h"
 
@@ -16,7 +18,7 @@
 #define TGC_VERSION "0.0.0"
 #endif
 
-typedef enum { EMIT_TIR, EMIT_DOT } emit_kind;
+typedef enum { EMIT_TIR, EMIT_DOT, EMIT_CUDA } emit_kind;
 
 typedef struct {
   const char *input;
@@ -29,13 +31,15 @@ typedef struct {
   tgc_pm_options pm;
   const char *weights;
   bool print_launches;
+  const char *target;
+  bool nvrtc_check;
 } options;
 
 static const char *const known_flags[] = {
     "--emit=", "-o", "-O0", "-O1", "-O2", "-O3", "--verify", "--no-verify", "--version", "--help", "--passes=",
     "--print-pipeline", "--list-passes", "--print-ir-after-all", "--print-ir-before-all", "--print-ir-after=",
     "--print-ir-before=", "--time-passes", "--verify-each", "--verify-each=numerics", "--weights=", "-Rpass=",
-    "-Rpass-missed=", "--print-launches"};
+    "-Rpass-missed=", "--print-launches", "--target=", "--nvrtc-check"};
 
 static void usage(FILE *out) {
   fputs("OVERVIEW: tgc, a tensor-graph compiler\n"
@@ -45,7 +49,10 @@ static void usage(FILE *out) {
         "\n"
         "OPTIONS:\n"
         "  -o FILE          write the output to FILE (default: standard output)\n"
-        "  --emit=KIND      what to emit: tir (the module as text), dot (Graphviz; fusion groups as clusters)\n"
+        "  --emit=KIND      what to emit: tir (the module as text), dot (Graphviz; fusion groups as clusters),\n"
+        "                   cuda (the generated CUDA C kernels)\n"
+        "  --target=sm_XX   the GPU architecture kernels are compiled for (default sm_90)\n"
+        "  --nvrtc-check    with --emit=cuda: compile every kernel with NVRTC and report (no GPU needed)\n"
         "  -O0 -O1 -O2 -O3  optimization level (default -O0)\n"
         "  --verify         run the IR verifier after parsing (default)\n"
         "  --no-verify      skip the IR verifier\n"
@@ -99,6 +106,7 @@ static int parse_args(int argc, char **argv, options *o, int *exit_now) {
   memset(o, 0, sizeof *o);
   o->verify = true;
   o->pm.dump = stderr;
+  o->target = "sm_90";
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -122,8 +130,10 @@ static int parse_args(int argc, char **argv, options *o, int *exit_now) {
         o->emit = EMIT_TIR;
       } else if (strcmp(a + 7, "dot") == 0) {
         o->emit = EMIT_DOT;
+      } else if (strcmp(a + 7, "cuda") == 0) {
+        o->emit = EMIT_CUDA;
       } else {
-        fprintf(stderr, "tgc: error: unknown emit kind '%s' in '%s' (supported: tir, dot)\n", a + 7, a);
+        fprintf(stderr, "tgc: error: unknown emit kind '%s' in '%s' (supported: tir, dot, cuda)\n", a + 7, a);
         return 1;
       }
     } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
@@ -176,6 +186,15 @@ static int parse_args(int argc, char **argv, options *o, int *exit_now) {
       o->weights = a + 10;
     } else if (strncmp(a, "-Rpass=", 7) == 0) {
       o->pm.remark_pass = a + 7;
+    } else if (strncmp(a, "--target=", 9) == 0) {
+      o->target = a + 9;
+      if (strncmp(o->target, "sm_", 3) != 0 && strncmp(o->target, "compute_", 8) != 0) {
+        fprintf(stderr, "tgc: error: invalid target '%s' (use sm_XX, e.g. sm_90, or compute_XX for PTX only)\n",
+                o->target);
+        return 1;
+      }
+    } else if (strcmp(a, "--nvrtc-check") == 0) {
+      o->nvrtc_check = true;
     } else if (strcmp(a, "--print-launches") == 0) {
       o->print_launches = true;
     } else if (strncmp(a, "-Rpass-missed=", 14) == 0) {
@@ -268,6 +287,35 @@ static int write_output(const char *path, const char *data, size_t len) {
   return 0;
 }
 
+/* --nvrtc-check: compiles every generated kernel with NVRTC for TARGET and reports; 1 on any failure. */
+static int check_kernels(const tgc_cuda_module *cm, const char *target) {
+  tgc_rt_err err;
+  tgc_rt_nvrtc *nv = tgc_rt_nvrtc_open(&err);
+  if (!nv) {
+    fprintf(stderr, "tgc: error: %s\n", err.msg);
+    return 1;
+  }
+  int failed = 0;
+  size_t bytes = 0;
+  for (uint32_t i = 0; i < cm->nkernels; i++) {
+    tgc_rt_nvrtc_output o;
+    if (tgc_rt_nvrtc_compile(nv, cm->kernels[i].source, cm->kernels[i].name, target, &o, &err) != 0) {
+      fprintf(stderr, "tgc: error: kernel %s: %s\n", cm->kernels[i].name, err.msg);
+      failed++;
+      continue;
+    }
+    bytes += o.cubin_size ? o.cubin_size : o.ptx_size;
+    tgc_rt_nvrtc_output_free(&o);
+  }
+  int major, minor;
+  tgc_rt_nvrtc_version(nv, &major, &minor);
+  fprintf(stderr, "nvrtc %d.%d: %u kernels compiled for %s (%zu bytes of %s), %d failed; %u launches not generated yet\n",
+          major, minor, cm->nkernels - (uint32_t)failed, target, bytes, strncmp(target, "sm_", 3) == 0 ? "CUBIN" : "PTX",
+          failed, cm->npending);
+  tgc_rt_nvrtc_close(nv);
+  return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "run") == 0)
     return tgc_driver_run(argc - 2, argv + 2);
@@ -328,11 +376,23 @@ int main(int argc, char **argv) {
       case EMIT_DOT:
         tgc_emit_dot(m, &out);
         break;
+      case EMIT_CUDA: {
+        tgc_cuda_module cm;
+        tgc_cuda_generate(m, &cm);
+        tgc_sb_printf(&out, "// CUDA C generated by tgc for %s\n", o.target);
+        tgc_cuda_print(&cm, &out);
+        if (o.nvrtc_check && check_kernels(&cm, o.target) != 0) {
+          tgc_sb_free(&out);
+          goto done;
+        }
+        break;
+      }
       }
       rc = write_output(o.output, out.data ? out.data : "", out.len);
       tgc_sb_free(&out);
     }
   }
+done:
   free(wpath);
   tgc_module_destroy(m);
   tgc_pipeline_destroy(pipeline);
