@@ -493,13 +493,15 @@ static void store(emitter *e, const char *x, tgc_dtype dt) {
  * (WHY says which). */
 static const char *pointwise_kernel(tgc_module *m, const char *name, const tgc_value *root, tgc_value *const *inputs,
                                     const tgc_value *const *outer_of, uint32_t ninputs, const char *comment, char *why,
-                                    size_t whylen, const char *const **syms, uint32_t *nsyms) {
+                                    size_t whylen, const char *const **syms, uint32_t *nsyms,
+                                    const tgc_value *const **outer_inputs, uint32_t *nouter) {
   tgc_strbuf body, src;
   tgc_sb_init(&body);
   tgc_sb_init(&src);
   emitter e = {&body, 1, 0, m, NULL, 0, 0, false, {0}};
   /* scalar constants among the inputs become literals */
   tgc_value **ins = tgc_arena_alloc(&m->arena, sizeof *ins * (ninputs + 1));
+  const tgc_value **outs = tgc_arena_alloc(&m->arena, sizeof *outs * (ninputs + 1));
   const tgc_value **cargs = tgc_arena_alloc(&m->arena, sizeof *cargs * (ninputs + 1));
   const tgc_op **cdefs = tgc_arena_alloc(&m->arena, sizeof *cdefs * (ninputs + 1));
   uint32_t nin = 0, nconst = 0;
@@ -513,9 +515,12 @@ static const char *pointwise_kernel(tgc_module *m, const char *name, const tgc_v
       cargs[nconst] = inputs[j];
       cdefs[nconst++] = outer->def;
     } else {
+      outs[nin] = outer;
       ins[nin++] = inputs[j];
     }
   }
+  *outer_inputs = outs;
+  *nouter = nin;
   inputs = ins;
   ninputs = nin;
   kernel_src k = {inputs, ninputs, cargs, cdefs, nconst};
@@ -566,7 +571,7 @@ static const char *pointwise_kernel(tgc_module *m, const char *name, const tgc_v
 }
 
 static void add_kernel(tgc_cuda_module *cm, tgc_module *m, const char *name, const char *src, const tgc_op *op,
-                       const char *const *syms, uint32_t nsyms) {
+                       const char *const *syms, uint32_t nsyms, const tgc_value *const *ins, uint32_t nin) {
   cm->kernels = tgc_arena_grow(&m->arena, cm->kernels, cm->nkernels, cm->nkernels + 1, sizeof *cm->kernels);
   tgc_cuda_kernel *k = &cm->kernels[cm->nkernels++];
   k->name = name;
@@ -574,6 +579,8 @@ static void add_kernel(tgc_cuda_module *cm, tgc_module *m, const char *name, con
   k->op = op;
   k->sym_names = syms;
   k->nsyms = nsyms;
+  k->inputs = ins;
+  k->ninputs = nin;
 }
 
 static void add_pending(tgc_cuda_module *cm, tgc_module *m, const tgc_op *op) {
@@ -609,7 +616,8 @@ void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *cm) {
     char name[96], comment[512], why[256] = "";
     const char *src = NULL;
     const char *const *syms = NULL;
-    uint32_t nsyms = 0;
+    const tgc_value *const *kin = NULL;
+    uint32_t nsyms = 0, nkin = 0;
     const char *kind = op->opcode == TGC_OP_FUSION ? tgc_op_attr_str(op, "kind", "fusion") : tgc_op_name(op->opcode);
     snprintf(comment, sizeof comment, "%s at %s:%u:%u", kind, op->loc.file ? op->loc.file : "?", op->loc.line,
              op->loc.col);
@@ -622,7 +630,7 @@ void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *cm) {
         const tgc_value **outer = tgc_arena_alloc(&m->arena, sizeof *outer * (r->nargs + 1));
         for (uint32_t j = 0; j < r->nargs; j++)
           outer[j] = op->operands[j].value;
-        src = pointwise_kernel(m, name, root, r->args, outer, r->nargs, comment, why, sizeof why, &syms, &nsyms);
+        src = pointwise_kernel(m, name, root, r->args, outer, r->nargs, comment, why, sizeof why, &syms, &nsyms, &kin, &nkin);
       } else if (strcmp(kind, "gemm_epilogue") == 0) {
         /* the GEMM is a cuBLASLt call; its epilogue a kernel reading the GEMM's result */
         const tgc_op *mm = NULL;
@@ -642,7 +650,7 @@ void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *cm) {
           snprintf(name, sizeof name, "k%d_gemm_epilogue_%s", n, tgc_op_name(root->def->opcode));
           char c2[600];
           snprintf(c2, sizeof c2, "epilogue of the GEMM of %s (in0 is the GEMM's result)", comment);
-          src = pointwise_kernel(m, name, root, ins, outer, nin, c2, why, sizeof why, &syms, &nsyms);
+          src = pointwise_kernel(m, name, root, ins, outer, nin, c2, why, sizeof why, &syms, &nsyms, &kin, &nkin);
         }
       }
     } else if (is_pointwise_op(op) && op->nresults == 1 && op->results[0].type) {
@@ -651,10 +659,10 @@ void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *cm) {
       for (uint32_t j = 0; j < op->noperands; j++)
         ins[j] = op->operands[j].value;
       src = pointwise_kernel(m, name, &op->results[0], ins, NULL, op->noperands, comment, why, sizeof why, &syms,
-                             &nsyms);
+                             &nsyms, &kin, &nkin);
     }
     if (src)
-      add_kernel(cm, m, tgc_arena_strndup(&m->arena, name, strlen(name)), src, op, syms, nsyms);
+      add_kernel(cm, m, tgc_arena_strndup(&m->arena, name, strlen(name)), src, op, syms, nsyms, kin, nkin);
     else
       add_pending(cm, m, op);
     n++;

@@ -8,7 +8,10 @@ typedef struct tgc_cuda_kernel {
   const char *name;   /* the kernel's symbol, named after its group: k3_gemm_epilogue_add */
   const char *source; /* a complete translation unit for NVRTC */
   const tgc_op *op;   /* the launch it implements (a fusion, or one op) */
-  /* its parameters after the pointers: the symbolic dims, in this order */
+  /* its parameters: one pointer per input (the values outside the launch, in this order; for a GEMM epilogue
+   * input 0 is the GEMM's result), the output, then the symbolic dims in this order */
+  const tgc_value *const *inputs;
+  uint32_t ninputs;
   const char *const *sym_names;
   uint32_t nsyms;
 } tgc_cuda_kernel;

@@ -1597,6 +1597,18 @@ static int bind_inputs(cpu_ctx *c, const tgc_rt_plan *p, const tgc_rt_tensor *in
   return 0;
 }
 
+int tgc_rt_bind_symbols(const tgc_rt_plan *plan, const tgc_rt_tensor *inputs, int64_t *syms, tgc_rt_err *err) {
+  cpu_ctx c;
+  memset(&c, 0, sizeof c);
+  c.err = err;
+  c.nsyms = plan->nsyms;
+  c.syms = syms;
+  c.bound = tgc_xcalloc(plan->nsyms + 1, sizeof *c.bound);
+  int rc = bind_inputs(&c, plan, inputs);
+  free(c.bound);
+  return rc;
+}
+
 int tgc_rt_cpu_run(const tgc_rt_plan *plan, const tgc_rt_tensor *inputs, tgc_rt_tensor *outputs,
                    const tgc_rt_cpu_opts *opts, tgc_rt_err *err) {
   cpu_ctx c;

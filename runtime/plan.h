@@ -103,6 +103,10 @@ typedef struct tgc_rt_cpu_opts {
 int tgc_rt_cpu_run(const tgc_rt_plan *plan, const tgc_rt_tensor *inputs, tgc_rt_tensor *outputs,
                    const tgc_rt_cpu_opts *opts, tgc_rt_err *err);
 
+/* Binds the plan's symbols (SYMS, plan->nsyms entries) from the input shapes, as tgc_rt_cpu_run does; every
+ * backend binds the same way. */
+int tgc_rt_bind_symbols(const tgc_rt_plan *plan, const tgc_rt_tensor *inputs, int64_t *syms, tgc_rt_err *err);
+
 /* What the CPU backend can run: every op of ops.def, on every dtype. */
 bool tgc_rt_cpu_supports(tgc_opcode op, tgc_dtype dt);
 

@@ -24,7 +24,7 @@ typedef struct {
   const char *device;
   name_path inputs[256], outputs[256], dims[64];
   int ninputs, noutputs, ndims;
-  bool random_inputs, time;
+  bool random_inputs, time, check;
   uint64_t seed;
 } run_opts;
 
@@ -40,7 +40,9 @@ static void run_usage(FILE *out) {
         "                           the .tir file)\n"
         "  --output NAME=FILE.npy   save a result: NAME is its index or the returned value's name (repeatable)\n"
         "  --entry NAME             the function to run (default @main, else the first)\n"
-        "  --device cpu|cuda|auto   the backend (default auto: cpu until the CUDA backend lands)\n"
+        "  --device cpu|cuda|auto   the backend (default auto: cpu; cuda runs modules of pointwise launches only,\n"
+        "                           until the CUDA backend is complete)\n"
+        "  --check                  with --device=cuda: also run the CPU backend and compare every output\n"
         "  --time                   print the wall time of the run\n",
         out);
 }
@@ -121,6 +123,8 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
       o->seed = s;
     } else if (strcmp(a, "--random-inputs") == 0) {
       o->random_inputs = true;
+    } else if (strcmp(a, "--check") == 0) {
+      o->check = true;
     } else if (strcmp(a, "--time") == 0) {
       o->time = true;
     } else if (a[0] == '-' && a[1]) {
@@ -211,6 +215,45 @@ char *tgc_weights_path(const char *input, const char *override, const tgc_module
   return p;
 }
 
+/* --check: the CPU reference backend on the same inputs; every output within its dtype's tolerance. */
+static int check_against_cpu(const tgc_rt_plan *p, const tgc_rt_tensor *inputs, const tgc_rt_tensor *got,
+                             const tgc_rt_cpu_opts *copts) {
+  tgc_rt_tensor *ref = tgc_xcalloc(p->noutputs + 1, sizeof *ref);
+  tgc_rt_err err;
+  int rc = 0;
+  if (tgc_rt_cpu_run(p, inputs, ref, copts, &err)) {
+    fprintf(stderr, "%s\n", err.msg);
+    free(ref);
+    return 1;
+  }
+  for (uint32_t i = 0; i < p->noutputs; i++) {
+    size_t n = tgc_rt_tensor_numel(&ref[i]);
+    double num = 0, den = 0;
+    bool nan = false;
+    for (size_t e = 0; e < n; e++) {
+      double a = tgc_rt_get(&got[i], e), b = tgc_rt_get(&ref[i], e);
+      nan = nan || (isnan(a) != isnan(b));
+      if (!isnan(a) && !isnan(b)) {
+        num += (a - b) * (a - b);
+        den += b * b;
+      }
+    }
+    double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+    tgc_dtype dt = ref[i].dtype;
+    double tol = dt == TGC_DT_F32 || dt == TGC_DT_F64 ? 1e-5 : tgc_dtype_kind_of(dt) == TGC_DTK_FLOAT ? 1e-2 : 0;
+    bool ok = !nan && rel <= tol;
+    printf("check: output %u: relative error %.3g vs the CPU backend (tolerance %g) %s\n", i, rel, tol,
+           ok ? "ok" : "FAIL");
+    if (!ok) {
+      fprintf(stderr, "tgc: error: output %u differs from the CPU backend\n", i);
+      rc = 1;
+    }
+    tgc_rt_tensor_free(&ref[i]);
+  }
+  free(ref);
+  return rc;
+}
+
 int tgc_driver_run(int argc, char **argv) {
   run_opts o;
   int rc = parse_run_args(argc, argv, &o);
@@ -222,10 +265,6 @@ int tgc_driver_run(int argc, char **argv) {
     for (int k = 0; k < o.ndims; k++)
       free(o.dims[k].alloc);
     return rc < 0 ? 0 : 1;
-  }
-  if (strcmp(o.device, "cuda") == 0) {
-    fprintf(stderr, "tgc: error: the CUDA backend is not part of this build yet; use --device cpu\n");
-    return 1;
   }
   size_t len = 0;
   char *text = tgc_read_file(o.input, &len);
@@ -344,7 +383,12 @@ int tgc_driver_run(int argc, char **argv) {
   tgc_rt_cpu_opts copts = {weights, wpath};
   tgc_rt_err err;
   double t0 = now_ms();
-  if (tgc_rt_cpu_run(p, inputs, outputs, &copts, &err)) {
+  if (strcmp(o.device, "cuda") == 0) {
+    if (tgc_run_cuda(m, f, p, inputs, outputs, weights, NULL))
+      goto done;
+    if (o.check && check_against_cpu(p, inputs, outputs, &copts) != 0)
+      goto done;
+  } else if (tgc_rt_cpu_run(p, inputs, outputs, &copts, &err)) {
     /* op errors carry "file:line:col: error: "; the others "error: " and get the tool's name */
     fprintf(stderr, "%s%s\n", strncmp(err.msg, "error: ", 7) == 0 ? "tgc: " : "", err.msg);
     goto done;
