@@ -66,8 +66,15 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     return 1;
   tgc_cuda_module cm;
   tgc_cuda_generate(m, &cm);
-  if (cm.npending) {
-    const tgc_op *op = cm.pending[0];
+  /* a GEMM epilogue's kernel needs the GEMM's result (input 0, no value outside): the cuBLASLt call that
+   * produces it is not part of this slice */
+  const tgc_op *unsupported = cm.npending ? cm.pending[0] : NULL;
+  for (uint32_t k = 0; k < cm.nkernels && !unsupported; k++)
+    for (uint32_t j = 0; j < cm.kernels[k].ninputs; j++)
+      if (!cm.kernels[k].inputs[j])
+        unsupported = cm.kernels[k].op;
+  if (unsupported) {
+    const tgc_op *op = unsupported;
     fprintf(stderr, "%s:%u:%u: error: the CUDA backend cannot run '%s' yet (this milestone generates pointwise "
             "kernels only); use --device=cpu\n", op->loc.file ? op->loc.file : "?", op->loc.line, op->loc.col,
             op->opcode == TGC_OP_FUSION ? tgc_op_attr_str(op, "kind", "fusion") : tgc_op_name(op->opcode));
