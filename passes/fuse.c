@@ -33,7 +33,8 @@ typedef struct {
 typedef struct {
   tgc_pass_ctx *ctx;
   tgc_module *m;
-  tgc_strmap grouped; /* op pointer -> 1 */
+  tgc_strmap grouped;  /* op pointer -> 1 */
+  tgc_strmap reported; /* ops that already got their missed-fusion remark: one each */
   int64_t max_ops;
   bool remarks, missed;
   int ngroups;
@@ -59,8 +60,9 @@ static void remark(fuser *f, const tgc_op *op, const char *fmt, ...) {
 
 static void missed(fuser *f, const tgc_op *op, const char *fmt, ...) TGC_PRINTF(3, 4);
 static void missed(fuser *f, const tgc_op *op, const char *fmt, ...) {
-  if (!f->missed)
+  if (!f->missed || tgc_strmap_get(&f->reported, (const char *)&op, sizeof op))
     return;
+  tgc_strmap_put(&f->reported, (const char *)&op, sizeof op, (void *)1);
   char msg[512];
   va_list ap;
   va_start(ap, fmt);
@@ -159,6 +161,24 @@ static const tgc_op *def_is(const tgc_value *v, tgc_opcode opc) {
   return v && v->def && v->def->opcode == opc ? v->def : NULL;
 }
 
+/* Erases OP if it is dead, then the producers of its operands that became dead with it: only what a rewrite
+ * left behind goes, never unrelated dead ops (that is dce's job). */
+static void erase_dead_tree(tgc_op *op) {
+  if (!op || !op->parent || !tgc_op_is_pure(op))
+    return;
+  for (uint32_t i = 0; i < op->nresults; i++)
+    if (op->results[i].uses)
+      return;
+  tgc_op *defs[8];
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < op->noperands && n < 8; i++)
+    if (op->operands[i].value->def)
+      defs[n++] = op->operands[i].value->def;
+  tgc_op_erase(op);
+  for (uint32_t i = 0; i < n; i++)
+    erase_dead_tree(defs[i]);
+}
+
 /* ---- 1a. tanh-GELU recognition ---- */
 
 /* Matches mul(mul(x, 0.5), add(tanh(mul(add(x, mul(pow(x, 3), 0.044715)), sqrt(2/pi))), 1)) (any operand
@@ -195,24 +215,22 @@ static tgc_value *match_tanh_gelu(const tgc_op *root) {
 
 static bool rewrite_gelus(fuser *f, tgc_block *b) {
   bool changed = false;
-  for (tgc_op *op = b->first; op; op = op->next) {
+  for (tgc_op *op = b->first; op;) {
+    tgc_op *next = op->next;
     tgc_value *x = match_tanh_gelu(op);
-    if (!x || !op->results[0].type || !x->type || !tgc_type_equal(x->type, op->results[0].type))
-      continue;
-    tgc_op *g = tgc_op_create(f->m, TGC_OP_GELU, &x, 1, &op->results[0].type, 1, op->loc);
-    tgc_op_set_attr(f->m, g, "approximate", tgc_attr_str(&f->m->arena, "tanh", 4));
-    g->results[0].name = op->results[0].name;
-    tgc_block_insert_before(b, op, g);
-    tgc_value_replace_all_uses(&op->results[0], &g->results[0]);
-    remark(f, g, "recognized a tanh-approximated GELU spelled out in 8 ops");
-    changed = true;
-  }
-  if (changed) /* the spelled-out ops are now dead */
-    for (tgc_op *op = b->last; op;) {
-      tgc_op *prev = op->prev;
-      tgc_pass_erase_if_dead(op);
-      op = prev;
+    if (x && op->results[0].type && x->type && tgc_type_equal(x->type, op->results[0].type)) {
+      tgc_op *g = tgc_op_create(f->m, TGC_OP_GELU, &x, 1, &op->results[0].type, 1, op->loc);
+      tgc_op_set_attr(f->m, g, "approximate", tgc_attr_str(&f->m->arena, "tanh", 4));
+      g->results[0].name = op->results[0].name;
+      tgc_block_insert_before(b, op, g);
+      tgc_value_replace_all_uses(&op->results[0], &g->results[0]);
+      remark(f, g, "recognized a tanh-approximated GELU spelled out in 8 ops");
+      erase_dead_tree(op); /* the spelled-out ops */
+      next = g->next;
+      changed = true;
     }
+    op = next;
+  }
   return changed;
 }
 
@@ -266,31 +284,57 @@ static bool rewrite_attention(fuser *f, tgc_block *b) {
     const tgc_op *qk = def_is(s, TGC_OP_MATMUL);
     if (!qk || !single_user(s))
       continue;
+    /* kᵀ = transpose(x, p): k itself is transpose(x, p with its last two entries swapped), or x when that is
+     * the identity (canonicalize may have merged the head and the key transposes into one) */
     const tgc_op *kt = def_is(qk->operands[1].value, TGC_OP_TRANSPOSE);
     const tgc_attr *perm = kt ? tgc_op_attr(kt, "perm") : NULL;
-    if (!perm || perm->u.list.n != 4 || perm->u.list.items[0]->u.i != 0 || perm->u.list.items[1]->u.i != 1 ||
-        perm->u.list.items[2]->u.i != 3 || perm->u.list.items[3]->u.i != 2)
+    if (!perm || perm->u.list.n != 4 || single_user(&kt->results[0]) != qk)
       continue;
-    tgc_value *q = qk->operands[0].value, *k = kt->operands[0].value, *v = op->operands[1].value;
-    if (!q->type || !k->type || !v->type || q->type->rank != 4 || k->type->rank != 4 || v->type->rank != 4)
+    int64_t pk[4];
+    bool identity = true;
+    for (int d = 0; d < 4; d++)
+      pk[d] = perm->u.list.items[d]->u.i;
+    int64_t tmp = pk[2];
+    pk[2] = pk[3];
+    pk[3] = tmp;
+    for (int d = 0; d < 4; d++)
+      identity = identity && pk[d] == d;
+    tgc_value *q = qk->operands[0].value, *x = kt->operands[0].value, *v = op->operands[1].value;
+    const tgc_type *qt = q->type, *xt = x->type, *vt = v->type, *rt = op->results[0].type;
+    if (!qt || !xt || !vt || qt->rank != 4 || xt->rank != 4 || vt->rank != 4)
       continue;
+    const tgc_dim *kd[4];
+    for (int d = 0; d < 4; d++)
+      kd[d] = xt->dims[pk[d]];
+    /* q [B, H, S, D], k [B, Hk, T, D], v [B, Hk, T, Dv], all one dtype, and H a multiple of Hk */
+    int64_t h, hk;
+    bool heads_ok = tgc_dim_equal(qt->dims[1], kd[1]) ||
+                    (tgc_dim_is_const(qt->dims[1], &h) && tgc_dim_is_const(kd[1], &hk) && hk > 0 && h % hk == 0);
+    if (!tgc_dim_equal(qt->dims[0], kd[0]) || !tgc_dim_equal(vt->dims[0], kd[0]) || !tgc_dim_equal(vt->dims[1], kd[1]) ||
+        !tgc_dim_equal(vt->dims[2], kd[2]) || !tgc_dim_equal(qt->dims[3], kd[3]) || !heads_ok ||
+        qt->dtype != xt->dtype || vt->dtype != xt->dtype || !rt || rt->dtype != qt->dtype)
+      continue;
+    tgc_value *k = x;
+    if (!identity) {
+      tgc_builder bd = {f->m, b, op, op->loc};
+      const tgc_dim *const *dims = kd;
+      tgc_op *tr = tgc_build(&bd, TGC_OP_TRANSPOSE, &x, 1, tgc_type_create(&f->m->arena, xt->dtype, 4, dims));
+      tgc_op_set_attr(f->m, tr, "perm", tgc_attr_ints(&f->m->arena, pk, 4));
+      k = &tr->results[0];
+    }
     tgc_value *ops[4] = {q, k, v, mask};
     tgc_op *att = tgc_op_create(f->m, TGC_OP_ATTENTION, ops, mask ? 4 : 3, &op->results[0].type, 1, op->loc);
-    if (!isnan(scale))
-      tgc_op_set_attr(f->m, att, "scale", tgc_attr_float(&f->m->arena, scale));
+    /* the spelled-out form had no scale, or one we matched: the op's default 1/sqrt(D) must not apply */
+    tgc_op_set_attr(f->m, att, "scale", tgc_attr_float(&f->m->arena, isnan(scale) ? 1.0 : scale));
     att->results[0].name = op->results[0].name;
     tgc_block_insert_before(b, op, att);
     tgc_value_replace_all_uses(&op->results[0], &att->results[0]);
     remark(f, att, "recognized attention spelled out as matmul, %ssoftmax and matmul",
            mask ? "mask, " : "");
+    erase_dead_tree(op);
+    op = att;
     changed = true;
   }
-  if (changed)
-    for (tgc_op *op = b->last; op;) {
-      tgc_op *prev = op->prev;
-      tgc_pass_erase_if_dead(op);
-      op = prev;
-    }
   return changed;
 }
 
@@ -382,8 +426,8 @@ static tgc_op *materialize(fuser *f, group *g) {
   tgc_block_append(r, yield);
   f->ngroups++;
   f->ctx->changed = true;
-  remark(f, fusion, "fused %u ops into %s %s group rooted at '%s' (%u inputs)", g->n,
-         strchr("aeiou", g->kind[0]) ? "an" : "a", g->kind, tgc_op_name(root->opcode), nin);
+  remark(f, fusion, "fused %u ops into %s %s group rooted at '%s' (%u input%s)", g->n,
+         strchr("aeiou", g->kind[0]) ? "an" : "a", g->kind, tgc_op_name(root->opcode), nin, nin == 1 ? "" : "s");
   return fusion;
 }
 
@@ -445,8 +489,11 @@ static void grow_backward(fuser *f, group *g, tgc_op *op) {
 static void absorb_shared(fuser *f, group *g) {
   for (bool changed = true; changed;) {
     changed = false;
-    for (uint32_t i = 0; i < g->n && (int64_t)g->n < f->max_ops; i++) {
+    for (uint32_t i = 0; i < g->n; i++) {
       tgc_op *m = g->ops[i];
+      /* a GEMM reads its operands from memory: what computes them is no part of its epilogue */
+      if ((tgc_op_info_of(m->opcode)->flags & TGC_OPF_CONTRACTION) || is_matrix_transpose(m))
+        continue;
       for (uint32_t k = 0; k < m->noperands; k++) {
         tgc_op *p = m->operands[k].value->def;
         if (!p || is_grouped(f, p) || p->parent != m->parent || !is_pointwise(p) || p->nresults != 1)
@@ -454,23 +501,31 @@ static void absorb_shared(fuser *f, group *g) {
         bool inside = true;
         for (const tgc_use *u = p->results[0].uses; u && inside; u = u->next)
           inside = group_has(g, u->user);
-        if (inside) {
+        if (inside && !is_grouped(f, p) && !full(f, g, p, tgc_op_name(p->opcode))) {
           group_add(f, g, p);
           changed = true;
         }
       }
     }
   }
-  for (uint32_t i = 0; i < g->n; i++)
+  for (uint32_t i = 0; i < g->n; i++) {
+    if ((tgc_op_info_of(g->ops[i]->opcode)->flags & TGC_OPF_CONTRACTION) || is_matrix_transpose(g->ops[i]))
+      continue;
     for (uint32_t k = 0; k < g->ops[i]->noperands; k++) {
       const tgc_value *v = g->ops[i]->operands[k].value;
       const tgc_op *p = v->def;
-      if (p && !is_grouped(f, p) && p->parent == g->ops[i]->parent && is_pointwise(p) &&
-          (tgc_op_info_of(p->opcode)->flags & TGC_OPF_ELEMWISE))
-        missed(f, p, "not fusing '%s' into the %s group of '%s': its result has %zu users, some outside the group "
+      if (!p || is_grouped(f, p) || p->parent != g->ops[i]->parent || !is_pointwise(p) ||
+          !(tgc_op_info_of(p->opcode)->flags & TGC_OPF_ELEMWISE))
+        continue;
+      size_t outside = 0;
+      for (const tgc_use *u = v->uses; u; u = u->next)
+        outside += !group_has(g, u->user);
+      if (outside)
+        missed(f, p, "not fusing '%s' into the %s group of '%s': its result has %zu user%s outside the group "
                "(fusing would compute it twice)", tgc_op_name(p->opcode), g->kind, tgc_op_name(g->root->opcode),
-               tgc_value_num_uses(v));
+               outside, outside == 1 ? "" : "s");
     }
+  }
 }
 
 static void new_group(fuser *f, group *g, tgc_op *root, const char *kind) {
@@ -493,7 +548,7 @@ static void group_attention(fuser *f, tgc_block *b) {
         tgc_value *v = op->operands[k].value;
         while (v->def && !is_grouped(f, v->def) && single_user(v) &&
                (v->def->opcode == TGC_OP_TRANSPOSE || v->def->opcode == TGC_OP_RESHAPE) &&
-               v->def->parent == b) {
+               v->def->parent == b && !full(f, &g, v->def, tgc_op_name(v->def->opcode))) {
           group_add(f, &g, v->def);
           v = v->def->operands[0].value;
         }
@@ -503,14 +558,15 @@ static void group_attention(fuser *f, tgc_block *b) {
           for (uint32_t r = 0; r < v->def->nresults && all; r++)
             for (const tgc_use *u = v->def->results[r].uses; u && all; u = u->next)
               all = group_has(&g, u->user);
-          if (all)
+          if (all && !full(f, &g, v->def, "split"))
             group_add(f, &g, v->def);
         }
       }
       /* consumers: the layout ops that put the result back in [B, S, H*D] */
       for (;;) {
         tgc_op *u = single_user(&g.root->results[0]);
-        if (!u || is_grouped(f, u) || (u->opcode != TGC_OP_TRANSPOSE && u->opcode != TGC_OP_RESHAPE))
+        if (!u || is_grouped(f, u) || (u->opcode != TGC_OP_TRANSPOSE && u->opcode != TGC_OP_RESHAPE) ||
+            full(f, &g, u, tgc_op_name(u->opcode)))
           break;
         group_add(f, &g, u);
         g.root = u;
@@ -535,7 +591,7 @@ static void group_gemms(fuser *f, tgc_block *b) {
       for (uint32_t k = 0; k < 2; k++) {
         tgc_op *t = op->operands[k].value->def;
         if (t && !is_grouped(f, t) && is_matrix_transpose(t) && single_user(&t->results[0]) == op &&
-            t->parent == b)
+            t->parent == b && !full(f, &g, t, "transpose"))
           group_add(f, &g, t);
       }
       grow_forward(f, &g);
@@ -589,7 +645,10 @@ static void group_elementwise(fuser *f, tgc_block *b) {
     bool compute = is_pointwise(op) && !is_view(op);
     /* a root: a pointwise op whose result does not continue into another ungrouped pointwise op */
     tgc_op *u = op->nresults == 1 ? single_user(&op->results[0]) : NULL;
-    bool continues = u && !is_grouped(f, u) && is_pointwise(u) && u->parent == b;
+    /* a chain continues into a computing pointwise op, possibly through views; views at its end stay out */
+    while (u && !is_grouped(f, u) && is_view(u) && u->parent == b)
+      u = single_user(&u->results[0]);
+    bool continues = u && !is_grouped(f, u) && is_pointwise(u) && !is_view(u) && u->parent == b;
     if (compute && !is_grouped(f, op) && !continues) {
       group g;
       new_group(f, &g, op, "elementwise");
@@ -629,6 +688,7 @@ int tgc_pass_fuse(tgc_pass_ctx *ctx) {
   f.remarks = ctx->remark_pass && strcmp(ctx->remark_pass, "fuse") == 0;
   f.missed = ctx->remark_missed && strcmp(ctx->remark_missed, "fuse") == 0;
   tgc_strmap_init(&f.grouped, ctx->scratch);
+  tgc_strmap_init(&f.reported, ctx->scratch);
   for (tgc_func *fn = ctx->module->funcs; fn; fn = fn->next) {
     tgc_block *b = fn->body;
     if (rewrite_gelus(&f, b) | rewrite_attention(&f, b))
@@ -639,5 +699,6 @@ int tgc_pass_fuse(tgc_pass_ctx *ctx) {
     group_elementwise(&f, b);
   }
   tgc_strmap_free(&f.grouped);
+  tgc_strmap_free(&f.reported);
   return 0;
 }
