@@ -580,6 +580,23 @@ static void group_attention(fuser *f, tgc_block *b) {
   }
 }
 
+/* Ends a grown group: trailing views are free, so they leave it (the root is the op added last until
+ * absorb_shared runs) and the group ends at real work; shared producers join; a group of two or more ops
+ * becomes a fusion. True when it did. */
+static bool finish_group(fuser *f, group *g) {
+  while (g->n > 1 && is_view(g->root) && g->ops[g->n - 1] == g->root) {
+    tgc_op *last = g->root;
+    g->n--;
+    tgc_strmap_put(&f->grouped, (const char *)&last, sizeof last, NULL);
+    g->root = last->operands[0].value->def;
+  }
+  absorb_shared(f, g);
+  if (g->n < 2)
+    return false;
+  materialize(f, g);
+  return true;
+}
+
 /* 3. GEMM epilogues */
 static void group_gemms(fuser *f, tgc_block *b) {
   for (tgc_op *op = b->first; op;) {
@@ -595,19 +612,8 @@ static void group_gemms(fuser *f, tgc_block *b) {
           group_add(f, &g, t);
       }
       grow_forward(f, &g);
-      /* trailing views are free: leave them out so that the group ends at real work (the root is the op added
-       * last until absorb_shared runs) */
-      while (g.n > 1 && is_view(g.root) && g.ops[g.n - 1] == g.root) {
-        tgc_op *last = g.root;
-        g.n--;
-        tgc_strmap_put(&f->grouped, (const char *)&last, sizeof last, NULL);
-        g.root = last->operands[0].value->def;
-      }
-      absorb_shared(f, &g);
-      if (g.n > 1) {
-        materialize(f, &g);
+      if (finish_group(f, &g))
         next = b->first; /* members left the block, from anywhere before the root: rescan */
-      }
     }
     op = next;
   }
@@ -622,17 +628,8 @@ static void group_reductions(fuser *f, tgc_block *b) {
       new_group(f, &g, op, "reduction");
       grow_backward(f, &g, op);
       grow_forward(f, &g);
-      while (g.n > 1 && is_view(g.root) && g.ops[g.n - 1] == g.root) {
-        tgc_op *last = g.root;
-        g.n--;
-        tgc_strmap_put(&f->grouped, (const char *)&last, sizeof last, NULL);
-        g.root = last->operands[0].value->def;
-      }
-      absorb_shared(f, &g);
-      if (g.n > 1) {
-        materialize(f, &g);
+      if (finish_group(f, &g))
         next = b->first; /* members left the block, from anywhere before the root: rescan */
-      }
     }
     op = next;
   }
