@@ -34,6 +34,8 @@ config.environment["PATH"] = os.pathsep.join(
 for var in ["HOME", "TGC_CACHE_DIR", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"]:
     if var in os.environ:
         config.environment[var] = os.environ[var]
+# Kernels compiled by the tests are cached in the build tree, not in the user's ~/.cache/tgc.
+config.environment.setdefault("TGC_CACHE_DIR", os.path.join(config.tgc_obj_root, "kernel-cache"))
 
 
 def run_quiet(cmd, timeout):

@@ -10,6 +10,7 @@
 #include "../../ir/ir.h"
 #include "../../codegen/cuda.h"
 #include "../../codegen/dot.h"
+#include "../../runtime/kcache.h"
 #include "../../runtime/nvrtc.h"
 #include "../../passes/pass_manager.h"
 #include "driver.h"
@@ -297,21 +298,25 @@ static int check_kernels(const tgc_cuda_module *cm, const char *target) {
   }
   int failed = 0;
   size_t bytes = 0;
+  tgc_rt_kcache_stats st = {0, 0, 0, 0};
   for (uint32_t i = 0; i < cm->nkernels; i++) {
-    tgc_rt_nvrtc_output o;
-    if (tgc_rt_nvrtc_compile(nv, cm->kernels[i].source, cm->kernels[i].name, target, &o, &err) != 0) {
+    void *image;
+    size_t size;
+    if (tgc_rt_kcache_compile(nv, cm->kernels[i].source, cm->kernels[i].name, target, &st, &image, &size, &err)) {
       fprintf(stderr, "tgc: error: kernel %s: %s\n", cm->kernels[i].name, err.msg);
       failed++;
       continue;
     }
-    bytes += o.cubin_size ? o.cubin_size : o.ptx_size;
-    tgc_rt_nvrtc_output_free(&o);
+    bytes += size;
+    free(image);
   }
   int major, minor;
   tgc_rt_nvrtc_version(nv, &major, &minor);
   fprintf(stderr, "nvrtc %d.%d: %u kernels compiled for %s (%zu bytes of %s), %d failed; %u launches not generated yet\n",
           major, minor, cm->nkernels - (uint32_t)failed, target, bytes, strncmp(target, "sm_", 3) == 0 ? "CUBIN" : "PTX",
           failed, cm->npending);
+  fprintf(stderr, "kernel cache: %u hits, %u misses, %u corrupt entries recompiled, %u write errors\n", st.hits,
+          st.misses, st.corrupt, st.write_errors);
   tgc_rt_nvrtc_close(nv);
   return failed ? 1 : 0;
 }

@@ -10,6 +10,7 @@
 #include "../../passes/pass_manager.h"
 #include "../../runtime/plan.h"
 #include "../../runtime/cuda.h"
+#include "../../runtime/kcache.h"
 #include "../../runtime/nvrtc.h"
 #include "driver.h"
 
@@ -86,6 +87,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     return 1;
   }
   tgc_rt_nvrtc *nv = tgc_rt_nvrtc_open(&err);
+  tgc_rt_kcache_stats kst = {0, 0, 0, 0};
   int rc = 1;
   int64_t *syms = tgc_xcalloc(p->nsyms + 1, sizeof *syms);
   size_t nbufs = 0, cap = 64;
@@ -152,14 +154,15 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
       bufs[i].p = lookup(bufs, nbufs, bufs[i].v->def->operands[0].value);
   for (uint32_t k = 0; k < cm.nkernels; k++) {
     const tgc_cuda_kernel *kern = &cm.kernels[k];
-    tgc_rt_nvrtc_output o;
-    void *fn;
-    if (tgc_rt_nvrtc_compile(nv, kern->source, kern->name, tgc_rt_cuda_arch(cuda), &o, &err) ||
-        tgc_rt_cuda_load(cuda, o.cubin ? (const void *)o.cubin : (const void *)o.ptx, kern->name, &fn, &err)) {
+    void *fn, *image = NULL;
+    size_t size;
+    if (tgc_rt_kcache_compile(nv, kern->source, kern->name, tgc_rt_cuda_arch(cuda), &kst, &image, &size, &err) ||
+        tgc_rt_cuda_load(cuda, image, kern->name, &fn, &err)) {
       fprintf(stderr, "tgc: error: %s\n", err.msg);
+      free(image);
       goto done;
     }
-    tgc_rt_nvrtc_output_free(&o);
+    free(image);
     tgc_rt_devptr ptrs[64];
     long long symv[16];
     void *params[96];
@@ -197,7 +200,8 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
       goto done;
     }
   }
-  fprintf(stderr, "cuda: %u kernels on %s (%s)\n", cm.nkernels, tgc_rt_cuda_device_name(cuda), tgc_rt_cuda_arch(cuda));
+  fprintf(stderr, "cuda: %u kernels on %s (%s); kernel cache: %u hits, %u misses\n", cm.nkernels,
+          tgc_rt_cuda_device_name(cuda), tgc_rt_cuda_arch(cuda), kst.hits, kst.misses);
   rc = 0;
 done:
   for (size_t i = 0; i < nbufs; i++)
