@@ -553,17 +553,26 @@ static int run_reduce(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, 
   return 0;
 }
 
-static int run_cumsum(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, tgc_rt_tensor *out) {
-  int a = norm_axis(c, s, tgc_rt_step_int(s, "axis", 0), x->rank, "axis");
+/* The 'axis' attribute (default DFLT) of a scan along one axis, and X viewed as [outer, mid, inner] around it;
+ * a scalar is one element. Returns the axis, or -1 after reporting a bad one. */
+static int axis_view(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, int64_t dflt, size_t *outer,
+                     size_t *mid, size_t *inner) {
+  int a = norm_axis(c, s, tgc_rt_step_int(s, "axis", dflt), x->rank, "axis");
   if (a < 0)
+    return -1;
+  split3(x, (uint32_t)a, (uint32_t)a + 1, outer, mid, inner);
+  if (x->rank == 0)
+    *mid = 1;
+  return a;
+}
+
+static int run_cumsum(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, tgc_rt_tensor *out) {
+  size_t outer, mid, inner;
+  if (axis_view(c, s, x, 0, &outer, &mid, &inner) < 0)
     return -1;
   tgc_dtype dt = x->dtype;
   if (alloc_out(c, s, out, dt, x->rank, x->shape))
     return -1;
-  size_t outer, mid, inner;
-  split3(x, (uint32_t)a, (uint32_t)a + 1, &outer, &mid, &inner);
-  if (x->rank == 0)
-    mid = 1;
   for (size_t o = 0; o < outer; o++)
     for (size_t i = 0; i < inner; i++) {
       double accf = 0;
@@ -585,18 +594,14 @@ static int run_cumsum(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, 
 /* ---- normalization ---- */
 
 static int run_softmax(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, tgc_rt_tensor *out) {
-  int a = norm_axis(c, s, tgc_rt_step_int(s, "axis", -1), x->rank, "axis");
-  if (a < 0)
+  size_t outer, mid, inner;
+  if (axis_view(c, s, x, -1, &outer, &mid, &inner) < 0)
     return -1;
   tgc_dtype dt = x->dtype;
   if (!is_float(dt))
     return step_error(c, s, "needs a floating-point result type, not %s", tgc_dtype_name(dt));
   if (alloc_out(c, s, out, dt, x->rank, x->shape))
     return -1;
-  size_t outer, mid, inner;
-  split3(x, (uint32_t)a, (uint32_t)a + 1, &outer, &mid, &inner);
-  if (x->rank == 0)
-    mid = 1;
   for (size_t o = 0; o < outer; o++)
     for (size_t i = 0; i < inner; i++) {
       double mx = -INFINITY, sum = 0;
