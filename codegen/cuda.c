@@ -1,14 +1,26 @@
-/* CUDA C emitter for pointwise launches. A kernel computes one output element per thread: it turns the linear
- * index into the output's multi-index, then evaluates the group's ops as an expression tree, each value at the
- * multi-index its consumer needs (broadcasts drop or zero dims, transposes permute them, slices offset them,
- * reshapes go through the linear index, concats branch), loading inputs at row-major offsets. Symbolic dims are
- * kernel parameters, so a new batch size does not recompile. Math is fp32 (double for f64, exact 64-bit
- * integers for integer values); storage is the tensor's dtype (f16 and bf16 through cuda_fp16.h/cuda_bf16.h).
- * Groups are trees (fusion grows along single-user values), so nothing is evaluated twice. */
+/* CUDA C generation. Every launch of the optimized entry function becomes one or more steps of a CUDA program
+ * (cuda.h):
+ *  - a *pointwise* kernel computes one output element per thread: it turns the linear index into the output's
+ *    multi-index and evaluates the launch's ops as an expression tree, each value at the multi-index its
+ *    consumer needs (broadcasts drop or zero dims, transposes permute them, slices offset them, reshapes go
+ *    through the linear index, concats branch, gathers load their index first). Reductions, cumsum and matmul
+ *    inside such a kernel are serial loops in the thread: always correct, fast only when they are short.
+ *  - a *rows* kernel runs one block per row when every reduction of the launch is along the output's last dim
+ *    (layer_norm, rms_norm, softmax, reduce over the last axis, with pointwise prologues and epilogues): each
+ *    row statistic is a block-strided loop and a warp-shuffle block reduction, then one loop writes the row.
+ *  - an *attention* kernel (flash style: online softmax over key tiles in shared memory, fp32 accumulators)
+ *    reads q, k, v and the mask as strided views of their buffers, so the split/reshape/transpose around
+ *    attention costs nothing; what is not a view is computed first by an operand kernel.
+ *  - a GEMM is a cuBLASLt call, with bias, tanh-GELU, ReLU and a residual folded into it when the launch is
+ *    exactly that; otherwise the product goes to a temporary and an epilogue kernel does the rest.
+ * Symbolic dims are kernel parameters, so a new batch size does not recompile. Math is fp32 (double for f64,
+ * exact 64-bit integers for integer values); storage is the tensor's dtype. Groups are trees (fusion grows
+ * along single-user values), so nothing is evaluated twice. */
 #include "cuda.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
 
 #include "lower.h"
@@ -24,6 +36,14 @@ typedef struct {
   uint32_t nsyms, symcap;
   bool failed;
   char why[256];
+  int code; /* written to *err when an index is out of range: the launch's number + 1 */
+  /* rows mode: the row's index variables, and the row statistics computed before the output loop */
+  bool rows;
+  uint32_t nrow;
+  const char *rowix[TGC_RT_MAX_RANK];
+  const tgc_op *stat_op[32];
+  const char *stat_a[32], *stat_b[32];
+  uint32_t nstats;
 } emitter;
 
 static void line(emitter *e, const char *fmt, ...) TGC_PRINTF(2, 3);
@@ -205,7 +225,7 @@ static index_vec delinearize(emitter *e, const char *lin, const tgc_type *t) {
 typedef struct {
   tgc_value *const *inputs; /* kernel inputs: region arguments or outside values */
   uint32_t ninputs;
-  /* region arguments fed by a one-value constant outside: inlined as literals, not loaded */
+  /* inputs fed by a constant outside: inlined (a literal, or an array indexed by the linear index) */
   const tgc_value *const *const_args;
   const tgc_op *const *const_defs;
   uint32_t nconst;
@@ -290,6 +310,355 @@ static const char *binary_op(tgc_opcode op) {
   }
 }
 
+static uint32_t norm_axis(int64_t axis, uint32_t rank) { return (uint32_t)(axis < 0 ? axis + (int64_t)rank : axis); }
+
+static const char *dim_str(emitter *e, const tgc_dim *d) {
+  tgc_strbuf b;
+  tgc_sb_init(&b);
+  dim_c(e, d, &b);
+  const char *r = tgc_arena_strndup(&e->m->arena, b.data, b.len);
+  tgc_sb_free(&b);
+  return r;
+}
+
+/* The constant's values, flattened; false when it has none or too many to inline. */
+static bool const_values(const tgc_attr *a, const tgc_attr **vals, uint32_t *n, uint32_t cap) {
+  if (!a)
+    return false;
+  if (a->kind != TGC_ATTR_LIST) {
+    if (*n >= cap)
+      return false;
+    vals[(*n)++] = a;
+    return true;
+  }
+  for (uint32_t i = 0; i < a->u.list.n; i++)
+    if (!const_values(a->u.list.items[i], vals, n, cap))
+      return false;
+  return true;
+}
+
+static void const_literal(tgc_strbuf *b, const tgc_attr *a, const char *ct) {
+  if (a->kind == TGC_ATTR_FLOAT)
+    tgc_sb_printf(b, "(%s)%.17g", ct, a->u.f);
+  else if (a->kind == TGC_ATTR_BOOL)
+    tgc_sb_printf(b, "(%s)%d", ct, a->u.b);
+  else
+    tgc_sb_printf(b, "(%s)%lldLL", ct, (long long)a->u.i);
+}
+
+/* An index into a dim of size DIM, checked: out of range sets *err and reads element 0 instead. */
+static const char *checked_index(emitter *e, const char *x, const char *dim) {
+  const char *j = fresh(e, "j");
+  line(e, "long long %s = (long long)%s;", j, x);
+  line(e, "if (%s < 0)", j);
+  line(e, "  %s += %s;", j, dim);
+  line(e, "if (%s < 0 || %s >= %s) {", j, j, dim);
+  line(e, "  atomicExch(err, %d);", e->code);
+  line(e, "  %s = 0;", j);
+  line(e, "}");
+  return j;
+}
+
+static const char *acc_init(tgc_opcode op, const char *ct) {
+  bool flt = strcmp(ct, "float") == 0 || strcmp(ct, "double") == 0;
+  switch (op) {
+  case TGC_OP_REDUCE_MAX: return flt ? "-INFINITY" : "(-9223372036854775807LL - 1)";
+  case TGC_OP_REDUCE_MIN: return flt ? "INFINITY" : "9223372036854775807LL";
+  default: return "0";
+  }
+}
+
+/* acc = acc (op) x, NaN propagating for max and min as torch does */
+static void acc_update(emitter *e, tgc_opcode op, const char *acc, const char *x) {
+  if (op == TGC_OP_REDUCE_MAX)
+    line(e, "%s = (%s > %s || %s != %s) ? %s : %s;", acc, x, acc, x, x, x, acc);
+  else if (op == TGC_OP_REDUCE_MIN)
+    line(e, "%s = (%s < %s || %s != %s) ? %s : %s;", acc, x, acc, x, x, x, acc);
+  else
+    line(e, "%s += %s;", acc, x);
+}
+
+static const char *block_op(tgc_opcode op) {
+  return op == TGC_OP_REDUCE_MAX ? "tgc_max_op" : op == TGC_OP_REDUCE_MIN ? "tgc_min_op" : "tgc_sum_op";
+}
+
+/* A loop over the last dim of index I (whose last entry is replaced by the loop variable), accumulating X(I)
+ * with OP into a fresh accumulator of type CT; in rows mode the loop is strided over the block and followed by
+ * a block reduction. X is evaluated by EVALF. */
+typedef const char *(*row_body_fn)(emitter *e, const kernel_src *k, const tgc_op *op, const index_vec *J,
+                                   const char *aux);
+
+static const char *row_loop(emitter *e, const kernel_src *k, const tgc_op *op, const index_vec *I, const char *n,
+                            tgc_opcode acc_op, const char *ct, row_body_fn body, const char *aux) {
+  const char *acc = fresh(e, "acc");
+  const char *t = fresh(e, "t");
+  line(e, "%s %s = %s;", ct, acc, acc_init(acc_op, ct));
+  if (e->rows)
+    line(e, "for (long long %s = threadIdx.x; %s < %s; %s += blockDim.x) {", t, t, n, t);
+  else
+    line(e, "for (long long %s = 0; %s < %s; %s++) {", t, t, n, t);
+  e->indent++;
+  index_vec J = *I;
+  J.ix[J.rank - 1] = t;
+  acc_update(e, acc_op, acc, body(e, k, op, &J, aux));
+  e->indent--;
+  line(e, "}");
+  if (e->rows)
+    line(e, "%s = tgc_block_reduce(%s, %s<%s>());", acc, acc, block_op(acc_op), ct);
+  return acc;
+}
+
+static const char *body_x(emitter *e, const kernel_src *k, const tgc_op *op, const index_vec *J, const char *aux) {
+  (void)aux;
+  return eval(e, k, op->operands[0].value, J);
+}
+
+static const char *body_sq_dev(emitter *e, const kernel_src *k, const tgc_op *op, const index_vec *J,
+                               const char *mean) {
+  const char *x = eval(e, k, op->operands[0].value, J);
+  const char *d = fresh(e, "d");
+  line(e, "const float %s = %s - %s;", d, x, mean ? mean : "0.0f");
+  const char *r = fresh(e, "v");
+  line(e, "const float %s = %s * %s;", r, d, d);
+  return r;
+}
+
+static const char *body_exp(emitter *e, const kernel_src *k, const tgc_op *op, const index_vec *J, const char *mx) {
+  const char *x = eval(e, k, op->operands[0].value, J);
+  const char *r = fresh(e, "v");
+  line(e, "const float %s = expf(%s - %s);", r, x, mx);
+  return r;
+}
+
+static bool is_row_stat_op(const tgc_op *op) {
+  switch (op->opcode) {
+  case TGC_OP_LAYER_NORM:
+  case TGC_OP_RMS_NORM:
+  case TGC_OP_SOFTMAX:
+  case TGC_OP_LOG_SOFTMAX:
+  case TGC_OP_REDUCE_SUM:
+  case TGC_OP_REDUCE_MEAN:
+  case TGC_OP_REDUCE_MAX:
+  case TGC_OP_REDUCE_MIN:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* Whether OP reduces exactly the last dim of its first operand (the shape a rows kernel handles). */
+static bool reduces_last_dim(const tgc_op *op) {
+  const tgc_type *x = op->operands[0].value->type;
+  if (!x || x->rank == 0)
+    return false;
+  switch (op->opcode) {
+  case TGC_OP_RMS_NORM:
+    return true;
+  case TGC_OP_LAYER_NORM:
+  case TGC_OP_SOFTMAX:
+  case TGC_OP_LOG_SOFTMAX:
+    return norm_axis(tgc_op_attr_int(op, "axis", -1), x->rank) == x->rank - 1;
+  case TGC_OP_REDUCE_SUM:
+  case TGC_OP_REDUCE_MEAN:
+  case TGC_OP_REDUCE_MAX:
+  case TGC_OP_REDUCE_MIN: {
+    const tgc_attr *axes = tgc_op_attr(op, "axes");
+    return axes && axes->kind == TGC_ATTR_LIST && axes->u.list.n == 1 &&
+           norm_axis(axes->u.list.items[0]->u.i, x->rank) == x->rank - 1;
+  }
+  default:
+    return false;
+  }
+}
+
+/* The row statistics of OP at index I of its operand (I's last entry is ignored): stat a and stat b. */
+static void row_stats(emitter *e, const kernel_src *k, const tgc_op *op, const index_vec *I, const char **a,
+                      const char **b) {
+  const tgc_type *xt = op->operands[0].value->type;
+  const char *n = dim_str(e, xt->dims[xt->rank - 1]);
+  const char *ct = compute_type(op->results[0].type->dtype);
+  *a = *b = NULL;
+  switch (op->opcode) {
+  case TGC_OP_REDUCE_SUM:
+  case TGC_OP_REDUCE_MAX:
+  case TGC_OP_REDUCE_MIN:
+    *a = row_loop(e, k, op, I, n, op->opcode, ct, body_x, NULL);
+    return;
+  case TGC_OP_REDUCE_MEAN: {
+    const char *s = row_loop(e, k, op, I, n, TGC_OP_REDUCE_SUM, ct, body_x, NULL);
+    *a = fresh(e, "mean");
+    line(e, "const %s %s = %s / (%s)%s;", ct, *a, s, ct, n);
+    return;
+  }
+  case TGC_OP_SOFTMAX:
+  case TGC_OP_LOG_SOFTMAX:
+    *a = row_loop(e, k, op, I, n, TGC_OP_REDUCE_MAX, "float", body_x, NULL);
+    *b = row_loop(e, k, op, I, n, TGC_OP_REDUCE_SUM, "float", body_exp, *a);
+    return;
+  case TGC_OP_LAYER_NORM: {
+    const char *s = row_loop(e, k, op, I, n, TGC_OP_REDUCE_SUM, "float", body_x, NULL);
+    *a = fresh(e, "mean");
+    line(e, "const float %s = %s / (float)%s;", *a, s, n);
+    const char *v = row_loop(e, k, op, I, n, TGC_OP_REDUCE_SUM, "float", body_sq_dev, *a);
+    *b = fresh(e, "rstd");
+    line(e, "const float %s = rsqrtf(%s / (float)%s + %.9gf);", *b, v, n, tgc_op_attr_float(op, "eps", 1e-5));
+    return;
+  }
+  case TGC_OP_RMS_NORM: {
+    const char *v = row_loop(e, k, op, I, n, TGC_OP_REDUCE_SUM, "float", body_sq_dev, NULL);
+    *b = fresh(e, "rstd");
+    line(e, "const float %s = rsqrtf(%s / (float)%s + %.9gf);", *b, v, n, tgc_op_attr_float(op, "eps", 1e-6));
+    return;
+  }
+  default:
+    tgc_unreachable();
+  }
+}
+
+static bool same_row(emitter *e, const index_vec *J, const tgc_type *xt) {
+  for (uint32_t d = 0; d + 1 < xt->rank; d++)
+    if (d >= J->rank || (J->ix[d] != e->rowix[d] && !dim_is(xt->dims[d], 1)))
+      return false;
+  return true;
+}
+
+/* A row-statistic op at index I of its result. */
+static const char *eval_row_op(emitter *e, const kernel_src *k, const tgc_op *op, const index_vec *I) {
+  const tgc_type *xt = op->operands[0].value->type;
+  const char *ct = compute_type(op->results[0].type->dtype);
+  const char *a = NULL, *b = NULL;
+  /* the operand's index for the row: the result's index (same-shape ops, keepdim), or it with the reduced dim
+   * put back */
+  index_vec X;
+  X.rank = xt->rank;
+  for (uint32_t d = 0; d < xt->rank; d++)
+    X.ix[d] = d < I->rank ? I->ix[d] : "0LL";
+  if (e->rows) {
+    uint32_t s = 0;
+    while (s < e->nstats && e->stat_op[s] != op)
+      s++;
+    if (s == e->nstats || !same_row(e, &X, xt)) {
+      fail(e, "a row statistic used off its row");
+      return "0";
+    }
+    a = e->stat_a[s];
+    b = e->stat_b[s];
+  } else {
+    row_stats(e, k, op, &X, &a, &b);
+  }
+  const char *r = fresh(e, "v");
+  switch (op->opcode) {
+  case TGC_OP_REDUCE_SUM:
+  case TGC_OP_REDUCE_MEAN:
+  case TGC_OP_REDUCE_MAX:
+  case TGC_OP_REDUCE_MIN:
+    return a;
+  case TGC_OP_SOFTMAX:
+  case TGC_OP_LOG_SOFTMAX: {
+    const char *x = eval(e, k, op->operands[0].value, I);
+    if (op->opcode == TGC_OP_SOFTMAX)
+      line(e, "const %s %s = (%s)(expf(%s - %s) / %s);", ct, r, ct, x, a, b);
+    else
+      line(e, "const %s %s = (%s)(%s - %s - logf(%s));", ct, r, ct, x, a, b);
+    return r;
+  }
+  case TGC_OP_LAYER_NORM:
+  case TGC_OP_RMS_NORM: {
+    const char *x = eval(e, k, op->operands[0].value, I);
+    tgc_strbuf s;
+    tgc_sb_init(&s);
+    if (a)
+      tgc_sb_printf(&s, "(%s - %s) * %s", x, a, b);
+    else
+      tgc_sb_printf(&s, "%s * %s", x, b);
+    for (uint32_t j = 1; j < op->noperands; j++) {
+      const tgc_value *w = op->operands[j].value;
+      index_vec W = broadcast_index(I, w->type);
+      const char *wv = eval(e, k, w, &W);
+      tgc_sb_printf(&s, j == 1 ? " * %s" : " + %s", wv);
+      if (j == 1) {
+        tgc_strbuf p;
+        tgc_sb_init(&p);
+        tgc_sb_printf(&p, "(%s)", s.data);
+        tgc_sb_free(&s);
+        s = p;
+      }
+    }
+    line(e, "const %s %s = (%s)(%s);", ct, r, ct, s.data);
+    tgc_sb_free(&s);
+    return r;
+  }
+  default:
+    tgc_unreachable();
+  }
+}
+
+/* A reduction along any axes, as nested serial loops in the thread. */
+static const char *eval_reduce_serial(emitter *e, const kernel_src *k, const tgc_op *op, const index_vec *I) {
+  const tgc_type *xt = op->operands[0].value->type;
+  const char *ct = compute_type(op->results[0].type->dtype);
+  bool keep = tgc_op_attr_bool(op, "keepdim", false);
+  bool red[TGC_RT_MAX_RANK] = {false};
+  const tgc_attr *axes = tgc_op_attr(op, "axes");
+  if (op->opcode == TGC_OP_ARGMAX)
+    red[norm_axis(tgc_op_attr_int(op, "axis", 0), xt->rank)] = true;
+  else
+    for (uint32_t i = 0; axes && i < axes->u.list.n; i++)
+      red[norm_axis(axes->u.list.items[i]->u.i, xt->rank)] = true;
+  index_vec J;
+  J.rank = xt->rank;
+  const char *acc = fresh(e, "acc"), *best = NULL;
+  if (op->opcode == TGC_OP_ARGMAX) {
+    best = fresh(e, "best");
+    line(e, "long long %s = 0;", acc);
+    line(e, "double %s = -INFINITY;", best);
+  } else {
+    line(e, "%s %s = %s;", ct, acc, acc_init(op->opcode, ct));
+  }
+  tgc_strbuf count;
+  tgc_sb_init(&count);
+  tgc_sb_puts(&count, "1LL");
+  uint32_t pos = 0, opened = 0;
+  const char *argix = NULL;
+  for (uint32_t d = 0; d < xt->rank; d++) {
+    if (!red[d]) {
+      J.ix[d] = keep ? I->ix[d] : I->ix[pos++];
+      if (keep)
+        pos++;
+      continue;
+    }
+    if (keep)
+      pos++;
+    const char *t = fresh(e, "t"), *n = dim_str(e, xt->dims[d]);
+    tgc_sb_printf(&count, " * %s", n);
+    line(e, "for (long long %s = 0; %s < %s; %s++) {", t, t, n, t);
+    e->indent++;
+    opened++;
+    J.ix[d] = t;
+    argix = t;
+  }
+  const char *x = eval(e, k, op->operands[0].value, &J);
+  if (op->opcode == TGC_OP_ARGMAX) {
+    line(e, "if ((double)%s > %s || (%s != %s && %s == %s)) {", x, best, x, x, best, best);
+    line(e, "  %s = (double)%s;", best, x);
+    line(e, "  %s = %s;", acc, argix ? argix : "0");
+    line(e, "}");
+  } else {
+    acc_update(e, op->opcode == TGC_OP_REDUCE_MEAN ? TGC_OP_REDUCE_SUM : op->opcode, acc, x);
+  }
+  while (opened--) {
+    e->indent--;
+    line(e, "}");
+  }
+  if (op->opcode == TGC_OP_REDUCE_MEAN) {
+    const char *r = fresh(e, "mean");
+    line(e, "const %s %s = %s / (%s)(%s);", ct, r, acc, ct, count.data);
+    acc = r;
+  }
+  tgc_sb_free(&count);
+  return acc;
+}
+
 static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, const tgc_value *v, const index_vec *I) {
   const tgc_type *t = v->type;
   const char *ct = compute_type(t->dtype);
@@ -298,23 +667,32 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
   char buf[512];
   switch (op->opcode) {
   case TGC_OP_CONSTANT: {
-    const tgc_attr *a = tgc_op_attr(op, "value");
-    while (a && a->kind == TGC_ATTR_LIST && a->u.list.n == 1)
-      a = a->u.list.items[0];
-    if (!a || a->kind == TGC_ATTR_LIST) {
-      fail(e, "a constant with several values");
+    const tgc_attr *vals[4096];
+    uint32_t n = 0;
+    if (!const_values(tgc_op_attr(op, "value"), vals, &n, 4096) || n == 0) {
+      fail(e, "a constant with too many values to inline");
       return "0";
     }
-    if (a->kind == TGC_ATTR_FLOAT)
-      line(e, "const %s %s = (%s)%.17g;", ct, r, ct, a->u.f);
-    else if (a->kind == TGC_ATTR_BOOL)
-      line(e, "const %s %s = (%s)%d;", ct, r, ct, a->u.b);
-    else
-      line(e, "const %s %s = (%s)%lldLL;", ct, r, ct, (long long)a->u.i);
+    tgc_strbuf b;
+    tgc_sb_init(&b);
+    if (n == 1) {
+      const_literal(&b, vals[0], ct);
+      line(e, "const %s %s = %s;", ct, r, b.data);
+    } else {
+      for (uint32_t i = 0; i < n; i++) {
+        if (i)
+          tgc_sb_puts(&b, ", ");
+        const_literal(&b, vals[i], ct);
+      }
+      const char *arr = fresh(e, "cv");
+      line(e, "const %s %s[%u] = {%s};", ct, arr, n, b.data);
+      line(e, "const %s %s = %s[%s];", ct, r, arr, linearize(e, I, t));
+    }
+    tgc_sb_free(&b);
     return r;
   }
   case TGC_OP_IOTA:
-    line(e, "const %s %s = (%s)%s;", ct, r, ct, I->ix[tgc_op_attr_int(op, "axis", 0) < 0 ? 0 : tgc_op_attr_int(op, "axis", 0)]);
+    line(e, "const %s %s = (%s)%s;", ct, r, ct, I->ix[norm_axis(tgc_op_attr_int(op, "axis", 0), t->rank)]);
     return r;
   case TGC_OP_RESHAPE: {
     const tgc_value *w = op->operands[0].value;
@@ -331,10 +709,8 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
   }
   case TGC_OP_SLICE: {
     const tgc_value *w = op->operands[0].value;
-    int64_t axis = tgc_op_attr_int(op, "axis", 0), start = tgc_op_attr_int(op, "start", 0);
-    int64_t step = tgc_op_attr_int(op, "step", 1), dim;
-    if (axis < 0)
-      axis += t->rank;
+    uint32_t axis = norm_axis(tgc_op_attr_int(op, "axis", 0), t->rank);
+    int64_t start = tgc_op_attr_int(op, "start", 0), step = tgc_op_attr_int(op, "step", 1), dim;
     if (start < 0) {
       if (!tgc_dim_is_const(w->type->dims[axis], &dim)) {
         fail(e, "a slice with a negative start on a symbolic dim");
@@ -348,10 +724,40 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
     J.ix[axis] = s;
     return eval(e, k, w, &J);
   }
+  case TGC_OP_SPLIT: {
+    uint32_t axis = norm_axis(tgc_op_attr_int(op, "axis", 0), t->rank);
+    const tgc_attr *sizes = tgc_op_attr(op, "sizes");
+    int64_t off = 0;
+    for (uint32_t j = 0; j < op->nresults && &op->results[j] != v; j++)
+      off += sizes->u.list.items[j]->u.i;
+    index_vec J = *I;
+    const char *s = fresh(e, "i");
+    line(e, "const long long %s = %s + %lldLL;", s, I->ix[axis], (long long)off);
+    J.ix[axis] = s;
+    return eval(e, k, op->operands[0].value, &J);
+  }
+  case TGC_OP_PAD: {
+    const tgc_value *w = op->operands[0].value;
+    const tgc_attr *low = tgc_op_attr(op, "low");
+    index_vec J = *I;
+    const char *in = fresh(e, "inb");
+    line(e, "bool %s = true;", in);
+    for (uint32_t d = 0; d < t->rank; d++) {
+      const char *s = fresh(e, "i");
+      line(e, "const long long %s = %s - %lldLL;", s, I->ix[d], (long long)low->u.list.items[d]->u.i);
+      line(e, "%s = %s && %s >= 0 && %s < %s;", in, in, s, s, dim_str(e, w->type->dims[d]));
+      J.ix[d] = s;
+    }
+    line(e, "%s %s = (%s)%.17g;", ct, r, ct, tgc_op_attr_float(op, "value", 0));
+    line(e, "if (%s) {", in);
+    e->indent++;
+    line(e, "%s = %s;", r, eval(e, k, w, &J));
+    e->indent--;
+    line(e, "}");
+    return r;
+  }
   case TGC_OP_CONCAT: {
-    int64_t axis = tgc_op_attr_int(op, "axis", 0);
-    if (axis < 0)
-      axis += t->rank;
+    uint32_t axis = norm_axis(tgc_op_attr_int(op, "axis", 0), t->rank);
     line(e, "%s %s;", ct, r);
     tgc_strbuf off;
     tgc_sb_init(&off);
@@ -380,6 +786,84 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
     tgc_sb_free(&off);
     return r;
   }
+  case TGC_OP_GATHER: {
+    const tgc_value *x = op->operands[0].value, *idx = op->operands[1].value;
+    uint32_t axis = norm_axis(tgc_op_attr_int(op, "axis", 0), t->rank);
+    const char *j = checked_index(e, eval(e, k, idx, I), dim_str(e, x->type->dims[axis]));
+    index_vec J = *I;
+    J.ix[axis] = j;
+    return eval(e, k, x, &J);
+  }
+  case TGC_OP_EMBEDDING: {
+    const tgc_value *table = op->operands[0].value, *ids = op->operands[1].value;
+    index_vec J = *I;
+    J.rank = t->rank - 1;
+    const char *j = checked_index(e, eval(e, k, ids, &J), dim_str(e, table->type->dims[0]));
+    index_vec T;
+    T.rank = 2;
+    T.ix[0] = j;
+    T.ix[1] = I->ix[t->rank - 1];
+    return eval(e, k, table, &T);
+  }
+  case TGC_OP_CUMSUM: {
+    uint32_t axis = norm_axis(tgc_op_attr_int(op, "axis", 0), t->rank);
+    const char *s = fresh(e, "t");
+    line(e, "%s %s = 0;", ct, r);
+    line(e, "for (long long %s = 0; %s <= %s; %s++) {", s, s, I->ix[axis], s);
+    e->indent++;
+    index_vec J = *I;
+    J.ix[axis] = s;
+    line(e, "%s += %s;", r, eval(e, k, op->operands[0].value, &J));
+    e->indent--;
+    line(e, "}");
+    return r;
+  }
+  case TGC_OP_MATMUL: {
+    const tgc_value *a = op->operands[0].value, *b = op->operands[1].value;
+    if (a->type->rank < 2 || b->type->rank < 2) {
+      fail(e, "a matmul with a 1-D operand");
+      return "0";
+    }
+    index_vec A, B;
+    A.rank = a->type->rank;
+    B.rank = b->type->rank;
+    for (uint32_t d = 0; d + 2 < A.rank; d++)
+      A.ix[d] = dim_is(a->type->dims[d], 1) ? "0LL" : I->ix[t->rank - A.rank + d];
+    for (uint32_t d = 0; d + 2 < B.rank; d++)
+      B.ix[d] = dim_is(b->type->dims[d], 1) ? "0LL" : I->ix[t->rank - B.rank + d];
+    const char *s = fresh(e, "t");
+    A.ix[A.rank - 2] = I->ix[t->rank - 2];
+    A.ix[A.rank - 1] = s;
+    B.ix[B.rank - 2] = s;
+    B.ix[B.rank - 1] = I->ix[t->rank - 1];
+    line(e, "%s %s = 0;", ct, r);
+    line(e, "for (long long %s = 0; %s < %s; %s++) {", s, s, dim_str(e, a->type->dims[A.rank - 1]), s);
+    e->indent++;
+    const char *x = eval(e, k, a, &A);
+    const char *y = eval(e, k, b, &B);
+    line(e, "%s += %s * %s;", r, x, y);
+    e->indent--;
+    line(e, "}");
+    return r;
+  }
+  case TGC_OP_REDUCE_SUM:
+  case TGC_OP_REDUCE_MEAN:
+  case TGC_OP_REDUCE_MAX:
+  case TGC_OP_REDUCE_MIN:
+    if (e->rows)
+      return eval_row_op(e, k, op, I);
+    return eval_reduce_serial(e, k, op, I);
+  case TGC_OP_ARGMAX:
+    return eval_reduce_serial(e, k, op, I);
+  case TGC_OP_SOFTMAX:
+  case TGC_OP_LOG_SOFTMAX:
+  case TGC_OP_LAYER_NORM:
+  case TGC_OP_RMS_NORM:
+    if (!reduces_last_dim(op)) {
+      fail(e, "'%s' along a dim other than the last", tgc_op_name(op->opcode));
+      return "0";
+    }
+    return eval_row_op(e, k, op, I);
   case TGC_OP_BROADCAST_TO: {
     index_vec J = broadcast_index(I, op->operands[0].value->type);
     return eval(e, k, op->operands[0].value, &J);
@@ -403,7 +887,6 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
     index_vec J = broadcast_index(I, op->operands[0].value->type);
     const char *x = eval(e, k, op->operands[0].value, &J);
     const tgc_attr *lo = tgc_op_attr(op, "min"), *hi = tgc_op_attr(op, "max");
-    snprintf(buf, sizeof buf, "%s", x);
     line(e, "%s %s = %s;", ct, r, x);
     if (lo)
       line(e, "%s = %s < (%s)%.17g ? (%s)%.17g : %s;", r, r, ct, tgc_op_attr_float(op, "min", 0), ct,
@@ -457,7 +940,7 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
       return r;
     }
   }
-  fail(e, "'%s' is not generated as a pointwise kernel yet", tgc_op_name(op->opcode));
+  fail(e, "'%s' is not generated as CUDA C yet", tgc_op_name(op->opcode));
   return "0";
 }
 
@@ -477,6 +960,64 @@ static const char *eval(emitter *e, const kernel_src *k, const tgc_value *v, con
   return eval_op(e, k, v->def, v, I);
 }
 
+/* Rows mode: the statistics every row-statistic op under V needs, innermost first, at the row's index. */
+static void collect_stats(emitter *e, const kernel_src *k, const tgc_value *v) {
+  if (e->failed || input_index(k, v) >= 0 || !v->def)
+    return;
+  for (uint32_t c = 0; c < k->nconst; c++)
+    if (k->const_args[c] == v)
+      return;
+  const tgc_op *op = v->def;
+  for (uint32_t j = 0; j < op->noperands; j++)
+    collect_stats(e, k, op->operands[j].value);
+  if (!is_row_stat_op(op))
+    return;
+  for (uint32_t s = 0; s < e->nstats; s++)
+    if (e->stat_op[s] == op)
+      return;
+  if (e->nstats == 32) {
+    fail(e, "too many row statistics");
+    return;
+  }
+  index_vec X;
+  X.rank = e->nrow + 1;
+  for (uint32_t d = 0; d < e->nrow; d++)
+    X.ix[d] = e->rowix[d];
+  X.ix[e->nrow] = "0LL";
+  const char *a, *b;
+  line(e, "// %s", tgc_op_name(op->opcode));
+  row_stats(e, k, op, &X, &a, &b);
+  e->stat_op[e->nstats] = op;
+  e->stat_a[e->nstats] = a;
+  e->stat_b[e->nstats++] = b;
+}
+
+/* Whether a rows kernel can compute ROOT: every row-statistic op under it reduces the last dim of an operand
+ * shaped like ROOT (checked again, value by value, while generating). */
+static bool rows_ok(const kernel_src *k, const tgc_value *root, const tgc_value *v, bool *any) {
+  if (input_index(k, v) >= 0 || !v->def)
+    return true;
+  for (uint32_t c = 0; c < k->nconst; c++)
+    if (k->const_args[c] == v)
+      return true;
+  const tgc_op *op = v->def;
+  if (op->opcode == TGC_OP_ARGMAX || op->opcode == TGC_OP_MATMUL || op->opcode == TGC_OP_CUMSUM)
+    return false;
+  if (is_row_stat_op(op)) {
+    const tgc_type *x = op->operands[0].value->type, *r = root->type;
+    if (!reduces_last_dim(op) || x->rank != r->rank)
+      return false;
+    for (uint32_t d = 0; d < r->rank; d++)
+      if (!tgc_dim_equal(x->dims[d], r->dims[d]))
+        return false;
+    *any = true;
+  }
+  for (uint32_t j = 0; j < op->noperands; j++)
+    if (!rows_ok(k, root, op->operands[j].value, any))
+      return false;
+  return true;
+}
+
 /* ---- kernels ---- */
 
 static void store(emitter *e, const char *x, tgc_dtype dt) {
@@ -489,49 +1030,147 @@ static void store(emitter *e, const char *x, tgc_dtype dt) {
   }
 }
 
-/* Generates a pointwise kernel computing ROOT over its type, reading INPUTS; NULL when an op is not supported
- * (WHY says which). */
-static const char *pointwise_kernel(tgc_module *m, const char *name, const tgc_value *root, tgc_value *const *inputs,
-                                    const tgc_value *const *outer_of, uint32_t ninputs, const char *comment, char *why,
-                                    size_t whylen, const char *const **syms, uint32_t *nsyms,
-                                    const tgc_value *const **outer_inputs, uint32_t *nouter) {
+static const char *const HEADERS = "#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n#include <cuda_fp8.h>\n"
+                                   "#ifndef INFINITY\n#define INFINITY __int_as_float(0x7f800000)\n#endif\n"
+                                   "#ifndef NAN\n#define NAN __int_as_float(0x7fffffff)\n#endif\n";
+
+/* Block-wide reductions for rows kernels: a butterfly in each warp, then every thread combines the warps'
+ * partials (at most 32), so all threads get the result. */
+static const char *const BLOCK_REDUCE =
+    "template <typename T> struct tgc_sum_op {\n"
+    "  __device__ T operator()(T a, T b) const { return a + b; }\n"
+    "};\n"
+    "template <typename T> struct tgc_max_op {\n"
+    "  __device__ T operator()(T a, T b) const { return (a > b || a != a) ? a : b; }\n"
+    "};\n"
+    "template <typename T> struct tgc_min_op {\n"
+    "  __device__ T operator()(T a, T b) const { return (a < b || a != a) ? a : b; }\n"
+    "};\n"
+    "template <typename T, typename Op> __device__ T tgc_block_reduce(T v, Op op) {\n"
+    "  __shared__ T part[32];\n"
+    "  for (int o = 16; o > 0; o >>= 1)\n"
+    "    v = op(v, __shfl_xor_sync(0xffffffffu, v, o));\n"
+    "  __syncthreads(); /* the previous reduction's readers are done with part[] */\n"
+    "  if ((threadIdx.x & 31) == 0)\n"
+    "    part[threadIdx.x >> 5] = v;\n"
+    "  __syncthreads();\n"
+    "  T r = part[0];\n"
+    "  for (int w = 1; w < (int)(blockDim.x >> 5); w++)\n"
+    "    r = op(r, part[w]);\n"
+    "  return r;\n"
+    "}\n";
+
+typedef struct {
+  tgc_module *m;
+  tgc_cuda_module *cm;
+  int n;                /* the launch's number */
+  const tgc_op *launch; /* the launch being generated */
+  char where[400];      /* "kind at file:line:col" */
+  const tgc_value **consts; /* constants already given a buffer */
+  uint32_t nconsts;
+  char why[256];
+} gen;
+
+static const tgc_dim *numel_dim(tgc_arena *a, const tgc_type *t, uint32_t from, uint32_t to) {
+  const tgc_dim *n = tgc_dim_const(a, 1);
+  for (uint32_t d = from; d < to; d++)
+    if (tgc_dim_mul(a, n, t->dims[d], &n) != TGC_DIM_OK)
+      return NULL;
+  return n;
+}
+
+static tgc_cuda_kernel *add_kernel(gen *g, const char *kind, const char *source, const char *name,
+                                   const tgc_value *const *args, uint32_t nargs, const emitter *e) {
+  tgc_cuda_module *cm = g->cm;
+  cm->kernels = tgc_arena_grow(&g->m->arena, cm->kernels, cm->nkernels, cm->nkernels + 1, sizeof *cm->kernels);
+  tgc_cuda_kernel *k = &cm->kernels[cm->nkernels];
+  memset(k, 0, sizeof *k);
+  k->name = tgc_arena_strndup(&g->m->arena, name, strlen(name));
+  k->source = source;
+  k->kind = kind;
+  k->op = g->launch;
+  k->args = args;
+  k->nargs = nargs;
+  const char **names = tgc_arena_alloc(&g->m->arena, sizeof *names * (e->nsyms + 1));
+  for (uint32_t i = 0; i < e->nsyms; i++)
+    names[i] = e->syms[i]->name;
+  k->sym_names = names;
+  k->nsyms = e->nsyms;
+  k->code = g->n + 1;
+  cm->steps = tgc_arena_grow(&g->m->arena, cm->steps, cm->nsteps, cm->nsteps + 1, sizeof *cm->steps);
+  cm->steps[cm->nsteps++] = (tgc_cuda_step){false, cm->nkernels};
+  return &cm->kernels[cm->nkernels++];
+}
+
+static void kernel_name(gen *g, char *buf, size_t n, const char *what) {
+  snprintf(buf, n, "k%u_%s", g->cm->nkernels, what);
+  for (char *p = buf; *p; p++)
+    if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+      *p = '_';
+}
+
+/* The kernel's signature: inputs, the output, the symbols, the error flag. */
+static void signature(tgc_strbuf *src, const char *name, tgc_value *const *ins, uint32_t nin, tgc_dtype out,
+                      const emitter *e) {
+  tgc_sb_printf(src, "extern \"C\" __global__ void %s(", name);
+  for (uint32_t j = 0; j < nin; j++)
+    tgc_sb_printf(src, "const %s *__restrict__ in%u, ", storage_type(ins[j]->type->dtype), j);
+  tgc_sb_printf(src, "%s *__restrict__ out", storage_type(out));
+  for (uint32_t s = 0; s < e->nsyms; s++)
+    tgc_sb_printf(src, ", long long s_%s", e->syms[s]->name);
+  tgc_sb_puts(src, ", int *__restrict__ err) {\n");
+}
+
+static uint32_t row_block(const tgc_dim *n) {
+  int64_t c;
+  if (!tgc_dim_is_const(n, &c))
+    return 256;
+  return c >= 4096 ? 512 : c >= 512 ? 256 : c >= 128 ? 128 : c > 32 ? 64 : 32;
+}
+
+/* One attempt at a kernel computing ROOT over its type (rows mode or one thread per element). */
+static const char *value_kernel_src(gen *g, const char *name, const tgc_value *root, const kernel_src *k,
+                                    bool rows, emitter *e) {
+  tgc_module *m = g->m;
   tgc_strbuf body, src;
   tgc_sb_init(&body);
   tgc_sb_init(&src);
-  emitter e = {&body, 1, 0, m, NULL, 0, 0, false, {0}};
-  /* scalar constants among the inputs become literals */
-  tgc_value **ins = tgc_arena_alloc(&m->arena, sizeof *ins * (ninputs + 1));
-  const tgc_value **outs = tgc_arena_alloc(&m->arena, sizeof *outs * (ninputs + 1));
-  const tgc_value **cargs = tgc_arena_alloc(&m->arena, sizeof *cargs * (ninputs + 1));
-  const tgc_op **cdefs = tgc_arena_alloc(&m->arena, sizeof *cdefs * (ninputs + 1));
-  uint32_t nin = 0, nconst = 0;
-  for (uint32_t j = 0; j < ninputs; j++) {
-    const tgc_value *outer = outer_of ? outer_of[j] : inputs[j];
-    const tgc_attr *a = outer && outer->def && outer->def->opcode == TGC_OP_CONSTANT ? tgc_op_attr(outer->def, "value")
-                                                                                     : NULL;
-    while (a && a->kind == TGC_ATTR_LIST && a->u.list.n == 1)
-      a = a->u.list.items[0];
-    if (a && a->kind != TGC_ATTR_LIST) {
-      cargs[nconst] = inputs[j];
-      cdefs[nconst++] = outer->def;
-    } else {
-      outs[nin] = outer;
-      ins[nin++] = inputs[j];
-    }
-  }
-  *outer_inputs = outs;
-  *nouter = nin;
-  inputs = ins;
-  ninputs = nin;
-  kernel_src k = {inputs, ninputs, cargs, cdefs, nconst};
+  memset(e, 0, sizeof *e);
+  e->out = &body;
+  e->indent = 1;
+  e->m = m;
+  e->code = g->n + 1;
+  e->rows = rows;
   const tgc_type *t = root->type;
-  /* the output's multi-index from the linear index */
-  index_vec I = delinearize(&e, "i", t);
-  const char *x = eval(&e, &k, root, &I);
-  if (!e.failed)
-    store(&e, x, t->dtype);
-  if (e.failed) {
-    snprintf(why, whylen, "%s", e.why);
+  if (rows) {
+    tgc_type rt = {t->dtype, t->rank - 1, t->dims};
+    line(e, "const long long row = blockIdx.x;");
+    line(e, "const long long n = %s;", dim_str(e, t->dims[t->rank - 1]));
+    index_vec R = delinearize(e, "row", &rt);
+    e->nrow = R.rank;
+    for (uint32_t d = 0; d < R.rank; d++)
+      e->rowix[d] = R.ix[d];
+    collect_stats(e, k, root);
+    line(e, "for (long long j = threadIdx.x; j < n; j += blockDim.x) {");
+    e->indent++;
+    line(e, "const long long i = row * n + j;");
+    index_vec I;
+    I.rank = t->rank;
+    for (uint32_t d = 0; d < R.rank; d++)
+      I.ix[d] = R.ix[d];
+    I.ix[t->rank - 1] = "j";
+    const char *x = eval(e, k, root, &I);
+    if (!e->failed)
+      store(e, x, t->dtype);
+    e->indent--;
+    line(e, "}");
+  } else {
+    index_vec I = delinearize(e, "i", t);
+    const char *x = eval(e, k, root, &I);
+    if (!e->failed)
+      store(e, x, t->dtype);
+  }
+  if (e->failed) {
     tgc_sb_free(&body);
     tgc_sb_free(&src);
     return NULL;
@@ -543,62 +1182,720 @@ static const char *pointwise_kernel(tgc_module *m, const char *name, const tgc_v
   for (uint32_t d = 0; d < t->rank; d++) {
     if (d)
       tgc_sb_puts(&count, " * ");
-    dim_c(&e, t->dims[d], &count);
+    dim_c(e, t->dims[d], &count);
   }
-  tgc_sb_printf(&src, "// %s\n", comment);
-  tgc_sb_puts(&src, "#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n#include <cuda_fp8.h>\n\n");
-  tgc_sb_printf(&src, "extern \"C\" __global__ void %s(", name);
-  for (uint32_t j = 0; j < ninputs; j++)
-    tgc_sb_printf(&src, "const %s *__restrict__ in%u, ", storage_type(inputs[j]->type->dtype), j);
-  tgc_sb_printf(&src, "%s *__restrict__ out", storage_type(t->dtype));
-  for (uint32_t s = 0; s < e.nsyms; s++)
-    tgc_sb_printf(&src, ", long long s_%s", e.syms[s]->name);
-  tgc_sb_puts(&src, ") {\n");
-  tgc_sb_puts(&src, "  const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;\n");
-  tgc_sb_printf(&src, "  if (i >= %s)\n    return;\n", count.data);
+  tgc_sb_printf(&src, "// %s\n", g->where);
+  tgc_sb_puts(&src, HEADERS);
+  if (rows)
+    tgc_sb_puts(&src, BLOCK_REDUCE);
+  tgc_sb_putc(&src, '\n');
+  signature(&src, name, k->inputs, k->ninputs, t->dtype, e);
+  if (!rows) {
+    tgc_sb_puts(&src, "  const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;\n");
+    tgc_sb_printf(&src, "  if (i >= %s)\n    return;\n", count.data);
+  }
   tgc_sb_puts(&src, body.data ? body.data : "");
   tgc_sb_puts(&src, "}\n");
   const char *r = tgc_arena_strndup(&m->arena, src.data, src.len);
-  const char **names = tgc_arena_alloc(&m->arena, sizeof *names * (e.nsyms + 1));
-  for (uint32_t i = 0; i < e.nsyms; i++)
-    names[i] = e.syms[i]->name;
-  *syms = names;
-  *nsyms = e.nsyms;
   tgc_sb_free(&count);
   tgc_sb_free(&body);
   tgc_sb_free(&src);
   return r;
 }
 
-static void add_kernel(tgc_cuda_module *cm, tgc_module *m, const char *name, const char *src, const tgc_op *op,
-                       const char *const *syms, uint32_t nsyms, const tgc_value *const *ins, uint32_t nin) {
-  cm->kernels = tgc_arena_grow(&m->arena, cm->kernels, cm->nkernels, cm->nkernels + 1, sizeof *cm->kernels);
-  tgc_cuda_kernel *k = &cm->kernels[cm->nkernels++];
-  k->name = name;
-  k->source = src;
-  k->op = op;
-  k->sym_names = syms;
-  k->nsyms = nsyms;
-  k->inputs = ins;
-  k->ninputs = nin;
+static void ensure_buffer(gen *g, const tgc_value *v);
+
+/* Adds a kernel computing ROOT into buffer OUT (ROOT's own value unless given), reading INS whose buffers are
+ * OUTER (constants among them are inlined). Rows mode when every reduction allows it. False with g->why set
+ * when some op cannot be generated. */
+static bool value_kernel(gen *g, const char *kind, const tgc_value *root, tgc_value *const *ins,
+                         const tgc_value *const *outer, uint32_t nin, const tgc_value *out) {
+  tgc_module *m = g->m;
+  tgc_value **kin = tgc_arena_alloc(&m->arena, sizeof *kin * (nin + 1));
+  const tgc_value **args = tgc_arena_alloc(&m->arena, sizeof *args * (nin + 2));
+  const tgc_value **cargs = tgc_arena_alloc(&m->arena, sizeof *cargs * (nin + 1));
+  const tgc_op **cdefs = tgc_arena_alloc(&m->arena, sizeof *cdefs * (nin + 1));
+  uint32_t n = 0, nconst = 0;
+  for (uint32_t j = 0; j < nin; j++) {
+    const tgc_value *o = outer[j];
+    if (o && o->def && o->def->opcode == TGC_OP_CONSTANT) {
+      cargs[nconst] = ins[j];
+      cdefs[nconst++] = o->def;
+    } else {
+      args[n] = o;
+      kin[n++] = ins[j];
+    }
+  }
+  args[n] = out ? out : root;
+  kernel_src k = {kin, n, cargs, cdefs, nconst};
+  char name[96];
+  const tgc_op *rd = root->def;
+  kernel_name(g, name, sizeof name,
+              g->launch->opcode == TGC_OP_FUSION && strcmp(kind, "operand") != 0
+                  ? tgc_op_attr_str(g->launch, "kind", "fusion")
+                  : rd ? tgc_op_name(rd->opcode) : "copy");
+  if (strcmp(kind, "epilogue") == 0)
+    kernel_name(g, name, sizeof name, "gemm_epilogue");
+  emitter e;
+  bool any = false;
+  const char *src = NULL;
+  bool rows = root->type->rank > 0 && rows_ok(&k, root, root, &any) && any;
+  if (rows)
+    src = value_kernel_src(g, name, root, &k, true, &e);
+  if (!src) {
+    rows = false;
+    src = value_kernel_src(g, name, root, &k, false, &e);
+  }
+  if (!src) {
+    snprintf(g->why, sizeof g->why, "%s", e.why);
+    return false;
+  }
+  tgc_cuda_kernel *kk = add_kernel(g, rows ? "rows" : kind, src, name, args, n + 1, &e);
+  const tgc_type *t = root->type;
+  if (rows) {
+    kk->grid = TGC_CUDA_GRID_ROWS;
+    kk->count = numel_dim(&m->arena, t, 0, t->rank - 1);
+    kk->block = row_block(t->dims[t->rank - 1]);
+  } else {
+    kk->grid = TGC_CUDA_GRID_ELEMENTS;
+    kk->count = numel_dim(&m->arena, t, 0, t->rank);
+    kk->block = 256;
+  }
+  return true;
 }
 
-static void add_pending(tgc_cuda_module *cm, tgc_module *m, const tgc_op *op) {
+/* A constant that a library call or attention reads needs a buffer: a kernel writes it once per run. */
+static void ensure_buffer(gen *g, const tgc_value *v) {
+  if (!v->def || v->def->opcode != TGC_OP_CONSTANT)
+    return;
+  for (uint32_t i = 0; i < g->nconsts; i++)
+    if (g->consts[i] == v)
+      return;
+  g->consts = tgc_arena_grow(&g->m->arena, g->consts, g->nconsts, g->nconsts + 1, sizeof *g->consts);
+  g->consts[g->nconsts++] = v;
+  value_kernel(g, "constant", v, NULL, NULL, 0, v);
+}
+
+/* ---- strided views ---- */
+
+typedef struct {
+  const tgc_value *buf; /* the buffer (a value at the kernel's level) */
+  const tgc_dim *off;
+  uint32_t rank;
+  const tgc_dim *st[TGC_RT_MAX_RANK];
+} view;
+
+static bool contiguous_view(tgc_arena *a, const tgc_value *buf, const tgc_type *t, view *out) {
+  out->buf = buf;
+  out->off = tgc_dim_const(a, 0);
+  out->rank = t->rank;
+  const tgc_dim *s = tgc_dim_const(a, 1);
+  for (uint32_t d = t->rank; d-- > 0;) {
+    out->st[d] = s;
+    if (tgc_dim_mul(a, s, t->dims[d], &s) != TGC_DIM_OK)
+      return false;
+  }
+  return true;
+}
+
+/* V (a view with dims OD) seen with dims ND of the same element count: dims are split or merged. */
+static bool reshape_view(tgc_arena *a, const view *v, const tgc_type *od, const tgc_type *nd, view *out) {
+  uint32_t oi[TGC_RT_MAX_RANK], ni[TGC_RT_MAX_RANK], no = 0, nn = 0;
+  for (uint32_t d = 0; d < od->rank; d++)
+    if (!dim_is(od->dims[d], 1))
+      oi[no++] = d;
+  for (uint32_t d = 0; d < nd->rank; d++)
+    if (!dim_is(nd->dims[d], 1))
+      ni[nn++] = d;
+  view r = *v;
+  r.rank = nd->rank;
+  for (uint32_t d = 0; d < nd->rank; d++)
+    r.st[d] = tgc_dim_const(a, 0);
+  uint32_t i = 0, j = 0;
+  while (i < no && j < nn) {
+    const tgc_dim *odim = od->dims[oi[i]], *ndim = nd->dims[ni[j]];
+    if (tgc_dim_equal(odim, ndim)) {
+      r.st[ni[j++]] = v->st[oi[i++]];
+      continue;
+    }
+    /* split one old dim into several new ones */
+    const tgc_dim *p = ndim;
+    uint32_t j2 = j;
+    while (j2 + 1 < nn && !tgc_dim_equal(p, odim))
+      if (tgc_dim_mul(a, p, nd->dims[ni[++j2]], &p) != TGC_DIM_OK)
+        return false;
+    if (tgc_dim_equal(p, odim)) {
+      r.st[ni[j2]] = v->st[oi[i]];
+      for (uint32_t t = j2; t-- > j;)
+        if (tgc_dim_mul(a, r.st[ni[t + 1]], nd->dims[ni[t + 1]], &r.st[ni[t]]) != TGC_DIM_OK)
+          return false;
+      i++;
+      j = j2 + 1;
+      continue;
+    }
+    /* merge several old dims into one new one: they must be contiguous with each other */
+    p = odim;
+    uint32_t i2 = i;
+    while (i2 + 1 < no && !tgc_dim_equal(p, ndim)) {
+      const tgc_dim *need;
+      if (tgc_dim_mul(a, v->st[oi[i2 + 1]], od->dims[oi[i2 + 1]], &need) != TGC_DIM_OK ||
+          !tgc_dim_equal(need, v->st[oi[i2]]))
+        return false;
+      if (tgc_dim_mul(a, p, od->dims[oi[++i2]], &p) != TGC_DIM_OK)
+        return false;
+    }
+    if (!tgc_dim_equal(p, ndim))
+      return false;
+    r.st[ni[j++]] = v->st[oi[i2]];
+    i = i2 + 1;
+  }
+  if (i != no || j != nn)
+    return false;
+  *out = r;
+  return true;
+}
+
+static int in_index(tgc_value *const *ins, uint32_t nin, const tgc_value *v) {
+  for (uint32_t i = 0; i < nin; i++)
+    if (ins[i] == v)
+      return (int)i;
+  return -1;
+}
+
+/* V as a strided view of a buffer: V is one of INS (its buffer is OUTER[i]) or data movement of one. */
+static bool view_of(tgc_arena *a, const tgc_value *v, tgc_value *const *ins, const tgc_value *const *outer,
+                    uint32_t nin, view *out) {
+  int i = in_index(ins, nin, v);
+  if (i >= 0)
+    return !(outer[i]->def && outer[i]->def->opcode == TGC_OP_CONSTANT) && contiguous_view(a, outer[i], v->type, out);
+  const tgc_op *op = v->def;
+  if (!op || op->noperands == 0)
+    return false;
+  const tgc_value *x = op->operands[0].value;
+  view w;
+  if (!view_of(a, x, ins, outer, nin, &w))
+    return false;
+  switch (op->opcode) {
+  case TGC_OP_RESHAPE:
+    return reshape_view(a, &w, x->type, v->type, out);
+  case TGC_OP_TRANSPOSE: {
+    const tgc_attr *perm = tgc_op_attr(op, "perm");
+    *out = w;
+    for (uint32_t d = 0; d < v->type->rank; d++)
+      out->st[d] = w.st[perm->u.list.items[d]->u.i];
+    return true;
+  }
+  case TGC_OP_SLICE:
+  case TGC_OP_SPLIT: {
+    uint32_t axis = norm_axis(tgc_op_attr_int(op, "axis", 0), v->type->rank);
+    int64_t start = 0, step = 1;
+    if (op->opcode == TGC_OP_SLICE) {
+      start = tgc_op_attr_int(op, "start", 0);
+      step = tgc_op_attr_int(op, "step", 1);
+      if (start < 0)
+        return false;
+    } else {
+      const tgc_attr *sizes = tgc_op_attr(op, "sizes");
+      for (uint32_t j = 0; j < op->nresults && &op->results[j] != v; j++)
+        start += sizes->u.list.items[j]->u.i;
+    }
+    *out = w;
+    const tgc_dim *o;
+    if (tgc_dim_mul(a, w.st[axis], tgc_dim_const(a, start), &o) != TGC_DIM_OK ||
+        tgc_dim_add(a, w.off, o, &out->off) != TGC_DIM_OK ||
+        tgc_dim_mul(a, w.st[axis], tgc_dim_const(a, step), &out->st[axis]) != TGC_DIM_OK)
+      return false;
+    return true;
+  }
+  case TGC_OP_BROADCAST_TO: {
+    const tgc_type *xt = x->type, *t = v->type;
+    *out = w;
+    out->rank = t->rank;
+    for (uint32_t d = 0; d < t->rank; d++) {
+      int64_t xd = (int64_t)d - (int64_t)(t->rank - xt->rank);
+      out->st[d] = xd < 0 || (dim_is(xt->dims[xd], 1) && !dim_is(t->dims[d], 1)) ? tgc_dim_const(a, 0) : w.st[xd];
+    }
+    return true;
+  }
+  default:
+    return false;
+  }
+}
+
+/* ---- GEMMs ---- */
+
+const char *tgc_cuda_epilogue_name(tgc_cuda_epilogue e) {
+  switch (e) {
+  case TGC_CUDA_EPI_NONE: return "none";
+  case TGC_CUDA_EPI_BIAS: return "bias";
+  case TGC_CUDA_EPI_GELU_BIAS: return "gelu_tanh+bias";
+  case TGC_CUDA_EPI_RELU_BIAS: return "relu+bias";
+  case TGC_CUDA_EPI_GELU: return "gelu_tanh";
+  case TGC_CUDA_EPI_RELU: return "relu";
+  }
+  return "?";
+}
+
+static bool gemm_dtype(tgc_dtype dt) {
+  return dt == TGC_DT_F16 || dt == TGC_DT_BF16 || dt == TGC_DT_F32 || dt == TGC_DT_F64;
+}
+
+/* A matmul operand as a buffer: one of INS, or a reshape of one, or the transpose of its last two dims.
+ * Anything else is computed into a temporary by an operand kernel first. */
+static const tgc_value *gemm_operand(gen *g, const tgc_value *v, tgc_value *const *ins, const tgc_value *const *outer,
+                                     uint32_t nin, bool *trans, const tgc_type **stored) {
+  const tgc_value *w = v;
+  bool tr = false;
+  for (;;) {
+    int i = in_index(ins, nin, w);
+    if (i >= 0) {
+      ensure_buffer(g, outer[i]);
+      *trans = tr;
+      *stored = w->type;
+      return outer[i];
+    }
+    const tgc_op *op = w->def;
+    if (!op)
+      break;
+    if (op->opcode == TGC_OP_RESHAPE && !tr) {
+      w = op->operands[0].value;
+      continue;
+    }
+    if (op->opcode == TGC_OP_TRANSPOSE && !tr && w->type->rank >= 2) {
+      const tgc_attr *perm = tgc_op_attr(op, "perm");
+      uint32_t r = w->type->rank;
+      bool swap = perm->u.list.items[r - 1]->u.i == (int64_t)r - 2 && perm->u.list.items[r - 2]->u.i == (int64_t)r - 1;
+      for (uint32_t d = 0; d + 2 < r; d++)
+        swap = swap && perm->u.list.items[d]->u.i == (int64_t)d;
+      if (swap && w == v) {
+        tr = true;
+        w = op->operands[0].value;
+        continue;
+      }
+    }
+    break;
+  }
+  /* computed inside the launch: an operand kernel writes it to a temporary */
+  if (!value_kernel(g, "operand", v, ins, outer, nin, v))
+    return NULL;
+  *trans = false;
+  *stored = v->type;
+  return v;
+}
+
+/* Skips reshapes that keep the last dim (the GEMM's n): the buffer is the same. */
+static const tgc_value *skip_reshapes(const tgc_value *v, tgc_value *const *ins, uint32_t nin) {
+  while (in_index(ins, nin, v) < 0 && v->def && v->def->opcode == TGC_OP_RESHAPE) {
+    const tgc_value *x = v->def->operands[0].value;
+    if (!x->type->rank || !v->type->rank || !tgc_dim_equal(x->type->dims[x->type->rank - 1], v->type->dims[v->type->rank - 1]))
+      break;
+    v = x;
+  }
+  return v;
+}
+
+static bool is_bias(const tgc_value *b, const tgc_dim *n) {
+  const tgc_type *t = b->type;
+  if (!t || t->rank == 0 || !tgc_dim_equal(t->dims[t->rank - 1], n))
+    return false;
+  for (uint32_t d = 0; d + 1 < t->rank; d++)
+    if (!dim_is(t->dims[d], 1))
+      return false;
+  return true;
+}
+
+static bool same_numel(tgc_arena *a, const tgc_type *x, const tgc_type *y) {
+  const tgc_dim *nx = numel_dim(a, x, 0, x->rank), *ny = numel_dim(a, y, 0, y->rank);
+  return nx && ny && tgc_dim_equal(nx, ny);
+}
+
+/* A matmul launch (a gemm_epilogue fusion, or one matmul) as a cuBLASLt call with what of its epilogue
+ * cuBLASLt computes exactly, and an epilogue kernel for the rest. */
+static bool gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value *const *ins,
+                     const tgc_value *const *outer, uint32_t nin, const tgc_value *result) {
+  tgc_arena *ar = &g->m->arena;
+  const tgc_value *av = mm->operands[0].value, *bv = mm->operands[1].value, *mmv = &mm->results[0];
+  const tgc_type *at = av->type, *bt = bv->type, *ot = mmv->type;
+  tgc_dtype dt = ot->dtype;
+  if (!gemm_dtype(dt) || at->dtype != dt || bt->dtype != dt || at->rank < 2 || bt->rank < 2 ||
+      result->type->dtype != dt)
+    return false;
+  tgc_cuda_gemm gm;
+  memset(&gm, 0, sizeof gm);
+  gm.op = g->launch;
+  gm.dtype = dt;
+  const tgc_type *ast, *bst;
+  gm.a = gemm_operand(g, av, ins, outer, nin, &gm.trans_a, &ast);
+  gm.b = gm.a ? gemm_operand(g, bv, ins, outer, nin, &gm.trans_b, &bst) : NULL;
+  if (!gm.a || !gm.b)
+    return false;
+  gm.k = at->dims[at->rank - 1];
+  gm.n = bt->dims[bt->rank - 1];
+  if (bt->rank == 2 && !gm.trans_a) {
+    /* [.., m, k] x [k, n]: the leading dims of a are rows of one GEMM */
+    gm.m = numel_dim(ar, at, 0, at->rank - 1);
+    gm.batch = tgc_dim_const(ar, 1);
+  } else {
+    gm.m = at->dims[at->rank - 2];
+    gm.batch = numel_dim(ar, ot, 0, ot->rank - 2);
+    const tgc_dim *ba = numel_dim(ar, at, 0, at->rank - 2), *bb = numel_dim(ar, bt, 0, bt->rank - 2);
+    if (!gm.batch || !ba || !bb)
+      return false;
+    gm.batch_a = !dim_is(ba, 1);
+    gm.batch_b = !dim_is(bb, 1);
+    if ((gm.batch_a && !tgc_dim_equal(ba, gm.batch)) || (gm.batch_b && !tgc_dim_equal(bb, gm.batch)))
+      return false; /* a partial broadcast of the batch dims: not one strided batch */
+  }
+  if (!gm.m || !gm.batch)
+    return false;
+  /* what cuBLASLt can do of the epilogue: D = act(A B + bias) or D = A B + bias + C */
+  const tgc_value *y = skip_reshapes(root, ins, nin);
+  bool ok;
+  if (y->def && y->def->opcode == TGC_OP_ADD && in_index(ins, nin, y) < 0) {
+    for (uint32_t s = 0; s < 2 && !gm.c; s++) {
+      const tgc_value *r = skip_reshapes(y->def->operands[s].value, ins, nin);
+      int i = in_index(ins, nin, r);
+      if (i >= 0 && r->type->dtype == dt && same_numel(ar, r->type, ot) && r->type->rank &&
+          tgc_dim_equal(r->type->dims[r->type->rank - 1], gm.n) && !(outer[i]->def && outer[i]->def->opcode == TGC_OP_CONSTANT)) {
+        gm.c = outer[i];
+        y = skip_reshapes(y->def->operands[1 - s].value, ins, nin);
+      }
+    }
+  }
+  if (!gm.c && y->def && in_index(ins, nin, y) < 0 &&
+      ((y->def->opcode == TGC_OP_GELU && strcmp(tgc_op_attr_str(y->def, "approximate", "none"), "tanh") == 0) ||
+       y->def->opcode == TGC_OP_RELU)) {
+    gm.epilogue = y->def->opcode == TGC_OP_GELU ? TGC_CUDA_EPI_GELU : TGC_CUDA_EPI_RELU;
+    y = skip_reshapes(y->def->operands[0].value, ins, nin);
+  }
+  if (y->def && y->def->opcode == TGC_OP_ADD && in_index(ins, nin, y) < 0) {
+    for (uint32_t s = 0; s < 2; s++) {
+      const tgc_value *b = y->def->operands[s].value;
+      int i = in_index(ins, nin, b);
+      if (i >= 0 && b->type->dtype == dt && is_bias(b, gm.n) && !(outer[i]->def && outer[i]->def->opcode == TGC_OP_CONSTANT)) {
+        gm.bias = outer[i];
+        gm.epilogue = gm.epilogue == TGC_CUDA_EPI_GELU   ? TGC_CUDA_EPI_GELU_BIAS
+                      : gm.epilogue == TGC_CUDA_EPI_RELU ? TGC_CUDA_EPI_RELU_BIAS
+                                                         : TGC_CUDA_EPI_BIAS;
+        y = skip_reshapes(y->def->operands[1 - s].value, ins, nin);
+        break;
+      }
+    }
+  }
+  ok = y == mmv;
+  if (!ok) {
+    /* cuBLASLt computes the product alone; an epilogue kernel reads it */
+    gm.c = NULL;
+    gm.bias = NULL;
+    gm.epilogue = TGC_CUDA_EPI_NONE;
+  }
+  gm.d = ok ? result : mmv;
+  tgc_cuda_module *cm = g->cm;
+  cm->gemms = tgc_arena_grow(ar, cm->gemms, cm->ngemms, cm->ngemms + 1, sizeof *cm->gemms);
+  cm->gemms[cm->ngemms] = gm;
+  cm->steps = tgc_arena_grow(ar, cm->steps, cm->nsteps, cm->nsteps + 1, sizeof *cm->steps);
+  cm->steps[cm->nsteps++] = (tgc_cuda_step){true, cm->ngemms++};
+  if (ok)
+    return true;
+  /* the epilogue kernel: the product is its input 0, then the launch's inputs */
+  tgc_value **eins = tgc_arena_alloc(ar, sizeof *eins * (nin + 2));
+  const tgc_value **eout = tgc_arena_alloc(ar, sizeof *eout * (nin + 2));
+  eins[0] = (tgc_value *)mmv;
+  eout[0] = mmv;
+  for (uint32_t j = 0; j < nin; j++) {
+    eins[j + 1] = ins[j];
+    eout[j + 1] = outer[j];
+  }
+  return value_kernel(g, "epilogue", root, eins, eout, nin + 1, result);
+}
+
+/* ---- attention ---- */
+
+static void view_index(emitter *e, tgc_strbuf *b, const view *v, const char *const *ix) {
+  tgc_sb_puts(b, "(");
+  dim_c(e, v->off, b);
+  for (uint32_t d = 0; d < v->rank; d++) {
+    if (dim_is(v->st[d], 0))
+      continue;
+    tgc_sb_printf(b, " + %s * ", ix[d]);
+    dim_c(e, v->st[d], b);
+  }
+  tgc_sb_puts(b, ")");
+}
+
+static const char *const ATTN_HELPERS =
+    "__device__ __forceinline__ float tgc_ld(float x) { return x; }\n"
+    "__device__ __forceinline__ float tgc_ld(double x) { return (float)x; }\n"
+    "__device__ __forceinline__ float tgc_ld(__half x) { return __half2float(x); }\n"
+    "__device__ __forceinline__ float tgc_ld(__nv_bfloat16 x) { return __bfloat162float(x); }\n"
+    "__device__ __forceinline__ void tgc_st(float *p, float x) { *p = x; }\n"
+    "__device__ __forceinline__ void tgc_st(double *p, float x) { *p = x; }\n"
+    "__device__ __forceinline__ void tgc_st(__half *p, float x) { *p = __float2half_rn(x); }\n"
+    "__device__ __forceinline__ void tgc_st(__nv_bfloat16 *p, float x) { *p = __float2bfloat16_rn(x); }\n";
+
+/* The attention op AT of a launch: q, k, v and the mask read as strided views (or computed into temporaries
+ * first), the result written through a view of the launch's result (or to a temporary an epilogue reads). */
+static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_value *const *ins,
+                          const tgc_value *const *outer, uint32_t nin, const tgc_value *result) {
+  tgc_arena *ar = &g->m->arena;
+  const tgc_value *av = &at->results[0];
+  const tgc_type *qt = at->operands[0].value->type, *kt = at->operands[1].value->type,
+                 *vt = at->operands[2].value->type;
+  int64_t H, Hk, D, Dv;
+  if (qt->rank != 4 || kt->rank != 4 || vt->rank != 4 || !tgc_dim_is_const(qt->dims[1], &H) ||
+      !tgc_dim_is_const(kt->dims[1], &Hk) || !tgc_dim_is_const(qt->dims[3], &D) ||
+      !tgc_dim_is_const(vt->dims[3], &Dv) || Hk <= 0 || H % Hk || D > 128 || Dv > 128 || D <= 0 || Dv <= 0) {
+    snprintf(g->why, sizeof g->why, "attention needs rank-4 q/k/v with constant heads and head dims up to 128");
+    return false;
+  }
+  tgc_dtype dt = qt->dtype;
+  if ((dt != TGC_DT_F16 && dt != TGC_DT_BF16 && dt != TGC_DT_F32) || kt->dtype != dt || vt->dtype != dt) {
+    snprintf(g->why, sizeof g->why, "attention on %s", tgc_dtype_name(dt));
+    return false;
+  }
+  /* operands: views, else temporaries */
+  view vw[4];
+  uint32_t nops = at->noperands;
+  for (uint32_t j = 0; j < nops; j++) {
+    const tgc_value *x = at->operands[j].value;
+    if (view_of(ar, x, ins, outer, nin, &vw[j]))
+      continue;
+    if (!value_kernel(g, "operand", x, ins, outer, nin, x) || !contiguous_view(ar, x, x->type, &vw[j]))
+      return false;
+  }
+  if (nops == 4 && vw[3].rank > 4)
+    return false;
+  /* the result: a view of the launch's result, else a temporary */
+  view ov;
+  bool direct = contiguous_view(ar, result, root->type, &ov);
+  for (const tgc_value *y = root; direct && y != av;) {
+    const tgc_op *op = y->def;
+    if (in_index(ins, nin, y) >= 0 || !op)
+      direct = false;
+    else if (op->opcode == TGC_OP_RESHAPE) {
+      direct = reshape_view(ar, &ov, y->type, op->operands[0].value->type, &ov);
+      y = op->operands[0].value;
+    } else if (op->opcode == TGC_OP_TRANSPOSE) {
+      const tgc_attr *perm = tgc_op_attr(op, "perm");
+      view x = ov;
+      for (uint32_t d = 0; d < y->type->rank; d++)
+        x.st[perm->u.list.items[d]->u.i] = ov.st[d];
+      ov = x;
+      y = op->operands[0].value;
+    } else
+      direct = false;
+  }
+  if (!direct && !contiguous_view(ar, av, av->type, &ov))
+    return false;
+  /* the kernel */
+  uint32_t tpq = (D % 4 == 0 && Dv % 4 == 0) ? 4 : 1, qpb = 64 / tpq, tk = 32;
+  tgc_strbuf body, src;
+  tgc_sb_init(&body);
+  tgc_sb_init(&src);
+  emitter e;
+  memset(&e, 0, sizeof e);
+  e.out = &body;
+  e.indent = 1;
+  e.m = g->m;
+  const char *qix[4] = {"b", "h", "qi", "d"}, *kix[4] = {"b", "hk", "j", "d"}, *oix[4] = {"b", "h", "qi", "d"};
+  const char *mix[4] = {"b", "h", "qi", "j"};
+  tgc_strbuf qo, ko, vo, oo, mo;
+  tgc_sb_init(&qo);
+  tgc_sb_init(&ko);
+  tgc_sb_init(&vo);
+  tgc_sb_init(&oo);
+  tgc_sb_init(&mo);
+  view_index(&e, &qo, &vw[0], qix);
+  view_index(&e, &ko, &vw[1], kix);
+  view_index(&e, &vo, &vw[2], kix);
+  view_index(&e, &oo, &ov, oix);
+  bool bool_mask = false;
+  if (nops == 4) {
+    /* the mask broadcasts to [B, H, Sq, Sk]: align its dims at the right, size-1 dims read index 0 */
+    view m = vw[3];
+    view full;
+    full.buf = m.buf;
+    full.off = m.off;
+    full.rank = 4;
+    const tgc_type *mt = at->operands[3].value->type;
+    for (uint32_t d = 0; d < 4; d++) {
+      int64_t md = (int64_t)d - (int64_t)(4 - m.rank);
+      full.st[d] = md < 0 || dim_is(mt->dims[md], 1) ? tgc_dim_const(ar, 0) : m.st[md];
+    }
+    view_index(&e, &mo, &full, mix);
+    bool_mask = mt->dtype == TGC_DT_BOOL;
+  }
+  double scale = tgc_op_attr_float(at, "scale", 1.0 / sqrt((double)D));
+  bool causal = tgc_op_attr_bool(at, "causal", false);
+  const char *sq = dim_str(&e, qt->dims[2]), *sk = dim_str(&e, kt->dims[2]);
+  const char *T = storage_type(dt);
+  line(&e, "const long long b = blockIdx.z, h = blockIdx.y, hk = h / %lldLL;", (long long)(H / Hk));
+  line(&e, "const long long sq = %s, sk = %s;", sq, sk);
+  line(&e, "const int part = threadIdx.x %% TPQ;");
+  line(&e, "const long long qi = (long long)blockIdx.x * QPB + threadIdx.x / TPQ;");
+  line(&e, "const bool active = qi < sq;");
+  line(&e, "float qv[D / TPQ], acc[DV / TPQ];");
+  line(&e, "for (int t = 0; t < D / TPQ; t++) {");
+  line(&e, "  const long long d = t * TPQ + part;");
+  line(&e, "  qv[t] = active ? tgc_ld(q[%s]) * %.9gf : 0.0f;", qo.data, scale);
+  line(&e, "}");
+  line(&e, "for (int t = 0; t < DV / TPQ; t++)");
+  line(&e, "  acc[t] = 0.0f;");
+  line(&e, "float mx = -INFINITY, l = 0.0f;");
+  line(&e, "__shared__ float ks[TK][D + 1], vs[TK][DV + 1];");
+  if (causal)
+    line(&e, "const long long kend = min(sk, (long long)(blockIdx.x + 1) * QPB); /* later keys are masked */");
+  else
+    line(&e, "const long long kend = sk;");
+  line(&e, "for (long long k0 = 0; k0 < kend; k0 += TK) {");
+  line(&e, "  __syncthreads();");
+  line(&e, "  for (int x = threadIdx.x; x < TK * D; x += blockDim.x) {");
+  line(&e, "    const long long j = k0 + x / D, d = x %% D;");
+  line(&e, "    ks[x / D][d] = j < sk ? tgc_ld(k[%s]) : 0.0f;", ko.data);
+  line(&e, "  }");
+  line(&e, "  for (int x = threadIdx.x; x < TK * DV; x += blockDim.x) {");
+  line(&e, "    const long long j = k0 + x / DV, d = x %% DV;");
+  line(&e, "    vs[x / DV][d] = j < sk ? tgc_ld(v[%s]) : 0.0f;", vo.data);
+  line(&e, "  }");
+  line(&e, "  __syncthreads();");
+  line(&e, "  const int nk = (int)min((long long)TK, kend - k0);");
+  line(&e, "  for (int jj = 0; jj < nk; jj++) {");
+  line(&e, "    const long long j = k0 + jj;");
+  line(&e, "    float s = 0.0f;");
+  line(&e, "    for (int t = 0; t < D / TPQ; t++)");
+  line(&e, "      s += qv[t] * ks[jj][t * TPQ + part];");
+  line(&e, "    for (int o = TPQ / 2; o > 0; o >>= 1)");
+  line(&e, "      s += __shfl_xor_sync(0xffffffffu, s, o);");
+  line(&e, "    bool keep = active;");
+  if (causal)
+    line(&e, "    keep = keep && j <= qi;");
+  if (nops == 4 && bool_mask)
+    line(&e, "    keep = keep && mask[%s];", mo.data);
+  else if (nops == 4)
+    line(&e, "    if (keep)\n        s += tgc_ld(mask[%s]);", mo.data);
+  line(&e, "    if (keep && s > -INFINITY) {");
+  line(&e, "      const float mn = fmaxf(mx, s), corr = expf(mx - mn), p = expf(s - mn);");
+  line(&e, "      l = l * corr + p;");
+  line(&e, "      for (int t = 0; t < DV / TPQ; t++)");
+  line(&e, "        acc[t] = acc[t] * corr + p * vs[jj][t * TPQ + part];");
+  line(&e, "      mx = mn;");
+  line(&e, "    }");
+  line(&e, "  }");
+  line(&e, "}");
+  line(&e, "if (active)");
+  line(&e, "  for (int t = 0; t < DV / TPQ; t++) {");
+  line(&e, "    const long long d = t * TPQ + part;");
+  line(&e, "    tgc_st(&out[%s], l > 0.0f ? acc[t] / l : NAN); /* a fully masked row is NaN, as in torch */", oo.data);
+  line(&e, "  }");
+  char name[96];
+  kernel_name(g, name, sizeof name, "attention");
+  tgc_sb_printf(&src, "// %s\n", g->where);
+  tgc_sb_puts(&src, HEADERS);
+  tgc_sb_printf(&src, "#define D %lld\n#define DV %lld\n#define TPQ %u /* threads per query row */\n"
+                      "#define QPB %u /* query rows per block */\n#define TK %u /* keys per shared-memory tile */\n",
+                (long long)D, (long long)Dv, tpq, qpb, tk);
+  tgc_sb_puts(&src, ATTN_HELPERS);
+  tgc_sb_printf(&src, "\nextern \"C\" __global__ void %s(const %s *__restrict__ q, const %s *__restrict__ k, "
+                      "const %s *__restrict__ v, ", name, T, T, T);
+  if (nops == 4)
+    tgc_sb_printf(&src, "const %s *__restrict__ mask, ", storage_type(at->operands[3].value->type->dtype));
+  tgc_sb_printf(&src, "%s *__restrict__ out", T);
+  for (uint32_t s = 0; s < e.nsyms; s++)
+    tgc_sb_printf(&src, ", long long s_%s", e.syms[s]->name);
+  tgc_sb_puts(&src, ", int *__restrict__ err) {\n");
+  tgc_sb_puts(&src, body.data);
+  tgc_sb_puts(&src, "}\n");
+  const tgc_value **args = tgc_arena_alloc(ar, sizeof *args * 5);
+  uint32_t na = 0;
+  for (uint32_t j = 0; j < nops; j++)
+    args[na++] = vw[j].buf;
+  args[na++] = direct ? result : av;
+  tgc_cuda_kernel *kk = add_kernel(g, "attention", tgc_arena_strndup(ar, src.data, src.len), name, args, na, &e);
+  kk->grid = TGC_CUDA_GRID_ATTENTION;
+  kk->count = qt->dims[2];
+  kk->gy = qt->dims[1];
+  kk->gz = qt->dims[0];
+  kk->block = qpb * tpq;
+  kk->per_block = qpb;
+  tgc_sb_free(&qo);
+  tgc_sb_free(&ko);
+  tgc_sb_free(&vo);
+  tgc_sb_free(&oo);
+  tgc_sb_free(&mo);
+  tgc_sb_free(&body);
+  tgc_sb_free(&src);
+  if (direct)
+    return true;
+  tgc_value **eins = tgc_arena_alloc(ar, sizeof *eins * (nin + 2));
+  const tgc_value **eout = tgc_arena_alloc(ar, sizeof *eout * (nin + 2));
+  eins[0] = (tgc_value *)av;
+  eout[0] = av;
+  for (uint32_t j = 0; j < nin; j++) {
+    eins[j + 1] = ins[j];
+    eout[j + 1] = outer[j];
+  }
+  return value_kernel(g, "epilogue", root, eins, eout, nin + 1, result);
+}
+
+/* ---- the program ---- */
+
+static void add_pending(tgc_cuda_module *cm, tgc_module *m, const tgc_op *op, const char *why) {
+  if (!cm->npending)
+    cm->why = tgc_arena_strndup(&m->arena, why, strlen(why));
   cm->pending = tgc_arena_grow(&m->arena, cm->pending, cm->npending, cm->npending + 1, sizeof *cm->pending);
   cm->pending[cm->npending++] = op;
 }
 
-static bool is_pointwise_op(const tgc_op *op) {
-  switch (op->opcode) {
-  case TGC_OP_BROADCAST_TO:
-  case TGC_OP_TRANSPOSE:
-  case TGC_OP_SLICE:
-  case TGC_OP_CONCAT:
-  case TGC_OP_IOTA:
-    return true;
-  default:
-    return (tgc_op_info_of(op->opcode)->flags & TGC_OPF_ELEMWISE) != 0;
+static const tgc_op *find_op(const tgc_block *r, tgc_opcode code, uint32_t *count) {
+  const tgc_op *found = NULL;
+  *count = 0;
+  for (const tgc_op *o = r->first; o; o = o->next)
+    if (o->opcode == code) {
+      found = o;
+      (*count)++;
+    }
+  return found;
+}
+
+/* One launch: its steps, or false (and the program unchanged) when some op cannot be generated. */
+static bool gen_launch(gen *g, const tgc_op *op) {
+  tgc_arena *ar = &g->m->arena;
+  if (op->opcode == TGC_OP_FUSION) {
+    const tgc_block *r = op->region;
+    if (!r || !r->last || r->last->opcode != TGC_OP_YIELD || op->nresults != 1 || !op->results[0].type) {
+      snprintf(g->why, sizeof g->why, "a fusion with several results");
+      return false;
+    }
+    const tgc_value *root = r->last->operands[0].value;
+    const tgc_value **outer = tgc_arena_alloc(ar, sizeof *outer * (r->nargs + 1));
+    for (uint32_t j = 0; j < r->nargs; j++)
+      outer[j] = op->operands[j].value;
+    const char *kind = tgc_op_attr_str(op, "kind", "fusion");
+    uint32_t n;
+    if (strcmp(kind, "gemm_epilogue") == 0) {
+      const tgc_op *mm = find_op(r, TGC_OP_MATMUL, &n);
+      if (n == 1 && gen_gemm(g, mm, root, r->args, outer, r->nargs, &op->results[0]))
+        return true;
+    } else if (strcmp(kind, "attention") == 0) {
+      const tgc_op *at = find_op(r, TGC_OP_ATTENTION, &n);
+      if (n == 1)
+        return gen_attention(g, at, root, r->args, outer, r->nargs, &op->results[0]);
+    }
+    return value_kernel(g, "pointwise", root, r->args, outer, r->nargs, &op->results[0]);
   }
+  tgc_value **ins = tgc_arena_alloc(ar, sizeof *ins * (op->noperands + 1));
+  for (uint32_t j = 0; j < op->noperands; j++)
+    ins[j] = op->operands[j].value;
+  if (op->opcode == TGC_OP_MATMUL && gen_gemm(g, op, &op->results[0], ins, (const tgc_value *const *)ins,
+                                              op->noperands, &op->results[0]))
+    return true;
+  if (op->opcode == TGC_OP_ATTENTION)
+    return gen_attention(g, op, &op->results[0], ins, (const tgc_value *const *)ins, op->noperands, &op->results[0]);
+  for (uint32_t r = 0; r < op->nresults; r++)
+    if (!value_kernel(g, "pointwise", &op->results[r], ins, (const tgc_value *const *)ins, op->noperands,
+                      &op->results[r]))
+      return false;
+  return true;
 }
 
 void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *cm) {
@@ -608,76 +1905,101 @@ void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *cm) {
     f = m->funcs;
   if (!f)
     return;
-  int n = 0;
+  gen g;
+  memset(&g, 0, sizeof g);
+  g.m = m;
+  g.cm = cm;
   for (const tgc_op *op = f->body->first; op; op = op->next) {
-    if (op->opcode == TGC_OP_PARAM || op->opcode == TGC_OP_CONSTANT || op->opcode == TGC_OP_RESHAPE ||
-        op->opcode == TGC_OP_RETURN)
+    if (op->opcode == TGC_OP_PARAM || op->opcode == TGC_OP_CONSTANT || op->opcode == TGC_OP_RESHAPE)
       continue;
-    char name[96], comment[512], why[256] = "";
-    const char *src = NULL;
-    const char *const *syms = NULL;
-    const tgc_value *const *kin = NULL;
-    uint32_t nsyms = 0, nkin = 0;
-    const char *kind = op->opcode == TGC_OP_FUSION ? tgc_op_attr_str(op, "kind", "fusion") : tgc_op_name(op->opcode);
-    snprintf(comment, sizeof comment, "%s at %s:%u:%u", kind, op->loc.file ? op->loc.file : "?", op->loc.line,
-             op->loc.col);
-    if (op->opcode == TGC_OP_FUSION && op->region && op->region->last && op->region->last->opcode == TGC_OP_YIELD &&
-        op->nresults == 1 && op->results[0].type) {
-      const tgc_block *r = op->region;
-      const tgc_value *root = r->last->operands[0].value;
-      snprintf(name, sizeof name, "k%d_%s_%s", n, kind, root->def ? tgc_op_name(root->def->opcode) : "arg");
-      if (strcmp(kind, "elementwise") == 0) {
-        const tgc_value **outer = tgc_arena_alloc(&m->arena, sizeof *outer * (r->nargs + 1));
-        for (uint32_t j = 0; j < r->nargs; j++)
-          outer[j] = op->operands[j].value;
-        src = pointwise_kernel(m, name, root, r->args, outer, r->nargs, comment, why, sizeof why, &syms, &nsyms, &kin, &nkin);
-      } else if (strcmp(kind, "gemm_epilogue") == 0) {
-        /* the GEMM is a cuBLASLt call; its epilogue a kernel reading the GEMM's result */
-        const tgc_op *mm = NULL;
-        for (const tgc_op *o = r->first; o; o = o->next)
-          if (o->opcode == TGC_OP_MATMUL)
-            mm = o;
-        if (mm && root != &mm->results[0]) {
-          tgc_value **ins = tgc_arena_alloc(&m->arena, sizeof *ins * (r->nargs + 2));
-          uint32_t nin = 0;
-          ins[nin++] = (tgc_value *)&mm->results[0];
-          const tgc_value **outer = tgc_arena_alloc(&m->arena, sizeof *outer * (r->nargs + 2));
-          outer[0] = NULL;
-          for (uint32_t j = 0; j < r->nargs; j++) {
-            outer[nin] = op->operands[j].value;
-            ins[nin++] = r->args[j];
-          }
-          snprintf(name, sizeof name, "k%d_gemm_epilogue_%s", n, tgc_op_name(root->def->opcode));
-          char c2[600];
-          snprintf(c2, sizeof c2, "epilogue of the GEMM of %s (in0 is the GEMM's result)", comment);
-          src = pointwise_kernel(m, name, root, ins, outer, nin, c2, why, sizeof why, &syms, &nsyms, &kin, &nkin);
-        }
-      }
-    } else if (is_pointwise_op(op) && op->nresults == 1 && op->results[0].type) {
-      snprintf(name, sizeof name, "k%d_%s", n, tgc_op_name(op->opcode));
-      tgc_value **ins = tgc_arena_alloc(&m->arena, sizeof *ins * (op->noperands + 1));
+    if (op->opcode == TGC_OP_RETURN) {
       for (uint32_t j = 0; j < op->noperands; j++)
-        ins[j] = op->operands[j].value;
-      src = pointwise_kernel(m, name, &op->results[0], ins, NULL, op->noperands, comment, why, sizeof why, &syms,
-                             &nsyms, &kin, &nkin);
+        ensure_buffer(&g, op->operands[j].value);
+      continue;
     }
-    if (src)
-      add_kernel(cm, m, tgc_arena_strndup(&m->arena, name, strlen(name)), src, op, syms, nsyms, kin, nkin);
-    else
-      add_pending(cm, m, op);
-    n++;
+    g.launch = op;
+    snprintf(g.where, sizeof g.where, "%s at %s:%u:%u",
+             op->opcode == TGC_OP_FUSION ? tgc_op_attr_str(op, "kind", "fusion") : tgc_op_name(op->opcode),
+             op->loc.file ? op->loc.file : "?", op->loc.line, op->loc.col);
+    uint32_t nk = cm->nkernels, ng = cm->ngemms, ns = cm->nsteps;
+    g.why[0] = 0;
+    bool ok;
+    if (tgc_op_info_of(op->opcode)->flags & TGC_OPF_COLLECTIVE) {
+      snprintf(g.why, sizeof g.why, "collectives run through NCCL (not yet)");
+      ok = false;
+    } else if (op->opcode == TGC_OP_QUANTIZE || op->opcode == TGC_OP_DEQUANTIZE) {
+      snprintf(g.why, sizeof g.why, "quantized kernels are not generated yet");
+      ok = false;
+    } else {
+      ok = gen_launch(&g, op);
+    }
+    if (!ok) {
+      cm->nkernels = nk;
+      cm->ngemms = ng;
+      cm->nsteps = ns;
+      add_pending(cm, m, op, g.why[0] ? g.why : "not generated");
+    }
+    g.n++;
   }
 }
 
+static void print_dim(tgc_strbuf *out, const tgc_dim *d) {
+  if (d)
+    tgc_dim_print(d, out);
+  else
+    tgc_sb_puts(out, "?");
+}
+
+static void print_value(tgc_strbuf *out, const tgc_value *v) {
+  if (v->name)
+    tgc_sb_printf(out, "%%%s", v->name);
+  else
+    tgc_sb_puts(out, "%<unnamed>");
+}
+
 void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out) {
-  for (uint32_t i = 0; i < cm->nkernels; i++) {
-    tgc_sb_printf(out, "// ===== kernel %s =====\n", cm->kernels[i].name);
-    tgc_sb_puts(out, cm->kernels[i].source);
+  tgc_sb_printf(out, "// CUDA program: %u steps (%u kernels, %u cuBLASLt GEMMs)\n", cm->nsteps, cm->nkernels, cm->ngemms);
+  for (uint32_t s = 0; s < cm->nsteps; s++) {
+    const tgc_cuda_step *st = &cm->steps[s];
+    if (st->gemm) {
+      const tgc_cuda_gemm *gm = &cm->gemms[st->index];
+      tgc_sb_printf(out, "// ===== gemm %u: cuBLASLt, %s =====\n// D = ", st->index, tgc_dtype_name(gm->dtype));
+      print_value(out, gm->d);
+      tgc_sb_puts(out, " [batch ");
+      print_dim(out, gm->batch);
+      tgc_sb_puts(out, "] [m ");
+      print_dim(out, gm->m);
+      tgc_sb_puts(out, ", n ");
+      print_dim(out, gm->n);
+      tgc_sb_puts(out, ", k ");
+      print_dim(out, gm->k);
+      tgc_sb_puts(out, "], A = ");
+      print_value(out, gm->a);
+      tgc_sb_printf(out, "%s%s, B = ", gm->trans_a ? "^T" : "", gm->batch_a ? "" : " (shared)");
+      print_value(out, gm->b);
+      tgc_sb_printf(out, "%s%s, epilogue %s", gm->trans_b ? "^T" : "", gm->batch_b ? "" : " (shared)",
+                    tgc_cuda_epilogue_name(gm->epilogue));
+      if (gm->bias) {
+        tgc_sb_puts(out, ", bias = ");
+        print_value(out, gm->bias);
+      }
+      if (gm->c) {
+        tgc_sb_puts(out, ", C = ");
+        print_value(out, gm->c);
+      }
+      const tgc_op *op = gm->op;
+      tgc_sb_printf(out, "\n// (%s at %s:%u:%u)\n\n",
+                    op->opcode == TGC_OP_FUSION ? tgc_op_attr_str(op, "kind", "fusion") : tgc_op_name(op->opcode),
+                    op->loc.file ? op->loc.file : "?", op->loc.line, op->loc.col);
+      continue;
+    }
+    const tgc_cuda_kernel *k = &cm->kernels[st->index];
+    tgc_sb_printf(out, "// ===== kernel %s (%s) =====\n", k->name, k->kind);
+    tgc_sb_puts(out, k->source);
     tgc_sb_putc(out, '\n');
   }
   if (cm->npending) {
-    tgc_sb_printf(out, "// ===== %u launches not generated as CUDA C yet (library calls and templates of the CUDA "
-                       "backend) =====\n", cm->npending);
+    tgc_sb_printf(out, "// ===== %u launches not generated (%s) =====\n", cm->npending, cm->why);
     for (uint32_t i = 0; i < cm->npending; i++) {
       const tgc_op *op = cm->pending[i];
       tgc_sb_printf(out, "//   %s at %s:%u:%u\n",

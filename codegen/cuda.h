@@ -1,34 +1,81 @@
-/* CUDA C generation: one readable kernel per pointwise launch of the optimized module. */
+/* CUDA code generation: the optimized module's entry function becomes a *CUDA program*, an ordered list of
+ * steps, each either a generated kernel (one readable CUDA C translation unit for NVRTC) or a cuBLASLt GEMM.
+ * Steps name the buffers they read and write by IR value: the function's arguments, params, the results of
+ * top-level launches, and the temporaries a launch needs between its steps (a GEMM's product before its
+ * epilogue kernel, an attention operand that is not a strided view of a buffer). Symbolic dims are kernel
+ * parameters, so a new batch size or sequence length does not recompile anything. */
 #ifndef TGC_CUDA_H
 #define TGC_CUDA_H
 
 #include "ir.h"
 
+typedef enum {
+  TGC_CUDA_GRID_ELEMENTS,  /* one thread per element of `count`, blocks of `block` threads */
+  TGC_CUDA_GRID_ROWS,      /* one block of `block` threads per row; `count` rows */
+  TGC_CUDA_GRID_ATTENTION, /* grid (ceil(count / per_block), gy, gz), blocks of `block` threads */
+} tgc_cuda_grid;
+
 typedef struct tgc_cuda_kernel {
-  const char *name;   /* the kernel's symbol, named after its group: k3_gemm_epilogue_add */
+  const char *name;   /* the kernel's symbol: k12_layer_norm, k3_gemm_epilogue_add */
   const char *source; /* a complete translation unit for NVRTC */
-  const tgc_op *op;   /* the launch it implements (a fusion, or one op) */
-  /* its parameters: one pointer per input (the values outside the launch, in this order; for a GEMM epilogue
-   * input 0 is the GEMM's result), the output, then the symbolic dims in this order */
-  const tgc_value *const *inputs;
-  uint32_t ninputs;
+  const char *kind;   /* "pointwise", "rows", "attention", "epilogue", "operand" */
+  const tgc_op *op;   /* the launch it belongs to (a fusion, or one op) */
+  /* the kernel's parameters: one pointer per buffer in ARGS (inputs in order, the output last), then one
+   * `long long` per symbol in SYM_NAMES, then `int *err` (set when an index is out of range) */
+  const tgc_value *const *args;
+  uint32_t nargs;
   const char *const *sym_names;
   uint32_t nsyms;
+  tgc_cuda_grid grid;
+  const tgc_dim *count, *gy, *gz;
+  uint32_t block, per_block;
+  int code; /* the value the kernel writes to *err: its launch's number + 1 */
 } tgc_cuda_kernel;
+
+typedef enum {
+  TGC_CUDA_EPI_NONE,
+  TGC_CUDA_EPI_BIAS,      /* + bias[n] */
+  TGC_CUDA_EPI_GELU_BIAS, /* gelu_tanh(x + bias[n]) */
+  TGC_CUDA_EPI_RELU_BIAS, /* relu(x + bias[n]) */
+  TGC_CUDA_EPI_GELU,      /* gelu_tanh(x) */
+  TGC_CUDA_EPI_RELU,      /* relu(x) */
+} tgc_cuda_epilogue;
+
+/* Row-major, per batch entry: D[m][n] = epilogue(op(A)[m][k] * op(B)[k][n] + bias[n]) + C[m][n], where op(A) is A
+ * stored [m][k] (or [k][m] when trans_a) and op(B) is B stored [k][n] (or [n][k] when trans_b). An operand with
+ * batch_x false is shared by every batch entry. C (a residual) is NULL or a buffer shaped like D. */
+typedef struct tgc_cuda_gemm {
+  const tgc_op *op;
+  const tgc_value *a, *b, *c, *bias, *d;
+  bool trans_a, trans_b, batch_a, batch_b;
+  const tgc_dim *batch, *m, *n, *k;
+  tgc_cuda_epilogue epilogue;
+  tgc_dtype dtype;
+} tgc_cuda_gemm;
+
+typedef struct tgc_cuda_step {
+  bool gemm;
+  uint32_t index; /* into kernels or gemms */
+} tgc_cuda_step;
 
 typedef struct tgc_cuda_module {
   tgc_cuda_kernel *kernels;
   uint32_t nkernels;
-  /* launches not generated yet (GEMMs, attention, row reductions, gathers...), for the report */
+  tgc_cuda_gemm *gemms;
+  uint32_t ngemms;
+  tgc_cuda_step *steps; /* in execution order */
+  uint32_t nsteps;
+  /* launches that cannot be generated (collectives, quantization...), with the reason for the first */
   const tgc_op **pending;
   uint32_t npending;
+  const char *why;
 } tgc_cuda_module;
 
-/* Generates the kernels of M's entry function into M's arena: elementwise fusion groups, the epilogues of
- * gemm_epilogue groups (the GEMM itself is a cuBLASLt call), and single pointwise ops. */
+/* Generates the CUDA program of M's entry function ("main", else the first) into M's arena. */
 void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *out);
-/* Appends every kernel's source, each headed by a comment naming its launch and location, and a list of the
- * launches not generated yet. */
+/* Prints the program: the steps in order, every kernel's source (each headed by a comment naming its launch and
+ * location) and each GEMM's description, then the launches not generated. */
 void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out);
+const char *tgc_cuda_epilogue_name(tgc_cuda_epilogue e);
 
 #endif

@@ -15,6 +15,10 @@ typedef int CUdevice;
 typedef struct CUctx_st *CUcontext;
 typedef struct CUmod_st *CUmodule;
 typedef struct CUfunc_st *CUfunction;
+typedef struct CUstream_st *CUstream;
+typedef struct CUevent_st *CUevent;
+typedef struct CUgraph_st *CUgraph;
+typedef struct CUgraphExec_st *CUgraphExec;
 
 struct tgc_rt_cuda {
   void *lib;
@@ -43,6 +47,23 @@ struct tgc_rt_cuda {
   CUresult (*launch)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *, void **,
                      void **);
   CUresult (*get_error_string)(CUresult, const char **);
+  CUresult (*stream_create)(CUstream *, unsigned);
+  CUresult (*stream_destroy)(CUstream);
+  CUresult (*stream_synchronize)(CUstream);
+  CUresult (*begin_capture)(CUstream, int);
+  CUresult (*end_capture)(CUstream, CUgraph *);
+  CUresult (*graph_instantiate)(CUgraphExec *, CUgraph, unsigned long long);
+  CUresult (*graph_launch)(CUgraphExec, CUstream);
+  CUresult (*graph_exec_destroy)(CUgraphExec);
+  CUresult (*graph_destroy)(CUgraph);
+  CUresult (*event_create)(CUevent *, unsigned);
+  CUresult (*event_destroy)(CUevent);
+  CUresult (*event_record)(CUevent, CUstream);
+  CUresult (*event_synchronize)(CUevent);
+  CUresult (*event_elapsed)(float *, CUevent, CUevent);
+  CUresult (*memset_d32)(tgc_rt_devptr, unsigned, size_t, CUstream);
+  CUresult (*mem_get_info)(size_t *, size_t *);
+  CUstream stream;
 };
 
 static int cuda_error(tgc_rt_cuda *c, tgc_rt_err *err, const char *call, CUresult r) {
@@ -85,6 +106,22 @@ tgc_rt_cuda *tgc_rt_cuda_open(tgc_rt_err *err) {
       {(void **)&c->module_get_function, "cuModuleGetFunction"},
       {(void **)&c->launch, "cuLaunchKernel"},
       {(void **)&c->get_error_string, "cuGetErrorString"},
+      {(void **)&c->stream_create, "cuStreamCreate"},
+      {(void **)&c->stream_destroy, "cuStreamDestroy_v2"},
+      {(void **)&c->stream_synchronize, "cuStreamSynchronize"},
+      {(void **)&c->begin_capture, "cuStreamBeginCapture_v2"},
+      {(void **)&c->end_capture, "cuStreamEndCapture"},
+      {(void **)&c->graph_instantiate, "cuGraphInstantiateWithFlags"},
+      {(void **)&c->graph_launch, "cuGraphLaunch"},
+      {(void **)&c->graph_exec_destroy, "cuGraphExecDestroy"},
+      {(void **)&c->graph_destroy, "cuGraphDestroy"},
+      {(void **)&c->event_create, "cuEventCreate"},
+      {(void **)&c->event_destroy, "cuEventDestroy_v2"},
+      {(void **)&c->event_record, "cuEventRecord"},
+      {(void **)&c->event_synchronize, "cuEventSynchronize"},
+      {(void **)&c->event_elapsed, "cuEventElapsedTime_v2"},
+      {(void **)&c->memset_d32, "cuMemsetD32Async"},
+      {(void **)&c->mem_get_info, "cuMemGetInfo_v2"},
   };
   for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
     void *p = dlsym(lib, syms[i].name);
@@ -119,7 +156,27 @@ tgc_rt_cuda *tgc_rt_cuda_open(tgc_rt_err *err) {
     return NULL;
   }
   snprintf(c->arch, sizeof c->arch, "sm_%d%d", major, minor);
+  if ((r = c->stream_create(&c->stream, 1 /* CU_STREAM_NON_BLOCKING */)) != 0) {
+    cuda_error(c, err, "cuStreamCreate", r);
+    c->primary_release(c->dev);
+    dlclose(lib);
+    free(c);
+    return NULL;
+  }
   return c;
+}
+
+bool tgc_rt_cuda_available(void) {
+  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!lib)
+    return false;
+  CUresult (*init)(unsigned) = NULL;
+  CUresult (*count)(int *) = NULL;
+  void *a = dlsym(lib, "cuInit"), *b = dlsym(lib, "cuDeviceGetCount");
+  memcpy(&init, &a, sizeof a);
+  memcpy(&count, &b, sizeof b);
+  int n = 0;
+  return init && count && init(0) == 0 && count(&n) == 0 && n > 0; /* libcuda stays loaded */
 }
 
 void tgc_rt_cuda_close(tgc_rt_cuda *c) {
@@ -128,6 +185,7 @@ void tgc_rt_cuda_close(tgc_rt_cuda *c) {
   for (size_t i = 0; i < c->nmodules; i++)
     c->module_unload(c->modules[i]);
   free(c->modules);
+  c->stream_destroy(c->stream);
   c->primary_release(c->dev);
   free(c); /* libcuda stays loaded for the life of the process */
 }
@@ -140,7 +198,10 @@ int tgc_rt_cuda_alloc(tgc_rt_cuda *c, size_t bytes, tgc_rt_devptr *out, tgc_rt_e
   if (r != 0) {
     const char *s = NULL;
     c->get_error_string(r, &s);
-    return tgc_rt_errorf(err, "CUDA: cannot allocate %zu bytes of GPU memory: %s", bytes, s ? s : "error");
+    size_t fr = 0, total = 0;
+    c->mem_get_info(&fr, &total);
+    return tgc_rt_errorf(err, "CUDA: out of GPU memory: %zu bytes (%.1f MiB) were needed, %.1f MiB of %.1f MiB are "
+                         "free (%s)", bytes, bytes / 1048576.0, fr / 1048576.0, total / 1048576.0, s ? s : "error");
   }
   return 0;
 }
@@ -175,15 +236,75 @@ int tgc_rt_cuda_load(tgc_rt_cuda *c, const void *image, const char *name, void *
   return 0;
 }
 
-int tgc_rt_cuda_launch(tgc_rt_cuda *c, void *func, long long n, void **params, tgc_rt_err *err) {
-  if (n <= 0)
+int tgc_rt_cuda_launch(tgc_rt_cuda *c, void *func, const unsigned grid[3], unsigned block, void **params,
+                       tgc_rt_err *err) {
+  if (!grid[0] || !grid[1] || !grid[2])
     return 0;
-  long long blocks = (n + 255) / 256;
-  if (blocks > 2147483647LL)
-    return tgc_rt_errorf(err, "CUDA: %lld elements are too many for one launch", n);
-  CUresult r = c->launch((CUfunction)func, (unsigned)blocks, 1, 1, 256, 1, 1, 0, NULL, params, NULL);
-  if (r != 0)
-    return cuda_error(c, err, "cuLaunchKernel", r);
-  r = c->ctx_synchronize();
-  return r ? cuda_error(c, err, "the kernel (cuCtxSynchronize)", r) : 0;
+  CUresult r = c->launch((CUfunction)func, grid[0], grid[1], grid[2], block, 1, 1, 0, c->stream, params, NULL);
+  return r ? cuda_error(c, err, "cuLaunchKernel", r) : 0;
+}
+
+int tgc_rt_cuda_sync(tgc_rt_cuda *c, tgc_rt_err *err) {
+  CUresult r = c->stream_synchronize(c->stream);
+  return r ? cuda_error(c, err, "the GPU work (cuStreamSynchronize)", r) : 0;
+}
+
+void *tgc_rt_cuda_stream(tgc_rt_cuda *c) { return c->stream; }
+
+int tgc_rt_cuda_memset32(tgc_rt_cuda *c, tgc_rt_devptr p, unsigned value, size_t count, tgc_rt_err *err) {
+  CUresult r = c->memset_d32(p, value, count, c->stream);
+  return r ? cuda_error(c, err, "cuMemsetD32Async", r) : 0;
+}
+
+int tgc_rt_cuda_capture_begin(tgc_rt_cuda *c, tgc_rt_err *err) {
+  CUresult r = c->begin_capture(c->stream, 2 /* CU_STREAM_CAPTURE_MODE_RELAXED */);
+  return r ? cuda_error(c, err, "cuStreamBeginCapture", r) : 0;
+}
+
+int tgc_rt_cuda_capture_end(tgc_rt_cuda *c, void **exec, tgc_rt_err *err) {
+  CUgraph g = NULL;
+  CUgraphExec x = NULL;
+  CUresult r = c->end_capture(c->stream, &g);
+  if (r)
+    return cuda_error(c, err, "cuStreamEndCapture", r);
+  r = c->graph_instantiate(&x, g, 0);
+  c->graph_destroy(g);
+  if (r)
+    return cuda_error(c, err, "cuGraphInstantiate", r);
+  *exec = x;
+  return 0;
+}
+
+int tgc_rt_cuda_graph_launch(tgc_rt_cuda *c, void *exec, tgc_rt_err *err) {
+  CUresult r = c->graph_launch((CUgraphExec)exec, c->stream);
+  return r ? cuda_error(c, err, "cuGraphLaunch", r) : 0;
+}
+
+void tgc_rt_cuda_graph_destroy(tgc_rt_cuda *c, void *exec) {
+  if (exec)
+    c->graph_exec_destroy((CUgraphExec)exec);
+}
+
+int tgc_rt_cuda_event(tgc_rt_cuda *c, void **ev, tgc_rt_err *err) {
+  CUevent e = NULL;
+  CUresult r = c->event_create(&e, 0);
+  *ev = e;
+  return r ? cuda_error(c, err, "cuEventCreate", r) : 0;
+}
+
+int tgc_rt_cuda_record(tgc_rt_cuda *c, void *ev, tgc_rt_err *err) {
+  CUresult r = c->event_record((CUevent)ev, c->stream);
+  return r ? cuda_error(c, err, "cuEventRecord", r) : 0;
+}
+
+int tgc_rt_cuda_elapsed(tgc_rt_cuda *c, void *start, void *end, float *ms, tgc_rt_err *err) {
+  CUresult r = c->event_synchronize((CUevent)end);
+  if (!r)
+    r = c->event_elapsed(ms, (CUevent)start, (CUevent)end);
+  return r ? cuda_error(c, err, "cuEventElapsedTime", r) : 0;
+}
+
+void tgc_rt_cuda_event_destroy(tgc_rt_cuda *c, void *ev) {
+  if (ev)
+    c->event_destroy((CUevent)ev);
 }

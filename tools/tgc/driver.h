@@ -2,6 +2,7 @@
 #ifndef TGC_DRIVER_H
 #define TGC_DRIVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Reads all of PATH ('-' is standard input); prints an error and returns NULL on failure. */
@@ -14,10 +15,16 @@ struct tgc_func;
 struct tgc_rt_plan;
 struct tgc_rt_tensor;
 struct tgc_rt_safetensors;
-/* Runs F (lowered to P) on the GPU; OUTPUTS receive owned tensors. 0, or 1 after printing the error. */
+typedef struct tgc_cuda_run_opts {
+  int repeat; /* runs: the first queued step by step, the others replays of one CUDA graph */
+  bool time;  /* print compile and run times (graph replays timed with CUDA events) */
+  bool fallback; /* --device=auto: a module the CUDA backend cannot generate returns 2 (run it on the CPU) */
+} tgc_cuda_run_opts;
+/* Runs F (lowered to P) on the GPU; OUTPUTS receive owned tensors (from the first run). 0, or 1 after printing
+ * the error, or 2 (with opts->fallback) after a note that the module cannot run on the GPU. */
 int tgc_run_cuda(struct tgc_module *m, const struct tgc_func *f, const struct tgc_rt_plan *p,
                  const struct tgc_rt_tensor *inputs, struct tgc_rt_tensor *outputs,
-                 const struct tgc_rt_safetensors *weights, double *ms);
+                 const struct tgc_rt_safetensors *weights, const tgc_cuda_run_opts *opts);
 /* `tgc run ...` with ARGV holding the arguments after "run". */
 int tgc_driver_run(int argc, char **argv);
 

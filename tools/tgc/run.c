@@ -10,6 +10,7 @@
 
 #include "../../codegen/lower.h"
 #include "../../frontend/frontend.h"
+#include "../../runtime/cuda.h"
 #include "driver.h"
 
 typedef struct {
@@ -26,6 +27,7 @@ typedef struct {
   int ninputs, noutputs, ndims;
   bool random_inputs, time, check;
   uint64_t seed;
+  int repeat;
 } run_opts;
 
 static void run_usage(FILE *out) {
@@ -40,10 +42,11 @@ static void run_usage(FILE *out) {
         "                           the .tir file)\n"
         "  --output NAME=FILE.npy   save a result: NAME is its index or the returned value's name (repeatable)\n"
         "  --entry NAME             the function to run (default @main, else the first)\n"
-        "  --device cpu|cuda|auto   the backend (default auto: cpu; cuda runs modules of pointwise launches only,\n"
-        "                           until the CUDA backend is complete)\n"
+        "  --device cpu|cuda|auto   the backend (default auto: cuda when a GPU and its driver are present, else cpu)\n"
         "  --check                  with --device=cuda: also run the CPU backend and compare every output\n"
-        "  --time                   print the wall time of the run\n",
+        "  --repeat N               with --device=cuda: run N times, the runs after the first replaying one CUDA\n"
+        "                           graph (timed with --time)\n"
+        "  --time                   print the time of the run (cuda: compile, first run, graph replays)\n",
         out);
 }
 
@@ -127,6 +130,14 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
       o->check = true;
     } else if (strcmp(a, "--time") == 0) {
       o->time = true;
+    } else if ((v = opt_value(argc, argv, &i, "--repeat"))) {
+      char *end;
+      long n = strtol(v, &end, 10);
+      if (*end || n < 1 || n > 1000000) {
+        fprintf(stderr, "tgc: error: '--repeat %s': give a number of runs from 1 to 1000000\n", v);
+        return -1;
+      }
+      o->repeat = (int)n;
     } else if (a[0] == '-' && a[1]) {
       fprintf(stderr, "tgc: error: unknown argument '%s' for 'tgc run' (try 'tgc run --help')\n", a);
       return 1;
@@ -383,9 +394,15 @@ int tgc_driver_run(int argc, char **argv) {
   tgc_rt_cpu_opts copts = {weights, wpath};
   tgc_rt_err err;
   double t0 = now_ms();
-  if (strcmp(o.device, "cuda") == 0) {
-    if (tgc_run_cuda(m, f, p, inputs, outputs, weights, NULL))
+  bool on_gpu = strcmp(o.device, "cuda") == 0 || (strcmp(o.device, "auto") == 0 && tgc_rt_cuda_available());
+  if (on_gpu) {
+    tgc_cuda_run_opts ro = {o.repeat, o.time, strcmp(o.device, "auto") == 0};
+    int crc = tgc_run_cuda(m, f, p, inputs, outputs, weights, &ro);
+    if (crc == 1)
       goto done;
+    on_gpu = crc == 0;
+  }
+  if (on_gpu) {
     if (o.check && check_against_cpu(p, inputs, outputs, &copts) != 0)
       goto done;
   } else if (tgc_rt_cpu_run(p, inputs, outputs, &copts, &err)) {
@@ -399,7 +416,7 @@ int tgc_driver_run(int argc, char **argv) {
     snprintf(label, sizeof label, "output %u%s%s", j, p->output_names[j][0] ? " %" : "", p->output_names[j]);
     summarize(label, &outputs[j]);
   }
-  if (o.time)
+  if (o.time && !on_gpu)
     printf("time: %.3f ms (cpu)\n", t1 - t0);
   rc = 0;
   for (int k = 0; k < o.noutputs && rc == 0; k++) {

@@ -1,30 +1,55 @@
-/* `tgc run --device=cuda`: runs a module whose launches are all generated pointwise kernels (the CUDA backend's
- * first slice): compiles each kernel with NVRTC for the GPU's architecture, keeps one device buffer per value
- * (reshapes alias their operand), launches the kernels in order and downloads the results. Modules with other
- * launches are refused with the first one named. */
+/* `tgc run --device=cuda`: the CUDA backend's executor. The module is optimized (-O2) and turned into a CUDA
+ * program (codegen/cuda.h); its kernels are compiled with NVRTC (identical kernels once, in parallel, through
+ * the on-disk kernel cache); weights are uploaded once; every intermediate is placed in one arena by a
+ * liveness-based best-fit plan; the first run is queued step by step and later runs (--repeat) replay a CUDA
+ * graph captured from the same steps. An index out of range in a gather sets a flag that is checked after each
+ * run and reported at the launch's location. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../../codegen/cuda.h"
 #include "../../passes/pass_manager.h"
-#include "../../runtime/plan.h"
+#include "../../runtime/cublaslt.h"
 #include "../../runtime/cuda.h"
 #include "../../runtime/kcache.h"
 #include "../../runtime/nvrtc.h"
+#include "../../runtime/plan.h"
 #include "driver.h"
 
-typedef struct {
-  const tgc_value *v;
-  tgc_rt_devptr p;
-  bool owned;
-} devbuf;
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
-static tgc_rt_devptr lookup(devbuf *bufs, size_t n, const tgc_value *v) {
-  for (size_t i = 0; i < n; i++)
-    if (bufs[i].v == v)
-      return bufs[i].p;
-  return 0;
+/* ---- buffers ---- */
+
+typedef enum { BUF_INPUT, BUF_PARAM, BUF_TEMP } buf_kind;
+
+typedef struct {
+  const tgc_value *v; /* the value owning the storage (aliases resolved) */
+  buf_kind kind;
+  size_t bytes;
+  int first, last; /* steps that write it first and read it last (temporaries) */
+  size_t offset;   /* in the arena (temporaries) */
+  tgc_rt_devptr p;
+} buffer;
+
+typedef struct {
+  buffer *b;
+  uint32_t n, cap;
+} buffers;
+
+/* Top-level reshapes share their operand's storage. */
+static const tgc_value *storage_of(const tgc_value *v) {
+  while (v->def && v->def->opcode == TGC_OP_RESHAPE && v->def->parent && v->def->parent->parent_op == NULL)
+    v = v->def->operands[0].value;
+  return v;
 }
 
 static int64_t eval_dim(const tgc_dim *d, const tgc_rt_plan *p, const int64_t *syms) {
@@ -40,20 +65,229 @@ static int64_t eval_dim(const tgc_dim *d, const tgc_rt_plan *p, const int64_t *s
   return sum;
 }
 
-static size_t type_numel(const tgc_type *t, const tgc_rt_plan *p, const int64_t *syms, int64_t *shape) {
+static size_t value_bytes(const tgc_value *v, const tgc_rt_plan *p, const int64_t *syms, int64_t *shape) {
   size_t n = 1;
-  for (uint32_t d = 0; d < t->rank; d++) {
-    shape[d] = eval_dim(t->dims[d], p, syms);
-    n *= (size_t)shape[d];
+  for (uint32_t d = 0; d < v->type->rank; d++) {
+    int64_t s = eval_dim(v->type->dims[d], p, syms);
+    if (shape)
+      shape[d] = s;
+    n *= (size_t)(s > 0 ? s : 0);
   }
-  return n;
+  return n * tgc_rt_dtype_size(v->type->dtype);
+}
+
+static buffer *find_buf(buffers *bs, const tgc_value *v) {
+  v = storage_of(v);
+  for (uint32_t i = 0; i < bs->n; i++)
+    if (bs->b[i].v == v)
+      return &bs->b[i];
+  return NULL;
+}
+
+static buffer *use_buf(buffers *bs, const tgc_value *v, int step, const tgc_rt_plan *p, const int64_t *syms) {
+  buffer *b = find_buf(bs, v);
+  if (!b) {
+    if (bs->n == bs->cap) {
+      bs->cap = bs->cap ? bs->cap * 2 : 64;
+      bs->b = tgc_xrealloc(bs->b, sizeof *bs->b * bs->cap);
+    }
+    b = &bs->b[bs->n++];
+    memset(b, 0, sizeof *b);
+    b->v = storage_of(v);
+    b->kind = !b->v->def ? BUF_INPUT : b->v->def->opcode == TGC_OP_PARAM ? BUF_PARAM : BUF_TEMP;
+    b->bytes = value_bytes(b->v, p, syms, NULL);
+    b->first = step;
+  }
+  if (step > b->last)
+    b->last = step;
+  return b;
+}
+
+/* Best-fit placement of the temporaries in one arena, in step order: a buffer's space is reused once its last
+ * reader has run. Returns the arena's size. */
+static size_t plan_memory(buffers *bs, int nsteps) {
+  typedef struct {
+    size_t off, size;
+  } hole;
+  hole *holes = tgc_xcalloc(bs->n * 2 + 2, sizeof *holes);
+  uint32_t nh = 0;
+  size_t top = 0;
+  for (int s = 0; s <= nsteps; s++) {
+    for (uint32_t i = 0; i < bs->n; i++) {
+      buffer *b = &bs->b[i];
+      if (b->kind != BUF_TEMP || b->first != s)
+        continue;
+      size_t need = (b->bytes + 255) & ~(size_t)255;
+      if (!need)
+        need = 256;
+      int best = -1;
+      for (uint32_t h = 0; h < nh; h++)
+        if (holes[h].size >= need && (best < 0 || holes[h].size < holes[best].size))
+          best = (int)h;
+      if (best >= 0) {
+        b->offset = holes[best].off;
+        holes[best].off += need;
+        holes[best].size -= need;
+      } else {
+        b->offset = top;
+        top += need;
+      }
+    }
+    for (uint32_t i = 0; i < bs->n; i++) {
+      buffer *b = &bs->b[i];
+      if (b->kind != BUF_TEMP || b->last != s)
+        continue;
+      size_t size = (b->bytes + 255) & ~(size_t)255;
+      holes[nh++] = (hole){b->offset, size ? size : 256};
+      /* merge neighbours so that freed space can hold larger buffers later */
+      for (bool merged = true; merged;) {
+        merged = false;
+        for (uint32_t x = 0; x < nh && !merged; x++)
+          for (uint32_t y = 0; y < nh && !merged; y++)
+            if (x != y && holes[x].off + holes[x].size == holes[y].off) {
+              holes[x].size += holes[y].size;
+              holes[y] = holes[--nh];
+              merged = true;
+            }
+      }
+    }
+  }
+  free(holes);
+  return top;
+}
+
+/* ---- kernels: identical sources (up to the kernel's name and heading comment) compile once ---- */
+
+typedef struct {
+  char *canon; /* the source with the name replaced by tgc_kernel and the heading comment dropped */
+  void *image;
+  size_t size;
+  int rc;
+  tgc_rt_err err;
+  bool hit;
+} unique_kernel;
+
+typedef struct {
+  tgc_rt_nvrtc *nv;
+  const char *arch;
+  unique_kernel *u;
+  uint32_t n, next;
+  pthread_mutex_t lock;
+  tgc_rt_kcache_stats st;
+} compile_pool;
+
+static char *canonical_source(const tgc_cuda_kernel *k) {
+  const char *src = k->source;
+  if (strncmp(src, "//", 2) == 0 && strchr(src, '\n'))
+    src = strchr(src, '\n') + 1;
+  size_t nl = strlen(k->name), cap = strlen(src) + 64, len = 0;
+  char *out = tgc_xmalloc(cap);
+  for (const char *s = src; *s;) {
+    const char *hit = strstr(s, k->name);
+    if (!hit) {
+      size_t r = strlen(s);
+      memcpy(out + len, s, r);
+      len += r;
+      break;
+    }
+    memcpy(out + len, s, (size_t)(hit - s));
+    len += (size_t)(hit - s);
+    memcpy(out + len, "tgc_kernel", 10);
+    len += 10;
+    s = hit + nl;
+  }
+  out[len] = 0;
+  return out;
+}
+
+static void *compile_worker(void *arg) {
+  compile_pool *pool = arg;
+  for (;;) {
+    pthread_mutex_lock(&pool->lock);
+    uint32_t i = pool->next++;
+    pthread_mutex_unlock(&pool->lock);
+    if (i >= pool->n)
+      return NULL;
+    unique_kernel *u = &pool->u[i];
+    tgc_rt_kcache_stats st = {0, 0, 0, 0};
+    u->rc = tgc_rt_kcache_compile(pool->nv, u->canon, "tgc_kernel", pool->arch, &st, &u->image, &u->size, &u->err);
+    pthread_mutex_lock(&pool->lock);
+    pool->st.hits += st.hits;
+    pool->st.misses += st.misses;
+    pool->st.corrupt += st.corrupt;
+    pool->st.write_errors += st.write_errors;
+    pthread_mutex_unlock(&pool->lock);
+  }
+}
+
+/* ---- the run ---- */
+
+typedef struct {
+  void *fn;
+  unsigned grid[3], block;
+  void **params;
+  tgc_rt_devptr *ptrs;
+  long long *symv;
+} launch;
+
+static int enqueue(tgc_rt_cuda *cuda, tgc_rt_blas *blas, const tgc_cuda_module *cm, launch *ls, tgc_rt_gemm *gs,
+                   tgc_rt_devptr errflag, tgc_rt_err *err) {
+  if (tgc_rt_cuda_memset32(cuda, errflag, 0, 1, err))
+    return -1;
+  for (uint32_t s = 0; s < cm->nsteps; s++) {
+    const tgc_cuda_step *st = &cm->steps[s];
+    if (st->gemm) {
+      if (tgc_rt_blas_gemm(blas, &gs[st->index], err))
+        return -1;
+    } else {
+      launch *l = &ls[st->index];
+      if (tgc_rt_cuda_launch(cuda, l->fn, l->grid, l->block, l->params, err)) {
+        fprintf(stderr, "tgc: kernel %s failed to launch\n", cm->kernels[st->index].name);
+        return -1;
+      }
+    }
+  }
+  return 0;
+}
+
+static int check_flag(tgc_rt_cuda *cuda, const tgc_cuda_module *cm, tgc_rt_devptr errflag) {
+  tgc_rt_err err;
+  int code = 0;
+  if (tgc_rt_cuda_sync(cuda, &err) || tgc_rt_cuda_download(cuda, &code, errflag, sizeof code, &err)) {
+    fprintf(stderr, "tgc: error: %s\n", err.msg);
+    return 1;
+  }
+  if (!code)
+    return 0;
+  for (uint32_t k = 0; k < cm->nkernels; k++)
+    if (cm->kernels[k].code == code) {
+      const tgc_op *op = cm->kernels[k].op;
+      fprintf(stderr, "%s:%u:%u: error: an index is out of range (in %s, on the GPU)\n",
+              op->loc.file ? op->loc.file : "?", op->loc.line, op->loc.col,
+              op->opcode == TGC_OP_FUSION ? tgc_op_attr_str(op, "kind", "fusion") : tgc_op_name(op->opcode));
+      return 1;
+    }
+  fprintf(stderr, "tgc: error: an index is out of range (on the GPU)\n");
+  return 1;
+}
+
+static int cmp_float(const void *a, const void *b) {
+  float x = *(const float *)a, y = *(const float *)b;
+  return x < y ? -1 : x > y;
 }
 
 int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const tgc_rt_tensor *inputs,
-                 tgc_rt_tensor *outputs, const tgc_rt_safetensors *weights, double *ms) {
-  (void)ms;
+                 tgc_rt_tensor *outputs, const tgc_rt_safetensors *weights, const tgc_cuda_run_opts *ro) {
   tgc_rt_err err;
-  /* the GPU runs the optimized module: types inferred and launches fused, as -O2 does */
+  int rc = 1;
+  /* the device first: without one there is nothing to compile for */
+  tgc_rt_cuda *cuda = tgc_rt_cuda_open(&err);
+  if (!cuda) {
+    fprintf(stderr, "tgc: error: %s\n", err.msg);
+    return 1;
+  }
+  double c0 = now_ms();
+  /* the GPU runs the optimized module, as -O2 makes it */
   tgc_diag diag;
   tgc_diag_init(&diag, stderr);
   tgc_pipeline *pl = tgc_pipeline_parse(tgc_pipeline_for_level(2), &diag);
@@ -63,36 +297,40 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
   int prc = pl ? tgc_pipeline_run(pl, m, &diag, &pmo) : 1;
   tgc_pipeline_destroy(pl);
   tgc_diag_free(&diag);
-  if (prc)
+  if (prc) {
+    tgc_rt_cuda_close(cuda);
     return 1;
+  }
+  f = tgc_module_find_func(m, f->name);
   tgc_cuda_module cm;
   tgc_cuda_generate(m, &cm);
-  /* a GEMM epilogue's kernel needs the GEMM's result (input 0, no value outside): the cuBLASLt call that
-   * produces it is not part of this slice */
-  const tgc_op *unsupported = cm.npending ? cm.pending[0] : NULL;
-  for (uint32_t k = 0; k < cm.nkernels && !unsupported; k++)
-    for (uint32_t j = 0; j < cm.kernels[k].ninputs; j++)
-      if (!cm.kernels[k].inputs[j])
-        unsupported = cm.kernels[k].op;
-  if (unsupported) {
-    const tgc_op *op = unsupported;
-    fprintf(stderr, "%s:%u:%u: error: the CUDA backend cannot run '%s' yet (this milestone generates pointwise "
-            "kernels only); use --device=cpu\n", op->loc.file ? op->loc.file : "?", op->loc.line, op->loc.col,
-            op->opcode == TGC_OP_FUSION ? tgc_op_attr_str(op, "kind", "fusion") : tgc_op_name(op->opcode));
-    return 1;
-  }
-  tgc_rt_cuda *cuda = tgc_rt_cuda_open(&err);
-  if (!cuda) {
-    fprintf(stderr, "tgc: error: %s\n", err.msg);
-    return 1;
+  if (cm.npending) {
+    const tgc_op *op = cm.pending[0];
+    bool fb = ro && ro->fallback;
+    fprintf(stderr, "%s:%u:%u: %s: the CUDA backend cannot run this %s: %s; %s\n",
+            op->loc.file ? op->loc.file : "?", op->loc.line, op->loc.col, fb ? "note" : "error",
+            op->opcode == TGC_OP_FUSION ? tgc_op_attr_str(op, "kind", "fusion") : tgc_op_name(op->opcode), cm.why,
+            fb ? "running on the CPU backend" : "use --device=cpu");
+    tgc_rt_cuda_close(cuda);
+    return fb ? 2 : 1;
   }
   tgc_rt_nvrtc *nv = tgc_rt_nvrtc_open(&err);
-  tgc_rt_kcache_stats kst = {0, 0, 0, 0};
-  int rc = 1;
+  tgc_rt_blas *blas = NULL;
   int64_t *syms = tgc_xcalloc(p->nsyms + 1, sizeof *syms);
-  size_t nbufs = 0, cap = 64;
-  devbuf *bufs = tgc_xcalloc(cap, sizeof *bufs);
+  buffers bs = {NULL, 0, 0};
+  unique_kernel *uk = tgc_xcalloc(cm.nkernels + 1, sizeof *uk);
+  uint32_t nuk = 0;
+  uint32_t *kmap = tgc_xcalloc(cm.nkernels + 1, sizeof *kmap);
+  launch *ls = tgc_xcalloc(cm.nkernels + 1, sizeof *ls);
+  tgc_rt_gemm *gs = tgc_xcalloc(cm.ngemms + 1, sizeof *gs);
+  tgc_rt_devptr arena = 0, errflag = 0;
+  void *graph = NULL, *ev0 = NULL, *ev1 = NULL;
+  float *times = NULL;
   if (!nv) {
+    fprintf(stderr, "tgc: error: %s\n", err.msg);
+    goto done;
+  }
+  if (cm.ngemms && !(blas = tgc_rt_blas_open(cuda, &err))) {
     fprintf(stderr, "tgc: error: %s\n", err.msg);
     goto done;
   }
@@ -100,115 +338,263 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     fprintf(stderr, "tgc: %s\n", err.msg);
     goto done;
   }
-  /* inputs, params and the values every op defines */
-  for (const tgc_op *op = f->body->first; op; op = op->next) {
-    if (nbufs + 2 > cap) {
-      cap *= 2;
-      bufs = tgc_xrealloc(bufs, cap * sizeof *bufs);
+
+  /* compile: each distinct kernel once, on as many threads as the machine has */
+  for (uint32_t k = 0; k < cm.nkernels; k++) {
+    char *canon = canonical_source(&cm.kernels[k]);
+    uint32_t u = 0;
+    while (u < nuk && strcmp(uk[u].canon, canon) != 0)
+      u++;
+    if (u == nuk)
+      uk[nuk++].canon = canon;
+    else
+      free(canon);
+    kmap[k] = u;
+  }
+  compile_pool pool = {nv, tgc_rt_cuda_arch(cuda), uk, nuk, 0, PTHREAD_MUTEX_INITIALIZER, {0, 0, 0, 0}};
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  uint32_t nthreads = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (uint32_t)ncpu;
+  if (nthreads > nuk)
+    nthreads = nuk ? nuk : 1;
+  pthread_t th[16];
+  for (uint32_t t = 0; t < nthreads; t++)
+    pthread_create(&th[t], NULL, compile_worker, &pool);
+  for (uint32_t t = 0; t < nthreads; t++)
+    pthread_join(th[t], NULL);
+  void **fns = tgc_xcalloc(nuk + 1, sizeof *fns);
+  for (uint32_t u = 0; u < nuk; u++) {
+    if (uk[u].rc || tgc_rt_cuda_load(cuda, uk[u].image, "tgc_kernel", &fns[u], &uk[u].err)) {
+      for (uint32_t k = 0; k < cm.nkernels; k++)
+        if (kmap[k] == u) {
+          fprintf(stderr, "tgc: error: kernel %s: %s\n", cm.kernels[k].name, uk[u].err.msg);
+          break;
+        }
+      free(fns);
+      goto done;
     }
-    if (op->opcode == TGC_OP_RETURN || op->opcode == TGC_OP_CONSTANT)
-      continue;
-    const tgc_value *v = &op->results[0];
-    if (op->opcode == TGC_OP_RESHAPE) {
-      bufs[nbufs++] = (devbuf){v, lookup(bufs, nbufs, op->operands[0].value), false};
+  }
+  double c1 = now_ms();
+
+  /* buffers: what every step reads and writes, then the function's results */
+  for (uint32_t s = 0; s < cm.nsteps; s++) {
+    const tgc_cuda_step *st = &cm.steps[s];
+    if (st->gemm) {
+      const tgc_cuda_gemm *g = &cm.gemms[st->index];
+      const tgc_value *vs[5] = {g->a, g->b, g->c, g->bias, g->d};
+      for (int j = 0; j < 5; j++)
+        if (vs[j])
+          use_buf(&bs, vs[j], (int)s, p, syms);
+    } else {
+      const tgc_cuda_kernel *k = &cm.kernels[st->index];
+      for (uint32_t j = 0; j < k->nargs; j++)
+        use_buf(&bs, k->args[j], (int)s, p, syms);
+    }
+  }
+  const tgc_op *ret = f->body->last;
+  for (uint32_t i = 0; i < ret->noperands; i++)
+    use_buf(&bs, ret->operands[i].value, (int)cm.nsteps, p, syms);
+  size_t arena_bytes = plan_memory(&bs, (int)cm.nsteps), param_bytes = 0, naive = 0;
+  for (uint32_t i = 0; i < bs.n; i++)
+    if (bs.b[i].kind == BUF_TEMP)
+      naive += (bs.b[i].bytes + 255) & ~(size_t)255;
+  if (tgc_rt_cuda_alloc(cuda, arena_bytes, &arena, &err) || tgc_rt_cuda_alloc(cuda, 4, &errflag, &err)) {
+    fprintf(stderr, "tgc: error: %s\n", err.msg);
+    free(fns);
+    goto done;
+  }
+  for (uint32_t i = 0; i < bs.n; i++) {
+    buffer *b = &bs.b[i];
+    if (b->kind == BUF_TEMP) {
+      b->p = arena + b->offset;
       continue;
     }
+    if (tgc_rt_cuda_alloc(cuda, b->bytes, &b->p, &err)) {
+      fprintf(stderr, "tgc: error: %s\n", err.msg);
+      free(fns);
+      goto done;
+    }
+    if (b->kind == BUF_PARAM) {
+      tgc_rt_tensor w;
+      const char *name = tgc_op_attr_str(b->v->def, "name", "");
+      if (!weights || tgc_rt_st_get(weights, name, &w, &err) != 0 || w.dtype != b->v->type->dtype ||
+          tgc_rt_tensor_nbytes(&w) != b->bytes) {
+        fprintf(stderr, "tgc: error: parameter '%s' is missing from the weights or does not match its type\n", name);
+        free(fns);
+        goto done;
+      }
+      param_bytes += b->bytes;
+      if (tgc_rt_cuda_upload(cuda, b->p, w.data, b->bytes, &err)) {
+        fprintf(stderr, "tgc: error: %s\n", err.msg);
+        free(fns);
+        goto done;
+      }
+    } else {
+      uint32_t a = 0;
+      while (a < f->body->nargs && f->body->args[a] != b->v)
+        a++;
+      if (a == f->body->nargs || tgc_rt_tensor_nbytes(&inputs[a]) != b->bytes ||
+          tgc_rt_cuda_upload(cuda, b->p, inputs[a].data, b->bytes, &err)) {
+        fprintf(stderr, "tgc: error: input %u cannot be uploaded: %s\n", a, a < f->body->nargs ? err.msg : "unknown");
+        free(fns);
+        goto done;
+      }
+    }
+  }
+
+  /* kernel launches and GEMMs with their arguments bound */
+  for (uint32_t k = 0; k < cm.nkernels; k++) {
+    const tgc_cuda_kernel *kk = &cm.kernels[k];
+    launch *l = &ls[k];
+    l->fn = fns[kmap[k]];
+    l->ptrs = tgc_xcalloc(kk->nargs + 2, sizeof *l->ptrs);
+    l->symv = tgc_xcalloc(kk->nsyms + 1, sizeof *l->symv);
+    l->params = tgc_xcalloc(kk->nargs + kk->nsyms + 2, sizeof *l->params);
+    uint32_t np = 0;
+    for (uint32_t j = 0; j < kk->nargs; j++) {
+      l->ptrs[j] = find_buf(&bs, kk->args[j])->p;
+      l->params[np++] = &l->ptrs[j];
+    }
+    for (uint32_t s = 0; s < kk->nsyms; s++) {
+      for (uint32_t q = 0; q < p->nsyms; q++)
+        if (strcmp(p->sym_names[q], kk->sym_names[s]) == 0)
+          l->symv[s] = syms[q];
+      l->params[np++] = &l->symv[s];
+    }
+    l->ptrs[kk->nargs] = errflag;
+    l->params[np++] = &l->ptrs[kk->nargs];
+    int64_t count = eval_dim(kk->count, p, syms), blocks = 0;
+    l->block = kk->block;
+    l->grid[1] = l->grid[2] = 1;
+    switch (kk->grid) {
+    case TGC_CUDA_GRID_ELEMENTS: blocks = (count + kk->block - 1) / kk->block; break;
+    case TGC_CUDA_GRID_ROWS: blocks = count; break;
+    case TGC_CUDA_GRID_ATTENTION:
+      blocks = (count + kk->per_block - 1) / kk->per_block;
+      l->grid[1] = (unsigned)eval_dim(kk->gy, p, syms);
+      l->grid[2] = (unsigned)eval_dim(kk->gz, p, syms);
+      break;
+    }
+    if (blocks < 0 || blocks > 2147483647LL) {
+      fprintf(stderr, "tgc: error: kernel %s needs %lld blocks, more than one launch can have\n", kk->name,
+              (long long)blocks);
+      free(fns);
+      goto done;
+    }
+    l->grid[0] = (unsigned)blocks;
+  }
+  free(fns);
+  for (uint32_t g = 0; g < cm.ngemms; g++) {
+    const tgc_cuda_gemm *cg = &cm.gemms[g];
+    tgc_rt_gemm *r = &gs[g];
+    r->dtype = cg->dtype;
+    r->trans_a = cg->trans_a;
+    r->trans_b = cg->trans_b;
+    r->batch_a = cg->batch_a;
+    r->batch_b = cg->batch_b;
+    r->batch = eval_dim(cg->batch, p, syms);
+    r->m = eval_dim(cg->m, p, syms);
+    r->n = eval_dim(cg->n, p, syms);
+    r->k = eval_dim(cg->k, p, syms);
+    r->epilogue = (tgc_rt_epilogue)cg->epilogue;
+    r->a = find_buf(&bs, cg->a)->p;
+    r->b = find_buf(&bs, cg->b)->p;
+    r->c = cg->c ? find_buf(&bs, cg->c)->p : 0;
+    r->bias = cg->bias ? find_buf(&bs, cg->bias)->p : 0;
+    r->d = find_buf(&bs, cg->d)->p;
+  }
+
+  /* run 1: queued step by step */
+  double r0 = now_ms();
+  if (enqueue(cuda, blas, &cm, ls, gs, errflag, &err)) {
+    fprintf(stderr, "tgc: error: %s\n", err.msg);
+    goto done;
+  }
+  if (check_flag(cuda, &cm, errflag))
+    goto done;
+  double r1 = now_ms();
+  for (uint32_t i = 0; i < ret->noperands; i++) {
+    const tgc_value *v = ret->operands[i].value;
     int64_t shape[TGC_RT_MAX_RANK];
-    size_t bytes = type_numel(v->type, p, syms, shape) * tgc_rt_dtype_size(v->type->dtype);
-    tgc_rt_devptr d;
-    if (tgc_rt_cuda_alloc(cuda, bytes, &d, &err)) {
+    value_bytes(v, p, syms, shape);
+    if (tgc_rt_tensor_alloc(&outputs[i], v->type->dtype, v->type->rank, shape, &err) ||
+        tgc_rt_cuda_download(cuda, outputs[i].data, find_buf(&bs, v)->p, tgc_rt_tensor_nbytes(&outputs[i]), &err)) {
       fprintf(stderr, "tgc: error: %s\n", err.msg);
       goto done;
     }
-    bufs[nbufs++] = (devbuf){v, d, true};
-    if (op->opcode == TGC_OP_PARAM) {
-      tgc_rt_tensor w;
-      const char *name = tgc_op_attr_str(op, "name", "");
-      if (!weights || tgc_rt_st_get(weights, name, &w, &err) != 0 || w.dtype != v->type->dtype ||
-          tgc_rt_tensor_nbytes(&w) != bytes) {
-        fprintf(stderr, "tgc: error: parameter '%s' is missing from the weights or does not match its type\n", name);
-        goto done;
-      }
-      if (tgc_rt_cuda_upload(cuda, d, w.data, bytes, &err)) {
+  }
+  /* runs 2..N: one CUDA graph, captured from the same steps, replayed */
+  int repeat = ro && ro->repeat > 1 ? ro->repeat : 1;
+  if (repeat > 1) {
+    times = tgc_xcalloc((size_t)repeat, sizeof *times);
+    if (tgc_rt_cuda_capture_begin(cuda, &err) || enqueue(cuda, blas, &cm, ls, gs, errflag, &err) ||
+        tgc_rt_cuda_capture_end(cuda, &graph, &err) || tgc_rt_cuda_event(cuda, &ev0, &err) ||
+        tgc_rt_cuda_event(cuda, &ev1, &err)) {
+      fprintf(stderr, "tgc: error: %s\n", err.msg);
+      goto done;
+    }
+    for (int r = 0; r < repeat - 1 + 3; r++) { /* three warm-up replays */
+      if (tgc_rt_cuda_record(cuda, ev0, &err) || tgc_rt_cuda_graph_launch(cuda, graph, &err) ||
+          tgc_rt_cuda_record(cuda, ev1, &err) || (r >= 3 && tgc_rt_cuda_elapsed(cuda, ev0, ev1, &times[r - 3], &err))) {
         fprintf(stderr, "tgc: error: %s\n", err.msg);
         goto done;
       }
     }
-  }
-  for (uint32_t i = 0; i < f->body->nargs; i++) {
-    tgc_rt_devptr d;
-    size_t bytes = tgc_rt_tensor_nbytes(&inputs[i]);
-    if (tgc_rt_cuda_alloc(cuda, bytes, &d, &err) || tgc_rt_cuda_upload(cuda, d, inputs[i].data, bytes, &err)) {
-      fprintf(stderr, "tgc: error: %s\n", err.msg);
+    if (check_flag(cuda, &cm, errflag))
       goto done;
-    }
-    if (nbufs + 1 > cap) {
-      cap *= 2;
-      bufs = tgc_xrealloc(bufs, cap * sizeof *bufs);
-    }
-    bufs[nbufs++] = (devbuf){f->body->args[i], d, true};
-  }
-  /* reshapes of arguments were resolved before the arguments existed: resolve them again, in order */
-  for (size_t i = 0; i < nbufs; i++)
-    if (!bufs[i].owned && bufs[i].v->def && bufs[i].v->def->opcode == TGC_OP_RESHAPE)
-      bufs[i].p = lookup(bufs, nbufs, bufs[i].v->def->operands[0].value);
-  for (uint32_t k = 0; k < cm.nkernels; k++) {
-    const tgc_cuda_kernel *kern = &cm.kernels[k];
-    void *fn, *image = NULL;
-    size_t size;
-    if (tgc_rt_kcache_compile(nv, kern->source, kern->name, tgc_rt_cuda_arch(cuda), &kst, &image, &size, &err) ||
-        tgc_rt_cuda_load(cuda, image, kern->name, &fn, &err)) {
-      fprintf(stderr, "tgc: error: %s\n", err.msg);
-      free(image);
-      goto done;
-    }
-    free(image);
-    tgc_rt_devptr ptrs[64];
-    long long symv[16];
-    void *params[96];
-    uint32_t np = 0;
-    for (uint32_t j = 0; j < kern->ninputs && j < 60; j++) {
-      ptrs[j] = lookup(bufs, nbufs, kern->inputs[j]);
-      params[np++] = &ptrs[j];
-    }
-    const tgc_value *res = &kern->op->results[0];
-    tgc_rt_devptr outp = lookup(bufs, nbufs, res);
-    params[np++] = &outp;
-    for (uint32_t s = 0; s < kern->nsyms && s < 16; s++) {
-      symv[s] = 0;
-      for (uint32_t q = 0; q < p->nsyms; q++)
-        if (strcmp(p->sym_names[q], kern->sym_names[s]) == 0)
-          symv[s] = syms[q];
-      params[np++] = &symv[s];
-    }
-    int64_t shape[TGC_RT_MAX_RANK];
-    long long n = (long long)type_numel(res->type, p, syms, shape);
-    if (tgc_rt_cuda_launch(cuda, fn, n, params, &err)) {
-      fprintf(stderr, "tgc: error: kernel %s: %s\n", kern->name, err.msg);
-      goto done;
+    /* the replayed graph must give what the first run gave, bit for bit */
+    for (uint32_t i = 0; i < ret->noperands; i++) {
+      size_t nb = tgc_rt_tensor_nbytes(&outputs[i]);
+      void *again = tgc_xmalloc(nb ? nb : 1);
+      int bad = tgc_rt_cuda_download(cuda, again, find_buf(&bs, ret->operands[i].value)->p, nb, &err) ||
+                memcmp(again, outputs[i].data, nb) != 0;
+      free(again);
+      if (bad) {
+        fprintf(stderr, "tgc: error: output %u of the CUDA graph replay differs from the first run\n", i);
+        goto done;
+      }
     }
   }
-  const tgc_op *ret = f->body->last;
-  for (uint32_t i = 0; i < ret->noperands; i++) {
-    const tgc_value *v = ret->operands[i].value;
-    int64_t shape[TGC_RT_MAX_RANK];
-    type_numel(v->type, p, syms, shape);
-    if (tgc_rt_tensor_alloc(&outputs[i], v->type->dtype, v->type->rank, shape, &err) ||
-        tgc_rt_cuda_download(cuda, outputs[i].data, lookup(bufs, nbufs, v), tgc_rt_tensor_nbytes(&outputs[i]),
-                             &err)) {
-      fprintf(stderr, "tgc: error: %s\n", err.msg);
-      goto done;
+  tgc_rt_kcache_stats kst = pool.st;
+  fprintf(stderr, "cuda: %u steps (%u kernels, %u distinct, %u cuBLASLt GEMMs) on %s (%s); kernel cache: %u hits, %u "
+          "misses\n", cm.nsteps, cm.nkernels, nuk, cm.ngemms, tgc_rt_cuda_device_name(cuda), tgc_rt_cuda_arch(cuda),
+          kst.hits, kst.misses);
+  fprintf(stderr, "cuda: memory: weights %.2f MiB, intermediates %.2f MiB in one arena (%.2f MiB without reuse)\n",
+          param_bytes / 1048576.0, arena_bytes / 1048576.0, naive / 1048576.0);
+  if (ro && ro->time) {
+    printf("time: compile %.1f ms (optimize, generate, NVRTC or cache), first run %.3f ms\n", c1 - c0, r1 - r0);
+    if (repeat > 1) {
+      qsort(times, (size_t)repeat - 1, sizeof *times, cmp_float);
+      printf("time: CUDA graph replay median %.4f ms, min %.4f ms over %d runs\n", times[(repeat - 1) / 2], times[0],
+             repeat - 1);
     }
   }
-  fprintf(stderr, "cuda: %u kernels on %s (%s); kernel cache: %u hits, %u misses\n", cm.nkernels,
-          tgc_rt_cuda_device_name(cuda), tgc_rt_cuda_arch(cuda), kst.hits, kst.misses);
   rc = 0;
 done:
-  for (size_t i = 0; i < nbufs; i++)
-    if (bufs[i].owned)
-      tgc_rt_cuda_free(cuda, bufs[i].p);
-  free(bufs);
+  free(times);
+  tgc_rt_cuda_event_destroy(cuda, ev0);
+  tgc_rt_cuda_event_destroy(cuda, ev1);
+  tgc_rt_cuda_graph_destroy(cuda, graph);
+  for (uint32_t k = 0; k < cm.nkernels; k++) {
+    free(ls[k].ptrs);
+    free(ls[k].symv);
+    free(ls[k].params);
+  }
+  free(ls);
+  free(gs);
+  for (uint32_t u = 0; u < nuk; u++) {
+    free(uk[u].canon);
+    free(uk[u].image);
+  }
+  free(uk);
+  free(kmap);
+  for (uint32_t i = 0; i < bs.n; i++)
+    if (bs.b[i].kind != BUF_TEMP)
+      tgc_rt_cuda_free(cuda, bs.b[i].p);
+  free(bs.b);
+  tgc_rt_cuda_free(cuda, arena);
+  tgc_rt_cuda_free(cuda, errflag);
   free(syms);
+  tgc_rt_blas_close(blas);
   tgc_rt_nvrtc_close(nv);
   tgc_rt_cuda_close(cuda);
   return rc;

@@ -1,0 +1,38 @@
+/* cuBLASLt through dlopen: row-major GEMMs with fused bias / GELU / ReLU epilogues and a residual. */
+#ifndef TGC_RT_CUBLASLT_H
+#define TGC_RT_CUBLASLT_H
+
+#include "cuda.h"
+#include "tgc/dtype.h"
+
+typedef struct tgc_rt_blas tgc_rt_blas;
+
+typedef enum {
+  TGC_RT_EPI_NONE,
+  TGC_RT_EPI_BIAS,
+  TGC_RT_EPI_GELU_BIAS,
+  TGC_RT_EPI_RELU_BIAS,
+  TGC_RT_EPI_GELU,
+  TGC_RT_EPI_RELU,
+} tgc_rt_epilogue;
+
+/* Row-major, for each of BATCH entries: D[m][n] = epi(op(A)[m][k] op(B)[k][n] + bias[n]) + C[m][n]. A is stored
+ * [m][k] ([k][m] when trans_a), B [k][n] ([n][k] when trans_b); an operand with batch_x false is shared by all
+ * entries. C and bias may be 0. */
+typedef struct tgc_rt_gemm {
+  tgc_dtype dtype; /* f16, bf16, f32 or f64, for A, B, C, D and the bias */
+  bool trans_a, trans_b, batch_a, batch_b;
+  int64_t batch, m, n, k;
+  tgc_rt_epilogue epilogue;
+  tgc_rt_devptr a, b, c, bias, d;
+} tgc_rt_gemm;
+
+/* Loads libcublasLt (TGC_CUBLASLT_LIBRARY, then the usual names) and creates a handle and a workspace on C's
+ * device; NULL with a clear message when it cannot. */
+tgc_rt_blas *tgc_rt_blas_open(tgc_rt_cuda *c, tgc_rt_err *err);
+void tgc_rt_blas_close(tgc_rt_blas *b);
+/* Queues G on C's stream (capturable into a CUDA graph). Descriptors and the chosen algorithm are cached per
+ * shape. */
+int tgc_rt_blas_gemm(tgc_rt_blas *b, const tgc_rt_gemm *g, tgc_rt_err *err);
+
+#endif
