@@ -1188,14 +1188,40 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
   tgc_sb_puts(&src, HEADERS);
   if (rows)
     tgc_sb_puts(&src, BLOCK_REDUCE);
+  else
+    tgc_sb_puts(&src, "#define ELEMS_PER_THREAD 4\n");
   tgc_sb_putc(&src, '\n');
   signature(&src, name, k->inputs, k->ninputs, t->dtype, e);
   if (!rows) {
-    tgc_sb_puts(&src, "  const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;\n");
-    tgc_sb_printf(&src, "  if (i >= %s)\n    return;\n", count.data);
+    /* ELEMS_PER_THREAD elements per thread, a block apart (coalesced): where all are in range the loads of all
+     * of them can be in flight together */
+    tgc_strbuf ind;
+    tgc_sb_init(&ind);
+    for (const char *l = body.data ? body.data : ""; *l;) {
+      const char *nl = strchr(l, '\n');
+      size_t len = nl ? (size_t)(nl - l) : strlen(l);
+      tgc_sb_puts(&ind, "    ");
+      tgc_sb_putn(&ind, l, len);
+      tgc_sb_putc(&ind, '\n');
+      l += len + (nl ? 1 : 0);
+    }
+    tgc_sb_printf(&src, "  const long long count = %s;\n", count.data);
+    tgc_sb_puts(&src, "  const long long first = (long long)blockIdx.x * (ELEMS_PER_THREAD * blockDim.x) + threadIdx.x;\n");
+    tgc_sb_puts(&src, "  if (first + (ELEMS_PER_THREAD - 1LL) * blockDim.x < count) {\n#pragma unroll\n");
+    tgc_sb_puts(&src, "    for (int u = 0; u < ELEMS_PER_THREAD; u++) {\n");
+    tgc_sb_puts(&src, "      const long long i = first + (long long)u * blockDim.x;\n");
+    tgc_sb_puts(&src, ind.data ? ind.data : "");
+    tgc_sb_puts(&src, "    }\n    return;\n  }\n");
+    tgc_sb_puts(&src, "  for (int u = 0; u < ELEMS_PER_THREAD; u++) {\n");
+    tgc_sb_puts(&src, "    const long long i = first + (long long)u * blockDim.x;\n");
+    tgc_sb_puts(&src, "    if (i >= count)\n      return;\n");
+    tgc_sb_puts(&src, ind.data ? ind.data : "");
+    tgc_sb_puts(&src, "  }\n}\n");
+    tgc_sb_free(&ind);
+  } else {
+    tgc_sb_puts(&src, body.data ? body.data : "");
+    tgc_sb_puts(&src, "}\n");
   }
-  tgc_sb_puts(&src, body.data ? body.data : "");
-  tgc_sb_puts(&src, "}\n");
   const char *r = tgc_arena_strndup(&m->arena, src.data, src.len);
   tgc_sb_free(&count);
   tgc_sb_free(&body);
@@ -1260,6 +1286,7 @@ static bool value_kernel(gen *g, const char *kind, const tgc_value *root, tgc_va
     kk->grid = TGC_CUDA_GRID_ELEMENTS;
     kk->count = numel_dim(&m->arena, t, 0, t->rank);
     kk->block = 256;
+    kk->per_block = 256 * 4; /* ELEMS_PER_THREAD */
   }
   return true;
 }
@@ -1743,6 +1770,8 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   line(&e, "  acc[t] = 0.0f;");
   line(&e, "float mx = -INFINITY, l = 0.0f;");
   line(&e, "__shared__ float ks[TK][D + 1], vs[TK][DV + 1];");
+  if (nops == 4)
+    line(&e, "__shared__ float mt[QPB][TK];");
   if (causal)
     line(&e, "const long long kend = min(sk, (long long)(blockIdx.x + 1) * QPB); /* later keys are masked */");
   else
@@ -1757,6 +1786,16 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   line(&e, "    const long long j = k0 + x / DV, d = x %% DV;");
   line(&e, "    vs[x / DV][d] = j < sk ? tgc_ld(v[%s]) : 0.0f;", vo.data);
   line(&e, "  }");
+  if (nops == 4) {
+    /* the mask tile of the block's query rows, as 0 / -inf (bool) or the additive value, in shared memory */
+    line(&e, "  for (int x = threadIdx.x; x < QPB * TK; x += blockDim.x) {");
+    line(&e, "    const long long qi = (long long)blockIdx.x * QPB + x / TK, j = k0 + x %% TK;");
+    if (bool_mask)
+      line(&e, "    mt[x / TK][x %% TK] = qi < sq && j < sk && mask[%s] ? 0.0f : -INFINITY;", mo.data);
+    else
+      line(&e, "    mt[x / TK][x %% TK] = qi < sq && j < sk ? tgc_ld(mask[%s]) : -INFINITY;", mo.data);
+    line(&e, "  }");
+  }
   line(&e, "  __syncthreads();");
   line(&e, "  const int nk = (int)min((long long)TK, kend - k0);");
   line(&e, "  for (int jj = 0; jj < nk; jj++) {");
@@ -1769,10 +1808,8 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   line(&e, "    bool keep = active;");
   if (causal)
     line(&e, "    keep = keep && j <= qi;");
-  if (nops == 4 && bool_mask)
-    line(&e, "    keep = keep && mask[%s];", mo.data);
-  else if (nops == 4)
-    line(&e, "    if (keep)\n        s += tgc_ld(mask[%s]);", mo.data);
+  if (nops == 4)
+    line(&e, "    s += mt[threadIdx.x / TPQ][jj]; /* -inf where masked */");
   line(&e, "    if (keep && s > -INFINITY) {");
   line(&e, "      const float mn = fmaxf(mx, s), corr = expf(mx - mn), p = expf(s - mn);");
   line(&e, "      l = l * corr + p;");

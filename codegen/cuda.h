@@ -10,7 +10,7 @@
 #include "ir.h"
 
 typedef enum {
-  TGC_CUDA_GRID_ELEMENTS,  /* one thread per element of `count`, blocks of `block` threads */
+  TGC_CUDA_GRID_ELEMENTS,  /* `per_block` elements of `count` per block of `block` threads */
   TGC_CUDA_GRID_ROWS,      /* one block of `block` threads per row; `count` rows */
   TGC_CUDA_GRID_ATTENTION, /* grid (ceil(count / per_block), gy, gz), blocks of `block` threads */
 } tgc_cuda_grid;

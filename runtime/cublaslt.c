@@ -44,7 +44,9 @@ typedef struct {
   tgc_rt_gemm key; /* pointers zeroed */
   cublasLtMatmulDesc_t desc;
   cublasLtMatrixLayout_t la, lb, lc;
-  cublasLtMatmulAlgo_t algo;
+  cublasLtMatmulAlgo_t algo[8]; /* cuBLASLt's candidates, best first once tuned */
+  int nalgo;
+  bool tuned;
 } plan;
 
 struct tgc_rt_blas {
@@ -54,6 +56,7 @@ struct tgc_rt_blas {
   tgc_rt_devptr ws;
   plan plans[MAX_PLANS];
   int nplans;
+  bool capturing; /* no tuning while a CUDA graph is being captured */
   cublasStatus_t (*create)(cublasLtHandle_t *);
   cublasStatus_t (*destroy)(cublasLtHandle_t);
   cublasStatus_t (*desc_create)(cublasLtMatmulDesc_t *, int, int);
@@ -221,15 +224,59 @@ static int make_plan(tgc_rt_blas *b, const tgc_rt_gemm *g, plan *p, tgc_rt_err *
     return blas_error(b, err, "cublasLtMatmulPreferenceCreate", s);
   size_t ws = WORKSPACE_BYTES;
   b->pref_set(pref, PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
-  cublasLtMatmulHeuristicResult_t res;
+  cublasLtMatmulHeuristicResult_t res[8];
   int found = 0;
-  s = b->heuristic(b->h, p->desc, p->la, p->lb, p->lc, p->lc, pref, 1, &res, &found);
+  s = b->heuristic(b->h, p->desc, p->la, p->lb, p->lc, p->lc, pref, 8, res, &found);
   b->pref_destroy(pref);
   if (s || found == 0)
     return s ? blas_error(b, err, "cublasLtMatmulAlgoGetHeuristic", s)
              : tgc_rt_errorf(err, "cuBLASLt has no algorithm for a %s GEMM [%lld x %lld x %lld] with epilogue %d",
                              tgc_dtype_name(g->dtype), (long long)g->m, (long long)g->n, (long long)g->k, g->epilogue);
-  p->algo = res.algo;
+  for (int i = 0; i < found; i++)
+    p->algo[i] = res[i].algo;
+  p->nalgo = found;
+  return 0;
+}
+
+static cublasStatus_t run(tgc_rt_blas *b, const plan *p, const cublasLtMatmulAlgo_t *algo, const tgc_rt_gemm *g) {
+  float one = 1, zero = 0;
+  double oned = 1, zerod = 0;
+  bool dbl = g->dtype == TGC_DT_F64;
+  const void *alpha = dbl ? (const void *)&oned : (const void *)&one;
+  const void *beta = g->c ? alpha : dbl ? (const void *)&zerod : (const void *)&zero;
+  tgc_rt_devptr c = g->c ? g->c : g->d;
+  return b->matmul(b->h, p->desc, alpha, (const void *)(uintptr_t)g->b, p->la, (const void *)(uintptr_t)g->a, p->lb,
+                   beta, (const void *)(uintptr_t)c, p->lc, (void *)(uintptr_t)g->d, p->lc, algo,
+                   (void *)(uintptr_t)b->ws, WORKSPACE_BYTES, tgc_rt_cuda_stream(b->cuda));
+}
+
+/* The first call of a shape times cuBLASLt's candidate algorithms on the real operands (a warm-up and three
+ * runs each, CUDA events) and keeps the fastest; every run computes the same D, so the result is unaffected. */
+static int tune(tgc_rt_blas *b, plan *p, const tgc_rt_gemm *g, tgc_rt_err *err) {
+  p->tuned = true;
+  if (p->nalgo < 2)
+    return 0;
+  void *e0 = NULL, *e1 = NULL;
+  if (tgc_rt_cuda_event(b->cuda, &e0, err) || tgc_rt_cuda_event(b->cuda, &e1, err))
+    return -1;
+  int best = 0;
+  float best_ms = 0;
+  for (int i = 0; i < p->nalgo; i++) {
+    float ms = 0;
+    bool ok = run(b, p, &p->algo[i], g) == 0 && tgc_rt_cuda_record(b->cuda, e0, err) == 0;
+    for (int r = 0; r < 3 && ok; r++)
+      ok = run(b, p, &p->algo[i], g) == 0;
+    ok = ok && tgc_rt_cuda_record(b->cuda, e1, err) == 0 && tgc_rt_cuda_elapsed(b->cuda, e0, e1, &ms, err) == 0;
+    if (ok && (i == 0 || ms < best_ms)) {
+      best = i;
+      best_ms = ms;
+    }
+  }
+  tgc_rt_cuda_event_destroy(b->cuda, e0);
+  tgc_rt_cuda_event_destroy(b->cuda, e1);
+  cublasLtMatmulAlgo_t t = p->algo[0];
+  p->algo[0] = p->algo[best];
+  p->algo[best] = t;
   return 0;
 }
 
@@ -252,14 +299,10 @@ int tgc_rt_blas_gemm(tgc_rt_blas *b, const tgc_rt_gemm *g, tgc_rt_err *err) {
     if (s)
       return blas_error(b, err, "cublasLtMatmulDescSetAttribute(bias)", s);
   }
-  float one = 1, zero = 0;
-  double oned = 1, zerod = 0;
-  bool dbl = g->dtype == TGC_DT_F64;
-  const void *alpha = dbl ? (const void *)&oned : (const void *)&one;
-  const void *beta = g->c ? alpha : dbl ? (const void *)&zerod : (const void *)&zero;
-  tgc_rt_devptr c = g->c ? g->c : g->d;
-  cublasStatus_t s = b->matmul(b->h, p->desc, alpha, (const void *)(uintptr_t)g->b, p->la, (const void *)(uintptr_t)g->a,
-                               p->lb, beta, (const void *)(uintptr_t)c, p->lc, (void *)(uintptr_t)g->d, p->lc, &p->algo,
-                               (void *)(uintptr_t)b->ws, WORKSPACE_BYTES, tgc_rt_cuda_stream(b->cuda));
+  if (!p->tuned && !b->capturing && tune(b, p, g, err))
+    return -1;
+  cublasStatus_t s = run(b, p, &p->algo[0], g);
   return s ? blas_error(b, err, "cublasLtMatmul", s) : 0;
 }
+
+void tgc_rt_blas_capturing(tgc_rt_blas *b, bool on) { b->capturing = on; }

@@ -31,8 +31,10 @@ typedef struct tgc_rt_gemm {
  * device; NULL with a clear message when it cannot. */
 tgc_rt_blas *tgc_rt_blas_open(tgc_rt_cuda *c, tgc_rt_err *err);
 void tgc_rt_blas_close(tgc_rt_blas *b);
-/* Queues G on C's stream (capturable into a CUDA graph). Descriptors and the chosen algorithm are cached per
- * shape. */
+/* Queues G on C's stream (capturable into a CUDA graph). Descriptors and the algorithm are made once per shape:
+ * the fastest of cuBLASLt's (up to 8) candidates, timed on the first call. */
 int tgc_rt_blas_gemm(tgc_rt_blas *b, const tgc_rt_gemm *g, tgc_rt_err *err);
+/* Tells the handle that the stream is being captured (new shapes then take cuBLASLt's first choice untimed). */
+void tgc_rt_blas_capturing(tgc_rt_blas *b, bool on);
 
 #endif

@@ -18,6 +18,7 @@ struct tgc_rt_safetensors;
 typedef struct tgc_cuda_run_opts {
   int repeat; /* runs: the first queued step by step, the others replays of one CUDA graph */
   bool time;  /* print compile and run times (graph replays timed with CUDA events) */
+  bool profile;  /* time every step once (CUDA events) and print where the time goes */
   bool fallback; /* --device=auto: a module the CUDA backend cannot generate returns 2 (run it on the CPU) */
 } tgc_cuda_run_opts;
 /* Runs F (lowered to P) on the GPU; OUTPUTS receive owned tensors (from the first run). 0, or 1 after printing

@@ -25,7 +25,7 @@ typedef struct {
   const char *device;
   name_path inputs[256], outputs[256], dims[64];
   int ninputs, noutputs, ndims;
-  bool random_inputs, time, check;
+  bool random_inputs, time, check, profile;
   uint64_t seed;
   int repeat;
 } run_opts;
@@ -46,7 +46,8 @@ static void run_usage(FILE *out) {
         "  --check                  with --device=cuda: also run the CPU backend and compare every output\n"
         "  --repeat N               with --device=cuda: run N times, the runs after the first replaying one CUDA\n"
         "                           graph (timed with --time)\n"
-        "  --time                   print the time of the run (cuda: compile, first run, graph replays)\n",
+        "  --time                   print the time of the run (cuda: compile, first run, graph replays)\n"
+        "  --profile                with --device=cuda: time every step once and print where the time goes\n",
         out);
 }
 
@@ -130,6 +131,8 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
       o->check = true;
     } else if (strcmp(a, "--time") == 0) {
       o->time = true;
+    } else if (strcmp(a, "--profile") == 0) {
+      o->profile = true;
     } else if ((v = opt_value(argc, argv, &i, "--repeat"))) {
       char *end;
       long n = strtol(v, &end, 10);
@@ -396,7 +399,7 @@ int tgc_driver_run(int argc, char **argv) {
   double t0 = now_ms();
   bool on_gpu = strcmp(o.device, "cuda") == 0 || (strcmp(o.device, "auto") == 0 && tgc_rt_cuda_available());
   if (on_gpu) {
-    tgc_cuda_run_opts ro = {o.repeat, o.time, strcmp(o.device, "auto") == 0};
+    tgc_cuda_run_opts ro = {o.repeat, o.time, o.profile, strcmp(o.device, "auto") == 0};
     int crc = tgc_run_cuda(m, f, p, inputs, outputs, weights, &ro);
     if (crc == 1)
       goto done;

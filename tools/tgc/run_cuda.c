@@ -271,6 +271,80 @@ static int check_flag(tgc_rt_cuda *cuda, const tgc_cuda_module *cm, tgc_rt_devpt
   return 1;
 }
 
+/* --profile: one more run with an event around every step; the steps' times by launch kind, the slowest
+ * steps, and the sum against the run's own time. */
+static int profile_steps(tgc_rt_cuda *cuda, tgc_rt_blas *blas, const tgc_cuda_module *cm, launch *ls, tgc_rt_gemm *gs,
+                         tgc_rt_devptr errflag) {
+  tgc_rt_err err;
+  uint32_t n = cm->nsteps;
+  void **ev = tgc_xcalloc(n + 1, sizeof *ev);
+  float *ms = tgc_xcalloc(n + 1, sizeof *ms);
+  int rc = 1;
+  for (uint32_t s = 0; s <= n; s++)
+    if (tgc_rt_cuda_event(cuda, &ev[s], &err))
+      goto out;
+  if (tgc_rt_cuda_memset32(cuda, errflag, 0, 1, &err) || tgc_rt_cuda_record(cuda, ev[0], &err))
+    goto out;
+  for (uint32_t s = 0; s < n; s++) {
+    const tgc_cuda_step *st = &cm->steps[s];
+    if ((st->gemm ? tgc_rt_blas_gemm(blas, &gs[st->index], &err)
+                  : tgc_rt_cuda_launch(cuda, ls[st->index].fn, ls[st->index].grid, ls[st->index].block,
+                                       ls[st->index].params, &err)) ||
+        tgc_rt_cuda_record(cuda, ev[s + 1], &err))
+      goto out;
+  }
+  for (uint32_t s = 0; s < n; s++)
+    if (tgc_rt_cuda_elapsed(cuda, ev[s], ev[s + 1], &ms[s], &err))
+      goto out;
+  {
+    const char *kinds[] = {"gemm", "attention", "rows", "pointwise", "epilogue", "operand", "constant"};
+    double tot[8] = {0}, all = 0;
+    unsigned cnt[8] = {0};
+    for (uint32_t s = 0; s < n; s++) {
+      const char *k = cm->steps[s].gemm ? "gemm" : cm->kernels[cm->steps[s].index].kind;
+      uint32_t j = 0;
+      while (j < 7 && strcmp(kinds[j], k) != 0)
+        j++;
+      tot[j] += ms[s];
+      cnt[j]++;
+      all += ms[s];
+    }
+    printf("profile: %u steps, %.4f ms in all (events between steps, so launch gaps count)\n", n, all);
+    for (uint32_t j = 0; j < 8; j++)
+      if (cnt[j])
+        printf("profile:   %-10s %4u steps %9.4f ms %5.1f%%\n", j < 7 ? kinds[j] : "other", cnt[j], tot[j],
+               100 * tot[j] / (all > 0 ? all : 1));
+    for (int top = 0; top < 8; top++) {
+      uint32_t best = n;
+      for (uint32_t s = 0; s < n; s++)
+        if (ms[s] >= 0 && (best == n || ms[s] > ms[best]))
+          best = s;
+      if (best == n)
+        break;
+      const tgc_cuda_step *st = &cm->steps[best];
+      const tgc_op *op = st->gemm ? cm->gemms[st->index].op : cm->kernels[st->index].op;
+      if (st->gemm)
+        printf("profile:   step %3u %8.4f ms gemm [%lld x %lld x %lld, batch %lld] at line %u\n", best, ms[best],
+               (long long)gs[st->index].m, (long long)gs[st->index].n, (long long)gs[st->index].k,
+               (long long)gs[st->index].batch, op->loc.line);
+      else
+        printf("profile:   step %3u %8.4f ms %s (grid %u x %u x %u, block %u) at line %u\n", best, ms[best],
+               cm->kernels[st->index].name, ls[st->index].grid[0], ls[st->index].grid[1], ls[st->index].grid[2],
+               ls[st->index].block, op->loc.line);
+      ms[best] = -1;
+    }
+  }
+  rc = 0;
+out:
+  if (rc)
+    fprintf(stderr, "tgc: error: %s\n", err.msg);
+  for (uint32_t s = 0; s <= n; s++)
+    tgc_rt_cuda_event_destroy(cuda, ev[s]);
+  free(ev);
+  free(ms);
+  return rc;
+}
+
 static int cmp_float(const void *a, const void *b) {
   float x = *(const float *)a, y = *(const float *)b;
   return x < y ? -1 : x > y;
@@ -466,7 +540,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     l->block = kk->block;
     l->grid[1] = l->grid[2] = 1;
     switch (kk->grid) {
-    case TGC_CUDA_GRID_ELEMENTS: blocks = (count + kk->block - 1) / kk->block; break;
+    case TGC_CUDA_GRID_ELEMENTS: blocks = (count + kk->per_block - 1) / kk->per_block; break;
     case TGC_CUDA_GRID_ROWS: blocks = count; break;
     case TGC_CUDA_GRID_ATTENTION:
       blocks = (count + kk->per_block - 1) / kk->per_block;
@@ -522,12 +596,19 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
       goto done;
     }
   }
+  if (ro && ro->profile && profile_steps(cuda, blas, &cm, ls, gs, errflag))
+    goto done;
   /* runs 2..N: one CUDA graph, captured from the same steps, replayed */
   int repeat = ro && ro->repeat > 1 ? ro->repeat : 1;
   if (repeat > 1) {
     times = tgc_xcalloc((size_t)repeat, sizeof *times);
-    if (tgc_rt_cuda_capture_begin(cuda, &err) || enqueue(cuda, blas, &cm, ls, gs, errflag, &err) ||
-        tgc_rt_cuda_capture_end(cuda, &graph, &err) || tgc_rt_cuda_event(cuda, &ev0, &err) ||
+    if (blas)
+      tgc_rt_blas_capturing(blas, true);
+    int cap = tgc_rt_cuda_capture_begin(cuda, &err) || enqueue(cuda, blas, &cm, ls, gs, errflag, &err) ||
+              tgc_rt_cuda_capture_end(cuda, &graph, &err);
+    if (blas)
+      tgc_rt_blas_capturing(blas, false);
+    if (cap || tgc_rt_cuda_event(cuda, &ev0, &err) ||
         tgc_rt_cuda_event(cuda, &ev1, &err)) {
       fprintf(stderr, "tgc: error: %s\n", err.msg);
       goto done;
