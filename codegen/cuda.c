@@ -1715,7 +1715,9 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   if (!direct && !contiguous_view(ar, av, av->type, &ov))
     return false;
   /* the kernel */
-  uint32_t tpq = (D % 4 == 0 && Dv % 4 == 0) ? 4 : 1, qpb = 64 / tpq, tk = 32;
+  /* TPQ threads share a query row (its dot products end in a shuffle butterfly): more warps in flight than
+   * one thread per row, which matters when there are few rows (batch 1, short sequences) */
+  uint32_t tpq = (D % 8 == 0 && Dv % 8 == 0) ? 8 : (D % 4 == 0 && Dv % 4 == 0) ? 4 : 1, qpb = 16, tk = 32;
   tgc_strbuf body, src;
   tgc_sb_init(&body);
   tgc_sb_init(&src);
@@ -1762,10 +1764,12 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   line(&e, "const long long qi = (long long)blockIdx.x * QPB + threadIdx.x / TPQ;");
   line(&e, "const bool active = qi < sq;");
   line(&e, "float qv[D / TPQ], acc[DV / TPQ];");
+  line(&e, "#pragma unroll");
   line(&e, "for (int t = 0; t < D / TPQ; t++) {");
   line(&e, "  const long long d = t * TPQ + part;");
   line(&e, "  qv[t] = active ? tgc_ld(q[%s]) * %.9gf : 0.0f;", qo.data, scale);
   line(&e, "}");
+  line(&e, "#pragma unroll");
   line(&e, "for (int t = 0; t < DV / TPQ; t++)");
   line(&e, "  acc[t] = 0.0f;");
   line(&e, "float mx = -INFINITY, l = 0.0f;");
@@ -1801,6 +1805,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   line(&e, "  for (int jj = 0; jj < nk; jj++) {");
   line(&e, "    const long long j = k0 + jj;");
   line(&e, "    float s = 0.0f;");
+  line(&e, "    #pragma unroll");
   line(&e, "    for (int t = 0; t < D / TPQ; t++)");
   line(&e, "      s += qv[t] * ks[jj][t * TPQ + part];");
   line(&e, "    for (int o = TPQ / 2; o > 0; o >>= 1)");
@@ -1813,6 +1818,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   line(&e, "    if (keep && s > -INFINITY) {");
   line(&e, "      const float mn = fmaxf(mx, s), corr = expf(mx - mn), p = expf(s - mn);");
   line(&e, "      l = l * corr + p;");
+  line(&e, "      #pragma unroll");
   line(&e, "      for (int t = 0; t < DV / TPQ; t++)");
   line(&e, "        acc[t] = acc[t] * corr + p * vs[jj][t * TPQ + part];");
   line(&e, "      mx = mn;");
@@ -1820,6 +1826,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   line(&e, "  }");
   line(&e, "}");
   line(&e, "if (active)");
+  line(&e, "  #pragma unroll");
   line(&e, "  for (int t = 0; t < DV / TPQ; t++) {");
   line(&e, "    const long long d = t * TPQ + part;");
   line(&e, "    tgc_st(&out[%s], l > 0.0f ? acc[t] / l : NAN); /* a fully masked row is NaN, as in torch */", oo.data);
@@ -2012,9 +2019,10 @@ void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out) {
       print_dim(out, gm->k);
       tgc_sb_puts(out, "], A = ");
       print_value(out, gm->a);
-      tgc_sb_printf(out, "%s%s, B = ", gm->trans_a ? "^T" : "", gm->batch_a ? "" : " (shared)");
+      bool one = dim_is(gm->batch, 1);
+      tgc_sb_printf(out, "%s%s, B = ", gm->trans_a ? "^T" : "", gm->batch_a || one ? "" : " (shared)");
       print_value(out, gm->b);
-      tgc_sb_printf(out, "%s%s, epilogue %s", gm->trans_b ? "^T" : "", gm->batch_b ? "" : " (shared)",
+      tgc_sb_printf(out, "%s%s, epilogue %s", gm->trans_b ? "^T" : "", gm->batch_b || one ? "" : " (shared)",
                     tgc_cuda_epilogue_name(gm->epilogue));
       if (gm->bias) {
         tgc_sb_puts(out, ", bias = ");

@@ -28,6 +28,7 @@ struct tgc_dim3 { long long x; };
 static tgc_dim3 blockIdx = {0}, threadIdx = {0}, blockDim = {1};
 static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 static inline double rsqrt(double x) { return 1.0 / sqrt(x); }
+static inline int atomicExch(int *p, int v) { int o = *p; *p = v; return o; }
 """
 
 
@@ -42,11 +43,11 @@ def main():
     passes = "--passes=shape-infer,canonicalize,fuse"
     tir = subprocess.run([a.tgc, passes, a.tir], capture_output=True, text=True, check=True).stdout
     cuda = subprocess.run([a.tgc, passes, "--emit=cuda", a.tir], capture_output=True, text=True, check=True).stdout
-    kernels = re.findall(r"// ===== kernel (\w+) =====\n(.*?)(?=\n// =====|\Z)", cuda, re.S)
-    if len(kernels) != 1:
-        print(f"host_check: expected one kernel, got {len(kernels)}")
+    kernels = re.findall(r"// ===== kernel (\w+) \((\w+)\) =====\n(.*?)(?=\n// =====|\Z)", cuda, re.S)
+    if len(kernels) != 1 or kernels[0][1] != "pointwise":
+        print(f"host_check: expected one pointwise kernel, got {[(k[0], k[1]) for k in kernels]}")
         return 1
-    name, src = kernels[0]
+    name, _, src = kernels[0]
     sig = re.search(r"void %s\((.*?)\) \{" % name, src).group(1)
     n_in = len(re.findall(r"const \w[\w ]* \*__restrict__ in\d+", sig))
     syms = re.findall(r"long long s_(\w+)", sig)
@@ -87,8 +88,11 @@ def main():
         body.append(f"  static {ctype[want.dtype]} out[{max(want.size, 1)}];")
         call.append("out")
         call += [str(int(dims[s])) for s in syms]
+        body.append("  static int err = 0;")
+        call.append("&err")
         body.append(f"  for (long long t = 0; t < {want.size}; t++) {{ threadIdx.x = t; {name}({', '.join(call)}); }}")
         body.append(f"  FILE *f = fopen(\"{d}/out.bin\", \"wb\"); fwrite(out, sizeof out[0], {want.size}, f); fclose(f);")
+        body.append("  if (err) { fprintf(stderr, \"the kernel set its error flag to %d\\n\", err); return 3; }")
         body.append("  return 0;\n}")
         cpp = os.path.join(d, "k.cpp")
         open(cpp, "w").write("\n".join(body))
