@@ -1449,6 +1449,22 @@ static bool view_of(tgc_arena *a, const tgc_value *v, tgc_value *const *ins, con
   }
 }
 
+/* The kernel that computes a launch's ROOT from a library call's or attention's result PRODUCT (a temporary,
+ * the kernel's input 0) and the launch's inputs, into RESULT. */
+static bool epilogue_kernel(gen *g, const tgc_value *product, const tgc_value *root, tgc_value *const *ins,
+                            const tgc_value *const *outer, uint32_t nin, const tgc_value *result) {
+  tgc_arena *ar = &g->m->arena;
+  tgc_value **eins = tgc_arena_alloc(ar, sizeof *eins * (nin + 2));
+  const tgc_value **eout = tgc_arena_alloc(ar, sizeof *eout * (nin + 2));
+  eins[0] = (tgc_value *)product;
+  eout[0] = product;
+  for (uint32_t j = 0; j < nin; j++) {
+    eins[j + 1] = ins[j];
+    eout[j + 1] = outer[j];
+  }
+  return value_kernel(g, "epilogue", root, eins, eout, nin + 1, result);
+}
+
 /* ---- GEMMs ---- */
 
 const char *tgc_cuda_epilogue_name(tgc_cuda_epilogue e) {
@@ -1624,16 +1640,7 @@ static bool gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value 
   cm->steps[cm->nsteps++] = (tgc_cuda_step){true, cm->ngemms++};
   if (ok)
     return true;
-  /* the epilogue kernel: the product is its input 0, then the launch's inputs */
-  tgc_value **eins = tgc_arena_alloc(ar, sizeof *eins * (nin + 2));
-  const tgc_value **eout = tgc_arena_alloc(ar, sizeof *eout * (nin + 2));
-  eins[0] = (tgc_value *)mmv;
-  eout[0] = mmv;
-  for (uint32_t j = 0; j < nin; j++) {
-    eins[j + 1] = ins[j];
-    eout[j + 1] = outer[j];
-  }
-  return value_kernel(g, "epilogue", root, eins, eout, nin + 1, result);
+  return epilogue_kernel(g, mmv, root, ins, outer, nin, result);
 }
 
 /* ---- attention ---- */
@@ -1870,15 +1877,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   tgc_sb_free(&src);
   if (direct)
     return true;
-  tgc_value **eins = tgc_arena_alloc(ar, sizeof *eins * (nin + 2));
-  const tgc_value **eout = tgc_arena_alloc(ar, sizeof *eout * (nin + 2));
-  eins[0] = (tgc_value *)av;
-  eout[0] = av;
-  for (uint32_t j = 0; j < nin; j++) {
-    eins[j + 1] = ins[j];
-    eout[j + 1] = outer[j];
-  }
-  return value_kernel(g, "epilogue", root, eins, eout, nin + 1, result);
+  return epilogue_kernel(g, av, root, ins, outer, nin, result);
 }
 
 /* ---- the program ---- */
