@@ -393,8 +393,10 @@ static const char *row_loop(emitter *e, const kernel_src *k, const tgc_op *op, c
   const char *acc = fresh(e, "acc");
   const char *t = fresh(e, "t");
   line(e, "%s %s = %s;", ct, acc, acc_init(acc_op, ct));
-  if (e->rows)
-    line(e, "for (long long %s = threadIdx.x; %s < %s; %s += blockDim.x) {", t, t, n, t);
+  if (e->rows) {
+    line(e, "#pragma unroll 4");
+    line(e, "for (long long %s = threadIdx.x; %s < %s; %s += BLOCK) {", t, t, n, t);
+  }
   else
     line(e, "for (long long %s = 0; %s < %s; %s++) {", t, t, n, t);
   e->indent++;
@@ -1151,7 +1153,8 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
     for (uint32_t d = 0; d < R.rank; d++)
       e->rowix[d] = R.ix[d];
     collect_stats(e, k, root);
-    line(e, "for (long long j = threadIdx.x; j < n; j += blockDim.x) {");
+    line(e, "#pragma unroll 4");
+    line(e, "for (long long j = threadIdx.x; j < n; j += BLOCK) {");
     e->indent++;
     line(e, "const long long i = row * n + j;");
     index_vec I;
@@ -1186,9 +1189,10 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
   }
   tgc_sb_printf(&src, "// %s\n", g->where);
   tgc_sb_puts(&src, HEADERS);
-  if (rows)
+  if (rows) {
+    tgc_sb_printf(&src, "#define BLOCK %u /* threads per block: one block per row */\n", row_block(t->dims[t->rank - 1]));
     tgc_sb_puts(&src, BLOCK_REDUCE);
-  else
+  } else
     tgc_sb_puts(&src, "#define ELEMS_PER_THREAD 4\n");
   tgc_sb_putc(&src, '\n');
   signature(&src, name, k->inputs, k->ninputs, t->dtype, e);
@@ -1645,6 +1649,24 @@ static bool gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value 
 
 /* ---- attention ---- */
 
+static bool coeffs_divisible(const tgc_dim *d, int64_t k) {
+  for (uint32_t i = 0; i < d->nterms; i++)
+    if (d->terms[i].coeff % k)
+      return false;
+  return true;
+}
+
+/* Whether a [B, H, S, HD] view can be read VEC elements at a time: the head dim contiguous and every offset a
+ * multiple of VEC for all values of the symbols (buffers themselves are 256-byte aligned). */
+static bool vec_ok(const view *v, int64_t hd, uint32_t vec) {
+  if (v->rank != 4 || !dim_is(v->st[3], 1) || hd % vec || !coeffs_divisible(v->off, vec))
+    return false;
+  for (uint32_t d = 0; d < 3; d++)
+    if (!coeffs_divisible(v->st[d], vec))
+      return false;
+  return true;
+}
+
 static void view_index(emitter *e, tgc_strbuf *b, const view *v, const char *const *ix) {
   tgc_sb_puts(b, "(");
   dim_c(e, v->off, b);
@@ -1665,7 +1687,28 @@ static const char *const ATTN_HELPERS =
     "__device__ __forceinline__ void tgc_st(float *p, float x) { *p = x; }\n"
     "__device__ __forceinline__ void tgc_st(double *p, float x) { *p = x; }\n"
     "__device__ __forceinline__ void tgc_st(__half *p, float x) { *p = __float2half_rn(x); }\n"
-    "__device__ __forceinline__ void tgc_st(__nv_bfloat16 *p, float x) { *p = __float2bfloat16_rn(x); }\n";
+    "__device__ __forceinline__ void tgc_st(__nv_bfloat16 *p, float x) { *p = __float2bfloat16_rn(x); }\n"
+    "/* 16 bytes from P (aligned) to VEC floats at OUT */\n"
+    "__device__ __forceinline__ void tgc_ld_vec(const float *p, float *out) {\n"
+    "  const float4 v = *(const float4 *)p;\n"
+    "  out[0] = v.x; out[1] = v.y; out[2] = v.z; out[3] = v.w;\n"
+    "}\n"
+    "__device__ __forceinline__ void tgc_ld_vec(const __half *p, float *out) {\n"
+    "  const uint4 v = *(const uint4 *)p;\n"
+    "  const unsigned w[4] = {v.x, v.y, v.z, v.w};\n"
+    "  for (int i = 0; i < 4; i++) {\n"
+    "    const float2 f = __half22float2(*(const __half2 *)&w[i]);\n"
+    "    out[2 * i] = f.x; out[2 * i + 1] = f.y;\n"
+    "  }\n"
+    "}\n"
+    "__device__ __forceinline__ void tgc_ld_vec(const __nv_bfloat16 *p, float *out) {\n"
+    "  const uint4 v = *(const uint4 *)p;\n"
+    "  const unsigned w[4] = {v.x, v.y, v.z, v.w};\n"
+    "  for (int i = 0; i < 4; i++) {\n"
+    "    const float2 f = __bfloat1622float2(*(const __nv_bfloat162 *)&w[i]);\n"
+    "    out[2 * i] = f.x; out[2 * i + 1] = f.y;\n"
+    "  }\n"
+    "}\n";
 
 /* The attention op AT of a launch: q, k, v and the mask read as strided views (or computed into temporaries
  * first), the result written through a view of the launch's result (or to a temporary an epilogue reads). */
@@ -1725,6 +1768,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   /* TPQ threads share a query row (its dot products end in a shuffle butterfly): more warps in flight than
    * one thread per row, which matters when there are few rows (batch 1, short sequences) */
   uint32_t tpq = (D % 8 == 0 && Dv % 8 == 0) ? 8 : (D % 4 == 0 && Dv % 4 == 0) ? 4 : 1, qpb = 16, tk = 32;
+  uint32_t vec = 128 / (uint32_t)tgc_dtype_bits(dt);
   tgc_strbuf body, src;
   tgc_sb_init(&body);
   tgc_sb_init(&src);
@@ -1789,17 +1833,33 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
     line(&e, "const long long kend = sk;");
   line(&e, "for (long long k0 = 0; k0 < kend; k0 += TK) {");
   line(&e, "  __syncthreads();");
-  line(&e, "  for (int x = threadIdx.x; x < TK * D; x += blockDim.x) {");
-  line(&e, "    const long long j = k0 + x / D, d = x %% D;");
-  line(&e, "    ks[x / D][d] = j < sk ? tgc_ld(k[%s]) : 0.0f;", ko.data);
-  line(&e, "  }");
-  line(&e, "  for (int x = threadIdx.x; x < TK * DV; x += blockDim.x) {");
-  line(&e, "    const long long j = k0 + x / DV, d = x %% DV;");
-  line(&e, "    vs[x / DV][d] = j < sk ? tgc_ld(v[%s]) : 0.0f;", vo.data);
-  line(&e, "  }");
+  /* the tiles: constant trip counts, unrolled, so that all of a thread's loads are in flight together; 16-byte
+   * loads where the view's head dim is contiguous and every offset is a multiple of the vector */
+  for (int w = 0; w < 2; w++) {
+    const char *tile = w ? "vs" : "ks", *ptr = w ? "v" : "k", *dd = w ? "DV" : "D";
+    const char *ix = w ? vo.data : ko.data;
+    if (vec_ok(&vw[w + 1], w ? Dv : D, vec)) {
+      line(&e, "#pragma unroll");
+      line(&e, "  for (int x = threadIdx.x; x < TK * %s / VEC; x += NT) {", dd);
+      line(&e, "    const long long j = k0 + x / (%s / VEC), d = (x %% (%s / VEC)) * VEC;", dd, dd);
+      line(&e, "    if (j < sk)");
+      line(&e, "      tgc_ld_vec(&%s[%s], &%s[x / (%s / VEC)][d]);", ptr, ix, tile, dd);
+      line(&e, "    else");
+      line(&e, "      for (int u = 0; u < VEC; u++)");
+      line(&e, "        %s[x / (%s / VEC)][d + u] = 0.0f;", tile, dd);
+      line(&e, "  }");
+    } else {
+      line(&e, "#pragma unroll");
+      line(&e, "  for (int x = threadIdx.x; x < TK * %s; x += NT) {", dd);
+      line(&e, "    const long long j = k0 + x / %s, d = x %% %s;", dd, dd);
+      line(&e, "    %s[x / %s][d] = j < sk ? tgc_ld(%s[%s]) : 0.0f;", tile, dd, ptr, ix);
+      line(&e, "  }");
+    }
+  }
   if (nops == 4) {
     /* the mask tile of the block's query rows, as 0 / -inf (bool) or the additive value, in shared memory */
-    line(&e, "  for (int x = threadIdx.x; x < QPB * TK; x += blockDim.x) {");
+    line(&e, "#pragma unroll");
+    line(&e, "  for (int x = threadIdx.x; x < QPB * TK; x += NT) {");
     line(&e, "    const long long qi = (long long)blockIdx.x * QPB + x / TK, j = k0 + x %% TK;");
     if (bool_mask)
       line(&e, "    mt[x / TK][x %% TK] = qi < sq && j < sk && mask[%s] ? 0.0f : -INFINITY;", mo.data);
@@ -1843,8 +1903,9 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   tgc_sb_printf(&src, "// %s\n", g->where);
   tgc_sb_puts(&src, HEADERS);
   tgc_sb_printf(&src, "#define D %lld\n#define DV %lld\n#define TPQ %u /* threads per query row */\n"
-                      "#define QPB %u /* query rows per block */\n#define TK %u /* keys per shared-memory tile */\n",
-                (long long)D, (long long)Dv, tpq, qpb, tk);
+                      "#define QPB %u /* query rows per block */\n#define NT (QPB * TPQ) /* threads per block */\n"
+                      "#define TK %u /* keys per shared-memory tile */\n#define VEC %u /* elements per 16-byte load */\n",
+                (long long)D, (long long)Dv, tpq, qpb, tk, vec);
   tgc_sb_puts(&src, ATTN_HELPERS);
   tgc_sb_printf(&src, "\nextern \"C\" __global__ void %s(const %s *__restrict__ q, const %s *__restrict__ k, "
                       "const %s *__restrict__ v, ", name, T, T, T);
