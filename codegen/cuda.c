@@ -1767,7 +1767,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   /* the kernel */
   /* TPQ threads share a query row (its dot products end in a shuffle butterfly): more warps in flight than
    * one thread per row, which matters when there are few rows (batch 1, short sequences) */
-  uint32_t tpq = (D % 8 == 0 && Dv % 8 == 0) ? 8 : (D % 4 == 0 && Dv % 4 == 0) ? 4 : 1, qpb = 16, tk = 32;
+  uint32_t tpq = (D % 8 == 0 && Dv % 8 == 0) ? 8 : (D % 4 == 0 && Dv % 4 == 0) ? 4 : 1, qpb = 8, tk = 32;
   uint32_t vec = 128 / (uint32_t)tgc_dtype_bits(dt);
   tgc_strbuf body, src;
   tgc_sb_init(&body);
@@ -1869,25 +1869,52 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   }
   line(&e, "  __syncthreads();");
   line(&e, "  const int nk = (int)min((long long)TK, kend - k0);");
-  line(&e, "  for (int jj = 0; jj < nk; jj++) {");
-  line(&e, "    const long long j = k0 + jj;");
-  line(&e, "    float s = 0.0f;");
+  /* KU keys at a time: their dot products, shuffles and exponentials are independent, so their latencies
+   * overlap; one rescale of the accumulators per group */
+  line(&e, "  for (int jj = 0; jj < nk; jj += KU) {");
+  line(&e, "    float s[KU];");
   line(&e, "    #pragma unroll");
-  line(&e, "    for (int t = 0; t < D / TPQ; t++)");
-  line(&e, "      s += qv[t] * ks[jj][t * TPQ + part];");
-  line(&e, "    for (int o = TPQ / 2; o > 0; o >>= 1)");
-  line(&e, "      s += __shfl_xor_sync(0xffffffffu, s, o);");
-  line(&e, "    bool keep = active;");
-  if (causal)
-    line(&e, "    keep = keep && j <= qi;");
-  if (nops == 4)
-    line(&e, "    s += mt[threadIdx.x / TPQ][jj]; /* -inf where masked */");
-  line(&e, "    if (keep && s > -INFINITY) {");
-  line(&e, "      const float mn = fmaxf(mx, s), corr = expf(mx - mn), p = expf(s - mn);");
-  line(&e, "      l = l * corr + p;");
+  line(&e, "    for (int u = 0; u < KU; u++) {");
+  line(&e, "      s[u] = 0.0f;");
   line(&e, "      #pragma unroll");
-  line(&e, "      for (int t = 0; t < DV / TPQ; t++)");
-  line(&e, "        acc[t] = acc[t] * corr + p * vs[jj][t * TPQ + part];");
+  line(&e, "      for (int t = 0; t < D / TPQ; t++)");
+  line(&e, "        s[u] += qv[t] * ks[jj + u][t * TPQ + part];");
+  line(&e, "    }");
+  line(&e, "    #pragma unroll");
+  line(&e, "    for (int o = TPQ / 2; o > 0; o >>= 1)");
+  line(&e, "      #pragma unroll");
+  line(&e, "      for (int u = 0; u < KU; u++)");
+  line(&e, "        s[u] += __shfl_xor_sync(0xffffffffu, s[u], o);");
+  line(&e, "    float mn = mx;");
+  line(&e, "    #pragma unroll");
+  line(&e, "    for (int u = 0; u < KU; u++) {");
+  line(&e, "      const long long j = k0 + jj + u;");
+  line(&e, "      bool keep = active && jj + u < nk;");
+  if (causal)
+    line(&e, "      keep = keep && j <= qi;");
+  else
+    line(&e, "      (void)j;");
+  if (nops == 4)
+    line(&e, "      s[u] += mt[threadIdx.x / TPQ][jj + u]; /* -inf where masked */");
+  line(&e, "      s[u] = keep ? s[u] : -INFINITY;");
+  line(&e, "      mn = fmaxf(mn, s[u]);");
+  line(&e, "    }");
+  line(&e, "    if (mn > -INFINITY) {");
+  line(&e, "      const float corr = expf(mx - mn); /* 0 while nothing was kept yet */");
+  line(&e, "      float p[KU];");
+  line(&e, "      #pragma unroll");
+  line(&e, "      for (int u = 0; u < KU; u++) {");
+  line(&e, "        p[u] = expf(s[u] - mn);");
+  line(&e, "        l = (u == 0 ? l * corr : l) + p[u];");
+  line(&e, "      }");
+  line(&e, "      #pragma unroll");
+  line(&e, "      for (int t = 0; t < DV / TPQ; t++) {");
+  line(&e, "        float a = acc[t] * corr;");
+  line(&e, "        #pragma unroll");
+  line(&e, "        for (int u = 0; u < KU; u++)");
+  line(&e, "          a += p[u] * vs[jj + u][t * TPQ + part];");
+  line(&e, "        acc[t] = a;");
+  line(&e, "      }");
   line(&e, "      mx = mn;");
   line(&e, "    }");
   line(&e, "  }");
@@ -1904,7 +1931,8 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   tgc_sb_puts(&src, HEADERS);
   tgc_sb_printf(&src, "#define D %lld\n#define DV %lld\n#define TPQ %u /* threads per query row */\n"
                       "#define QPB %u /* query rows per block */\n#define NT (QPB * TPQ) /* threads per block */\n"
-                      "#define TK %u /* keys per shared-memory tile */\n#define VEC %u /* elements per 16-byte load */\n",
+                      "#define TK %u /* keys per shared-memory tile */\n#define KU 4 /* keys per step of the online softmax */\n"
+                      "#define VEC %u /* elements per 16-byte load */\n",
                 (long long)D, (long long)Dv, tpq, qpb, tk, vec);
   tgc_sb_puts(&src, ATTN_HELPERS);
   tgc_sb_printf(&src, "\nextern \"C\" __global__ void %s(const %s *__restrict__ q, const %s *__restrict__ k, "
