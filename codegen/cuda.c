@@ -20,6 +20,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <math.h>
 #include <string.h>
 
@@ -2073,6 +2074,30 @@ void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *cm) {
     }
     g.n++;
   }
+}
+
+char *tgc_cuda_canonical_source(const tgc_cuda_kernel *k) {
+  const char *src = k->source;
+  if (strncmp(src, "//", 2) == 0 && strchr(src, '\n'))
+    src = strchr(src, '\n') + 1;
+  size_t nl = strlen(k->name), cap = strlen(src) + 64, len = 0;
+  char *out = tgc_xmalloc(cap);
+  for (const char *s = src; *s;) {
+    const char *hit = strstr(s, k->name);
+    if (!hit) {
+      size_t r = strlen(s);
+      memcpy(out + len, s, r);
+      len += r;
+      break;
+    }
+    memcpy(out + len, s, (size_t)(hit - s));
+    len += (size_t)(hit - s);
+    memcpy(out + len, "tgc_kernel", 10);
+    len += 10;
+    s = hit + nl;
+  }
+  out[len] = 0;
+  return out;
 }
 
 static void print_dim(tgc_strbuf *out, const tgc_dim *d) {

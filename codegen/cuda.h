@@ -77,5 +77,9 @@ void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *out);
  * location) and each GEMM's description, then the launches not generated. */
 void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out);
 const char *tgc_cuda_epilogue_name(tgc_cuda_epilogue e);
+/* K's source without its heading comment and with its name replaced by "tgc_kernel": kernels that differ only
+ * in name (one per layer) have the same canonical source, compile once and share an artifact entry. The caller
+ * frees the result. */
+char *tgc_cuda_canonical_source(const tgc_cuda_kernel *k);
 
 #endif

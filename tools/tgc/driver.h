@@ -3,10 +3,15 @@
 #define TGC_DRIVER_H
 
 #include <stdbool.h>
+struct tgc_rt_artifact;
 #include <stddef.h>
 
 /* Reads all of PATH ('-' is standard input); prints an error and returns NULL on failure. */
 char *tgc_read_file(const char *path, size_t *len);
+struct tgc_rt_artifact;
+/* Reads PATH like tgc_read_file; a model.tgc artifact gives its optimized IR text and, when ART is not NULL,
+ * stays open in *ART for its kernels (the caller closes it). */
+char *tgc_read_input(const char *path, size_t *len, struct tgc_rt_artifact **art);
 struct tgc_module;
 /* The weights file of module M: OVERRIDE if given, else its 'weights' attribute resolved against the directory
  * of INPUT; NULL when there is none. The caller frees it. */
@@ -20,6 +25,7 @@ typedef struct tgc_cuda_run_opts {
   bool time;  /* print compile and run times (graph replays timed with CUDA events) */
   bool profile;  /* time every step once (CUDA events) and print where the time goes */
   bool fallback; /* --device=auto: a module the CUDA backend cannot generate returns 2 (run it on the CPU) */
+  const struct tgc_rt_artifact *artifact; /* a model.tgc: its IR is already optimized, its kernels compiled */
 } tgc_cuda_run_opts;
 /* Runs F (lowered to P) on the GPU; OUTPUTS receive owned tensors (from the first run). 0, or 1 after printing
  * the error, or 2 (with opts->fallback) after a note that the module cannot run on the GPU. */

@@ -1,5 +1,6 @@
 /* tgc: the compiler driver. Parses a .tir module, verifies it, runs the pipeline chosen by -O or --passes,
  * and emits the result. Conventions follow clang and opt: diagnostics on stderr, exit 1 on a user error. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "../../ir/ir.h"
 #include "../../codegen/cuda.h"
 #include "../../codegen/dot.h"
+#include "../../runtime/artifact.h"
 #include "../../runtime/kcache.h"
 #include "../../runtime/nvrtc.h"
 #include "../../passes/pass_manager.h"
@@ -19,7 +21,7 @@
 #define TGC_VERSION "0.0.0"
 #endif
 
-typedef enum { EMIT_TIR, EMIT_DOT, EMIT_CUDA } emit_kind;
+typedef enum { EMIT_TIR, EMIT_DOT, EMIT_CUDA, EMIT_ARTIFACT } emit_kind;
 
 typedef struct {
   const char *input;
@@ -51,7 +53,8 @@ static void usage(FILE *out) {
         "OPTIONS:\n"
         "  -o FILE          write the output to FILE (default: standard output)\n"
         "  --emit=KIND      what to emit: tir (the module as text), dot (Graphviz; fusion groups as clusters),\n"
-        "                   cuda (the generated CUDA C kernels)\n"
+        "                   cuda (the generated CUDA program), artifact (a model.tgc: the optimized IR and every\n"
+        "                   kernel compiled; the default when -o names a .tgc file)\n"
         "  --target=sm_XX   the GPU architecture kernels are compiled for (default sm_90)\n"
         "  --nvrtc-check    with --emit=cuda: compile every kernel with NVRTC and report (no GPU needed)\n"
         "  -O0 -O1 -O2 -O3  optimization level (default -O0)\n"
@@ -133,8 +136,10 @@ static int parse_args(int argc, char **argv, options *o, int *exit_now) {
         o->emit = EMIT_DOT;
       } else if (strcmp(a + 7, "cuda") == 0) {
         o->emit = EMIT_CUDA;
+      } else if (strcmp(a + 7, "artifact") == 0) {
+        o->emit = EMIT_ARTIFACT;
       } else {
-        fprintf(stderr, "tgc: error: unknown emit kind '%s' in '%s' (supported: tir, dot, cuda)\n", a + 7, a);
+        fprintf(stderr, "tgc: error: unknown emit kind '%s' in '%s' (supported: tir, dot, cuda, artifact)\n", a + 7, a);
         return 1;
       }
     } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
@@ -288,6 +293,165 @@ static int write_output(const char *path, const char *data, size_t len) {
   return 0;
 }
 
+char *tgc_read_input(const char *path, size_t *len, tgc_rt_artifact **art) {
+  char *text = tgc_read_file(path, len);
+  if (!text || !tgc_rt_artifact_magic(text, *len))
+    return text;
+  free(text);
+  tgc_rt_err err;
+  tgc_rt_artifact *a;
+  if (tgc_rt_artifact_open(path, &a, &err)) {
+    fprintf(stderr, "tgc: error: %s\n", err.msg);
+    return NULL;
+  }
+  size_t n;
+  const char *ir = tgc_rt_artifact_find(a, "ir", &n);
+  if (!ir) {
+    fprintf(stderr, "tgc: error: '%s' has no IR section\n", path);
+    tgc_rt_artifact_close(a);
+    return NULL;
+  }
+  text = tgc_xmalloc(n + 1);
+  memcpy(text, ir, n);
+  text[n] = 0;
+  *len = n;
+  if (art)
+    *art = a;
+  else
+    tgc_rt_artifact_close(a);
+  return text;
+}
+
+static char *dir_of(const char *path) {
+  char *abs = realpath(path, NULL);
+  if (!abs)
+    return NULL;
+  char *slash = strrchr(abs, '/');
+  if (slash)
+    *slash = 0;
+  return abs;
+}
+
+/* -o model.tgc: the optimized module (its weights reference made relative to the artifact when they share a
+ * directory, absolute otherwise) and every distinct kernel of its CUDA program as CUBIN for TARGET and PTX. */
+static int write_artifact(tgc_module *m, const char *wpath, const char *out, const char *target) {
+  tgc_rt_err err;
+  if (!out || strcmp(out, "-") == 0) {
+    fprintf(stderr, "tgc: error: an artifact is written to a file: give -o FILE.tgc\n");
+    return 1;
+  }
+  char *wabs = wpath ? realpath(wpath, NULL) : NULL;
+  if (wpath && !wabs) {
+    fprintf(stderr, "tgc: error: the weights '%s' cannot be found: %s (an artifact refers to its weights)\n", wpath,
+            strerror(errno));
+    return 1;
+  }
+  if (wabs) {
+    /* the artifact's directory: that of OUT, which may not exist yet as a file */
+    char *odir = NULL;
+    const char *slash = strrchr(out, '/');
+    if (slash) {
+      char *d = tgc_xmalloc((size_t)(slash - out) + 1);
+      memcpy(d, out, (size_t)(slash - out));
+      d[slash - out] = 0;
+      odir = realpath(d[0] ? d : "/", NULL);
+      free(d);
+    } else {
+      odir = realpath(".", NULL);
+    }
+    char *wdir = dir_of(wabs);
+    const char *ref = odir && wdir && strcmp(odir, wdir) == 0 ? strrchr(wabs, '/') + 1 : wabs;
+    tgc_attrs_set(&m->arena, &m->attrs, "weights", tgc_attr_str(&m->arena, ref, strlen(ref)), m->loc);
+    free(odir);
+    free(wdir);
+  }
+  free(wabs);
+  tgc_cuda_module cm;
+  tgc_cuda_generate(m, &cm);
+  if (cm.npending) {
+    const tgc_op *op = cm.pending[0];
+    fprintf(stderr, "%s:%u:%u: error: the CUDA backend cannot generate this %s (%s), so it cannot be in an "
+            "artifact\n", op->loc.file ? op->loc.file : "?", op->loc.line, op->loc.col,
+            op->opcode == TGC_OP_FUSION ? tgc_op_attr_str(op, "kind", "fusion") : tgc_op_name(op->opcode), cm.why);
+    return 1;
+  }
+  tgc_rt_nvrtc *nv = tgc_rt_nvrtc_open(&err);
+  if (!nv) {
+    fprintf(stderr, "tgc: error: %s (an artifact holds compiled kernels)\n", err.msg);
+    return 1;
+  }
+  char ptx_target[32];
+  snprintf(ptx_target, sizeof ptx_target, "compute_%s", strncmp(target, "sm_", 3) == 0 ? target + 3 : target);
+  bool want_ptx = strncmp(target, "sm_", 3) == 0;
+  tgc_strbuf ir;
+  tgc_sb_init(&ir);
+  tgc_print_module(m, &ir);
+  int major, minor;
+  tgc_rt_nvrtc_version(nv, &major, &minor);
+  char nvv[32];
+  snprintf(nvv, sizeof nvv, "%d.%d", major, minor);
+  size_t cap = 8 + cm.nkernels * 2, n = 0;
+  tgc_rt_section *secs = tgc_xcalloc(cap, sizeof *secs);
+  char **names = tgc_xcalloc(cap, sizeof *names);
+  void **images = tgc_xcalloc(cap, sizeof *images);
+  secs[n++] = (tgc_rt_section){"ir", ir.data, ir.len};
+  secs[n++] = (tgc_rt_section){"target", target, strlen(target)};
+  secs[n++] = (tgc_rt_section){"nvrtc", nvv, strlen(nvv)};
+  tgc_rt_kcache_stats st = {0, 0, 0, 0};
+  int rc = 1;
+  uint32_t distinct = 0;
+  size_t bytes = 0;
+  for (uint32_t k = 0; k < cm.nkernels; k++) {
+    char *canon = tgc_cuda_canonical_source(&cm.kernels[k]);
+    char key[17], nm[64];
+    tgc_rt_kernel_key(canon, key);
+    snprintf(nm, sizeof nm, "kernel/%s.cubin", key);
+    bool seen = false;
+    for (size_t i = 0; i < n && !seen; i++)
+      seen = strcmp(secs[i].name, nm) == 0 || (!want_ptx && strcmp(secs[i].name, nm) == 0);
+    for (int pass = 0; pass < (want_ptx ? 2 : 1) && !seen; pass++) {
+      const char *tgt = pass ? ptx_target : target;
+      snprintf(nm, sizeof nm, "kernel/%s.%s", key, strncmp(tgt, "sm_", 3) == 0 ? "cubin" : "ptx");
+      void *image;
+      size_t size;
+      if (tgc_rt_kcache_compile(nv, canon, "tgc_kernel", tgt, &st, &image, &size, &err)) {
+        fprintf(stderr, "tgc: error: kernel %s: %s\n", cm.kernels[k].name, err.msg);
+        free(canon);
+        goto done;
+      }
+      names[n] = strcpy(tgc_xmalloc(strlen(nm) + 1), nm);
+      images[n] = image;
+      secs[n] = (tgc_rt_section){names[n], image, size};
+      n++;
+      bytes += size;
+    }
+    distinct += !seen;
+    free(canon);
+  }
+  if (tgc_rt_artifact_write(out, secs, n, &err)) {
+    fprintf(stderr, "tgc: error: %s\n", err.msg);
+    goto done;
+  }
+  {
+    const tgc_attr *w = tgc_attrs_get(&m->attrs, "weights");
+    fprintf(stderr, "tgc: wrote %s: optimized IR (%zu bytes), %u kernels (%u distinct) as %s%s%s (%zu bytes), "
+            "%u cuBLASLt GEMMs, weights %s\n", out, ir.len, cm.nkernels, distinct, target, want_ptx ? " CUBIN + " : "",
+            want_ptx ? ptx_target : "", bytes, cm.ngemms, w && w->kind == TGC_ATTR_STR ? w->u.s : "(none)");
+  }
+  rc = 0;
+done:
+  for (size_t i = 0; i < n; i++) {
+    free(names[i]);
+    free(images[i]);
+  }
+  free(names);
+  free(images);
+  free(secs);
+  tgc_sb_free(&ir);
+  tgc_rt_nvrtc_close(nv);
+  return rc;
+}
+
 /* --nvrtc-check: compiles every generated kernel with NVRTC for TARGET and reports; 1 on any failure. */
 static int check_kernels(const tgc_cuda_module *cm, const char *target) {
   tgc_rt_err err;
@@ -351,7 +515,7 @@ int main(int argc, char **argv) {
   }
 
   size_t len = 0;
-  char *text = tgc_read_file(o.input, &len);
+  char *text = tgc_read_input(o.input, &len, NULL);
   if (!text) {
     tgc_pipeline_destroy(pipeline);
     tgc_diag_free(&diag);
@@ -372,9 +536,15 @@ int main(int argc, char **argv) {
         fputs(l.data ? l.data : "", stderr);
         tgc_sb_free(&l);
       }
+      size_t olen = o.output ? strlen(o.output) : 0;
+      if (o.emit == EMIT_ARTIFACT || (o.emit == EMIT_TIR && olen > 4 && strcmp(o.output + olen - 4, ".tgc") == 0)) {
+        rc = write_artifact(m, wpath, o.output, o.target);
+        goto done;
+      }
       tgc_strbuf out;
       tgc_sb_init(&out);
       switch (o.emit) {
+      case EMIT_ARTIFACT:
       case EMIT_TIR:
         tgc_print_module(m, &out);
         break;

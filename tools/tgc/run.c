@@ -10,6 +10,7 @@
 
 #include "../../codegen/lower.h"
 #include "../../frontend/frontend.h"
+#include "../../runtime/artifact.h"
 #include "../../runtime/cuda.h"
 #include "driver.h"
 
@@ -31,7 +32,7 @@ typedef struct {
 } run_opts;
 
 static void run_usage(FILE *out) {
-  fputs("USAGE: tgc run [options] FILE.tir\n"
+  fputs("USAGE: tgc run [options] FILE.tir|FILE.tgc\n"
         "\n"
         "OPTIONS:\n"
         "  --input NAME=FILE.npy    bind argument %NAME of the entry function (repeatable)\n"
@@ -281,7 +282,8 @@ int tgc_driver_run(int argc, char **argv) {
     return rc < 0 ? 0 : 1;
   }
   size_t len = 0;
-  char *text = tgc_read_file(o.input, &len);
+  tgc_rt_artifact *art = NULL;
+  char *text = tgc_read_input(o.input, &len, &art);
   if (!text)
     return 1;
   tgc_diag diag;
@@ -399,7 +401,7 @@ int tgc_driver_run(int argc, char **argv) {
   double t0 = now_ms();
   bool on_gpu = strcmp(o.device, "cuda") == 0 || (strcmp(o.device, "auto") == 0 && tgc_rt_cuda_available());
   if (on_gpu) {
-    tgc_cuda_run_opts ro = {o.repeat, o.time, o.profile, strcmp(o.device, "auto") == 0};
+    tgc_cuda_run_opts ro = {o.repeat, o.time, o.profile, strcmp(o.device, "auto") == 0, art};
     int crc = tgc_run_cuda(m, f, p, inputs, outputs, weights, &ro);
     if (crc == 1)
       goto done;
@@ -450,5 +452,6 @@ done:
   tgc_module_destroy(m);
   tgc_diag_free(&diag);
   free(text);
+  tgc_rt_artifact_close(art);
   return rc;
 }

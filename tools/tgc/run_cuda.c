@@ -14,6 +14,7 @@
 
 #include "../../codegen/cuda.h"
 #include "../../passes/pass_manager.h"
+#include "../../runtime/artifact.h"
 #include "../../runtime/cublaslt.h"
 #include "../../runtime/cuda.h"
 #include "../../runtime/kcache.h"
@@ -160,6 +161,7 @@ static size_t plan_memory(buffers *bs, int nsteps) {
 
 typedef struct {
   char *canon; /* the source with the name replaced by tgc_kernel and the heading comment dropped */
+  bool from_artifact;
   void *image;
   size_t size;
   int rc;
@@ -176,30 +178,6 @@ typedef struct {
   tgc_rt_kcache_stats st;
 } compile_pool;
 
-static char *canonical_source(const tgc_cuda_kernel *k) {
-  const char *src = k->source;
-  if (strncmp(src, "//", 2) == 0 && strchr(src, '\n'))
-    src = strchr(src, '\n') + 1;
-  size_t nl = strlen(k->name), cap = strlen(src) + 64, len = 0;
-  char *out = tgc_xmalloc(cap);
-  for (const char *s = src; *s;) {
-    const char *hit = strstr(s, k->name);
-    if (!hit) {
-      size_t r = strlen(s);
-      memcpy(out + len, s, r);
-      len += r;
-      break;
-    }
-    memcpy(out + len, s, (size_t)(hit - s));
-    len += (size_t)(hit - s);
-    memcpy(out + len, "tgc_kernel", 10);
-    len += 10;
-    s = hit + nl;
-  }
-  out[len] = 0;
-  return out;
-}
-
 static void *compile_worker(void *arg) {
   compile_pool *pool = arg;
   for (;;) {
@@ -209,6 +187,8 @@ static void *compile_worker(void *arg) {
     if (i >= pool->n)
       return NULL;
     unique_kernel *u = &pool->u[i];
+    if (u->from_artifact)
+      continue;
     tgc_rt_kcache_stats st = {0, 0, 0, 0};
     u->rc = tgc_rt_kcache_compile(pool->nv, u->canon, "tgc_kernel", pool->arch, &st, &u->image, &u->size, &u->err);
     pthread_mutex_lock(&pool->lock);
@@ -361,14 +341,15 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     return 1;
   }
   double c0 = now_ms();
-  /* the GPU runs the optimized module, as -O2 makes it */
+  /* the GPU runs the optimized module, as -O2 makes it (an artifact's module already is) */
+  const tgc_rt_artifact *art = ro ? ro->artifact : NULL;
   tgc_diag diag;
   tgc_diag_init(&diag, stderr);
   tgc_pipeline *pl = tgc_pipeline_parse(tgc_pipeline_for_level(2), &diag);
   tgc_pm_options pmo;
   memset(&pmo, 0, sizeof pmo);
   pmo.dump = stderr;
-  int prc = pl ? tgc_pipeline_run(pl, m, &diag, &pmo) : 1;
+  int prc = art ? 0 : pl ? tgc_pipeline_run(pl, m, &diag, &pmo) : 1;
   tgc_pipeline_destroy(pl);
   tgc_diag_free(&diag);
   if (prc) {
@@ -388,7 +369,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     tgc_rt_cuda_close(cuda);
     return fb ? 2 : 1;
   }
-  tgc_rt_nvrtc *nv = tgc_rt_nvrtc_open(&err);
+  tgc_rt_nvrtc *nv = NULL;
   tgc_rt_blas *blas = NULL;
   int64_t *syms = tgc_xcalloc(p->nsyms + 1, sizeof *syms);
   buffers bs = {NULL, 0, 0};
@@ -400,10 +381,6 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
   tgc_rt_devptr arena = 0, errflag = 0;
   void *graph = NULL, *ev0 = NULL, *ev1 = NULL;
   float *times = NULL;
-  if (!nv) {
-    fprintf(stderr, "tgc: error: %s\n", err.msg);
-    goto done;
-  }
   if (cm.ngemms && !(blas = tgc_rt_blas_open(cuda, &err))) {
     fprintf(stderr, "tgc: error: %s\n", err.msg);
     goto done;
@@ -415,7 +392,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
 
   /* compile: each distinct kernel once, on as many threads as the machine has */
   for (uint32_t k = 0; k < cm.nkernels; k++) {
-    char *canon = canonical_source(&cm.kernels[k]);
+    char *canon = tgc_cuda_canonical_source(&cm.kernels[k]);
     uint32_t u = 0;
     while (u < nuk && strcmp(uk[u].canon, canon) != 0)
       u++;
@@ -425,6 +402,34 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
       free(canon);
     kmap[k] = u;
   }
+  /* an artifact's kernels: CUBIN when it was built for this GPU's architecture, else its PTX (the driver
+   * compiles PTX for the GPU); kernels it lacks are compiled with NVRTC */
+  uint32_t from_art = 0, need = 0;
+  size_t asz;
+  const char *atarget = art ? tgc_rt_artifact_find(art, "target", &asz) : NULL;
+  bool same_arch = atarget && asz == strlen(tgc_rt_cuda_arch(cuda)) && memcmp(atarget, tgc_rt_cuda_arch(cuda), asz) == 0;
+  for (uint32_t u = 0; u < nuk; u++) {
+    char key[17], nm[64];
+    tgc_rt_kernel_key(uk[u].canon, key);
+    snprintf(nm, sizeof nm, "kernel/%s.%s", key, same_arch ? "cubin" : "ptx");
+    const void *img = art ? tgc_rt_artifact_find(art, nm, &asz) : NULL;
+    if (img && (same_arch || (asz > 0 && ((const char *)img)[asz - 1] == 0))) {
+      uk[u].image = tgc_xmalloc(asz);
+      memcpy(uk[u].image, img, asz);
+      uk[u].size = asz;
+      uk[u].from_artifact = true;
+      from_art++;
+    } else {
+      need++;
+    }
+  }
+  if (need && !(nv = tgc_rt_nvrtc_open(&err))) {
+    fprintf(stderr, "tgc: error: %s\n", err.msg);
+    goto done;
+  }
+  if (art && need)
+    fprintf(stderr, "tgc: note: %u kernels are not in the artifact for %s; compiling them with NVRTC\n", need,
+            tgc_rt_cuda_arch(cuda));
   compile_pool pool = {nv, tgc_rt_cuda_arch(cuda), uk, nuk, 0, PTHREAD_MUTEX_INITIALIZER, {0, 0, 0, 0}};
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   uint32_t nthreads = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (uint32_t)ncpu;
@@ -637,8 +642,8 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
   }
   tgc_rt_kcache_stats kst = pool.st;
   fprintf(stderr, "cuda: %u steps (%u kernels, %u distinct, %u cuBLASLt GEMMs) on %s (%s); kernel cache: %u hits, %u "
-          "misses\n", cm.nsteps, cm.nkernels, nuk, cm.ngemms, tgc_rt_cuda_device_name(cuda), tgc_rt_cuda_arch(cuda),
-          kst.hits, kst.misses);
+          "misses; from the artifact: %u\n", cm.nsteps, cm.nkernels, nuk, cm.ngemms, tgc_rt_cuda_device_name(cuda),
+          tgc_rt_cuda_arch(cuda), kst.hits, kst.misses, from_art);
   fprintf(stderr, "cuda: memory: weights %.2f MiB, intermediates %.2f MiB in one arena (%.2f MiB without reuse)\n",
           param_bytes / 1048576.0, arena_bytes / 1048576.0, naive / 1048576.0);
   if (ro && ro->time) {
