@@ -18,6 +18,7 @@
 #include "../../runtime/cublaslt.h"
 #include "../../runtime/cuda.h"
 #include "../../runtime/kcache.h"
+#include "../../runtime/memplan.h"
 #include "../../runtime/nvrtc.h"
 #include "../../runtime/plan.h"
 #include "driver.h"
@@ -104,56 +105,19 @@ static buffer *use_buf(buffers *bs, const tgc_value *v, int step, const tgc_rt_p
   return b;
 }
 
-/* Best-fit placement of the temporaries in one arena, in step order: a buffer's space is reused once its last
- * reader has run. Returns the arena's size. */
+/* The temporaries' places in one arena (runtime/memplan.c); returns the arena's size. */
 static size_t plan_memory(buffers *bs, int nsteps) {
-  typedef struct {
-    size_t off, size;
-  } hole;
-  hole *holes = tgc_xcalloc(bs->n * 2 + 2, sizeof *holes);
-  uint32_t nh = 0;
-  size_t top = 0;
-  for (int s = 0; s <= nsteps; s++) {
-    for (uint32_t i = 0; i < bs->n; i++) {
-      buffer *b = &bs->b[i];
-      if (b->kind != BUF_TEMP || b->first != s)
-        continue;
-      size_t need = (b->bytes + 255) & ~(size_t)255;
-      if (!need)
-        need = 256;
-      int best = -1;
-      for (uint32_t h = 0; h < nh; h++)
-        if (holes[h].size >= need && (best < 0 || holes[h].size < holes[best].size))
-          best = (int)h;
-      if (best >= 0) {
-        b->offset = holes[best].off;
-        holes[best].off += need;
-        holes[best].size -= need;
-      } else {
-        b->offset = top;
-        top += need;
-      }
-    }
-    for (uint32_t i = 0; i < bs->n; i++) {
-      buffer *b = &bs->b[i];
-      if (b->kind != BUF_TEMP || b->last != s)
-        continue;
-      size_t size = (b->bytes + 255) & ~(size_t)255;
-      holes[nh++] = (hole){b->offset, size ? size : 256};
-      /* merge neighbours so that freed space can hold larger buffers later */
-      for (bool merged = true; merged;) {
-        merged = false;
-        for (uint32_t x = 0; x < nh && !merged; x++)
-          for (uint32_t y = 0; y < nh && !merged; y++)
-            if (x != y && holes[x].off + holes[x].size == holes[y].off) {
-              holes[x].size += holes[y].size;
-              holes[y] = holes[--nh];
-              merged = true;
-            }
-      }
-    }
-  }
-  free(holes);
+  tgc_rt_live *lv = tgc_xcalloc(bs->n + 1, sizeof *lv);
+  size_t n = 0;
+  for (uint32_t i = 0; i < bs->n; i++)
+    if (bs->b[i].kind == BUF_TEMP)
+      lv[n++] = (tgc_rt_live){bs->b[i].bytes, bs->b[i].first, bs->b[i].last, 0};
+  size_t top = tgc_rt_plan_memory(lv, n, nsteps, 256);
+  n = 0;
+  for (uint32_t i = 0; i < bs->n; i++)
+    if (bs->b[i].kind == BUF_TEMP)
+      bs->b[i].offset = lv[n++].offset;
+  free(lv);
   return top;
 }
 
