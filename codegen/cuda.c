@@ -1711,6 +1711,40 @@ static const char *const ATTN_HELPERS =
     "  }\n"
     "}\n";
 
+/* mma.sync m16n8k16 with fp32 accumulators (sm_80 and later), and packing two values into one register */
+static const char *const MMA_F16 =
+    "__device__ __forceinline__ __half tgc_zero() { return __float2half_rn(0.0f); }\n"
+    "__device__ __forceinline__ unsigned tgc_pack(__half lo, __half hi) {\n"
+    "  __half2 h = __halves2half2(lo, hi);\n"
+    "  return *(unsigned *)&h;\n"
+    "}\n"
+    "__device__ __forceinline__ unsigned tgc_pack2(float lo, float hi) {\n"
+    "  __half2 h = __floats2half2_rn(lo, hi);\n"
+    "  return *(unsigned *)&h;\n"
+    "}\n"
+    "__device__ __forceinline__ void tgc_mma(float *c, const unsigned *a, const unsigned *b) {\n"
+    "  asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, \"\n"
+    "               \"{%8, %9}, {%0, %1, %2, %3};\\n\"\n"
+    "               : \"+f\"(c[0]), \"+f\"(c[1]), \"+f\"(c[2]), \"+f\"(c[3])\n"
+    "               : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b[0]), \"r\"(b[1]));\n"
+    "}\n";
+static const char *const MMA_BF16 =
+    "__device__ __forceinline__ __nv_bfloat16 tgc_zero() { return __float2bfloat16_rn(0.0f); }\n"
+    "__device__ __forceinline__ unsigned tgc_pack(__nv_bfloat16 lo, __nv_bfloat16 hi) {\n"
+    "  __nv_bfloat162 h = __halves2bfloat162(lo, hi);\n"
+    "  return *(unsigned *)&h;\n"
+    "}\n"
+    "__device__ __forceinline__ unsigned tgc_pack2(float lo, float hi) {\n"
+    "  __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);\n"
+    "  return *(unsigned *)&h;\n"
+    "}\n"
+    "__device__ __forceinline__ void tgc_mma(float *c, const unsigned *a, const unsigned *b) {\n"
+    "  asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, \"\n"
+    "               \"{%8, %9}, {%0, %1, %2, %3};\\n\"\n"
+    "               : \"+f\"(c[0]), \"+f\"(c[1]), \"+f\"(c[2]), \"+f\"(c[3])\n"
+    "               : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b[0]), \"r\"(b[1]));\n"
+    "}\n";
+
 /* The attention op AT of a launch: q, k, v and the mask read as strided views (or computed into temporaries
  * first), the result written through a view of the launch's result (or to a temporary an epilogue reads). */
 static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_value *const *ins,
@@ -1810,132 +1844,296 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   bool causal = tgc_op_attr_bool(at, "causal", false);
   const char *sq = dim_str(&e, qt->dims[2]), *sk = dim_str(&e, kt->dims[2]);
   const char *T = storage_type(dt);
-  line(&e, "const long long b = blockIdx.z, h = blockIdx.y, hk = h / %lldLL;", (long long)(H / Hk));
-  line(&e, "const long long sq = %s, sk = %s;", sq, sk);
-  line(&e, "const int part = threadIdx.x %% TPQ;");
-  line(&e, "const long long qi = (long long)blockIdx.x * QPB + threadIdx.x / TPQ;");
-  line(&e, "const bool active = qi < sq;");
-  line(&e, "float qv[D / TPQ], acc[DV / TPQ];");
-  line(&e, "#pragma unroll");
-  line(&e, "for (int t = 0; t < D / TPQ; t++) {");
-  line(&e, "  const long long d = t * TPQ + part;");
-  line(&e, "  qv[t] = active ? tgc_ld(q[%s]) * %.9gf : 0.0f;", qo.data, scale);
-  line(&e, "}");
-  line(&e, "#pragma unroll");
-  line(&e, "for (int t = 0; t < DV / TPQ; t++)");
-  line(&e, "  acc[t] = 0.0f;");
-  line(&e, "float mx = -INFINITY, l = 0.0f;");
-  line(&e, "__shared__ float ks[TK][D + 1], vs[TK][DV + 1];");
-  if (nops == 4)
-    line(&e, "__shared__ float mt[QPB][TK];");
-  if (causal)
-    line(&e, "const long long kend = min(sk, (long long)(blockIdx.x + 1) * QPB); /* later keys are masked */");
-  else
-    line(&e, "const long long kend = sk;");
-  line(&e, "for (long long k0 = 0; k0 < kend; k0 += TK) {");
-  line(&e, "  __syncthreads();");
-  /* the tiles: constant trip counts, unrolled, so that all of a thread's loads are in flight together; 16-byte
-   * loads where the view's head dim is contiguous and every offset is a multiple of the vector */
-  for (int w = 0; w < 2; w++) {
-    const char *tile = w ? "vs" : "ks", *ptr = w ? "v" : "k", *dd = w ? "DV" : "D";
-    const char *ix = w ? vo.data : ko.data;
-    if (vec_ok(&vw[w + 1], w ? Dv : D, vec)) {
+  /* tensor cores: f16/bf16, equal head dims up to 64 that are multiples of 16 */
+  const char *force = getenv("TGC_ATTENTION"); /* "scalar": the CUDA-core kernel everywhere (for comparisons) */
+  bool use_mma = (dt == TGC_DT_F16 || dt == TGC_DT_BF16) && D == Dv && D % 16 == 0 && D <= 64 &&
+                 !(force && strcmp(force, "scalar") == 0);
+  if (use_mma) {
+    const char *ab = dt == TGC_DT_F16 ? "f16" : "bf16";
+    (void)ab;
+    line(&e, "const long long b = blockIdx.z, h = blockIdx.y, hk = h / %lldLL;", (long long)(H / Hk));
+    line(&e, "const long long sq = %s, sk = %s;", sq, sk);
+    line(&e, "const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tg = lane & 3;");
+    line(&e, "const long long q0 = (long long)blockIdx.x * BM;");
+    line(&e, "__shared__ __align__(16) %s ks[BN][KP], vs[BN][KP];", T);
+    line(&e, "__shared__ float mt[BM][BN + 4];");
+    line(&e, "/* this warp's 16 query rows as mma A fragments: register i holds row g (+8 if i is odd), columns");
+    line(&e, " * 2 tg, 2 tg + 1 (+8 if i >= 2) of each 16-column chunk */");
+    line(&e, "unsigned qf[D / 16][4];");
+    line(&e, "#pragma unroll");
+    line(&e, "for (int c = 0; c < D / 16; c++)");
+    line(&e, "  #pragma unroll");
+    line(&e, "  for (int i = 0; i < 4; i++) {");
+    line(&e, "    const long long qi = q0 + warp * 16 + g + ((i & 1) ? 8 : 0);");
+    line(&e, "    const int col = c * 16 + tg * 2 + ((i & 2) ? 8 : 0);");
+    line(&e, "    %s lo = tgc_zero(), hi = tgc_zero();", T);
+    line(&e, "    if (qi < sq) {");
+    line(&e, "      long long d = col;");
+    line(&e, "      lo = q[%s];", qo.data);
+    line(&e, "      d = col + 1;");
+    line(&e, "      hi = q[%s];", qo.data);
+    line(&e, "    }");
+    line(&e, "    qf[c][i] = tgc_pack(lo, hi);");
+    line(&e, "  }");
+    line(&e, "float o[DV / 8][4];");
+    line(&e, "#pragma unroll");
+    line(&e, "for (int t = 0; t < DV / 8; t++)");
+    line(&e, "  o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0.0f;");
+    line(&e, "float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.0f, 0.0f};");
+    if (causal)
+      line(&e, "const long long kend = min(sk, q0 + BM); /* later keys are masked for every row of the block */");
+    else
+      line(&e, "const long long kend = sk;");
+    line(&e, "for (long long k0 = 0; k0 < kend; k0 += BN) {");
+    line(&e, "  __syncthreads();");
+    for (int w = 0; w < 2; w++) {
+      const char *tile = w ? "vs" : "ks", *ptr = w ? "v" : "k", *ix = w ? vo.data : ko.data;
+      if (vec_ok(&vw[w + 1], D, vec)) {
+        line(&e, "  #pragma unroll");
+        line(&e, "  for (int x = threadIdx.x; x < BN * D / VEC; x += NT) {");
+        line(&e, "    const int jj = x / (D / VEC);");
+        line(&e, "    const long long j = k0 + jj, d = (x %% (D / VEC)) * VEC;");
+        line(&e, "    uint4 z = {0u, 0u, 0u, 0u};");
+        line(&e, "    *(uint4 *)&%s[jj][d] = j < sk ? *(const uint4 *)&%s[%s] : z;", tile, ptr, ix);
+        line(&e, "  }");
+      } else {
+        line(&e, "  #pragma unroll");
+        line(&e, "  for (int x = threadIdx.x; x < BN * D; x += NT) {");
+        line(&e, "    const int jj = x / D;");
+        line(&e, "    const long long j = k0 + jj, d = x %% D;");
+        line(&e, "    %s[jj][d] = j < sk ? %s[%s] : tgc_zero();", tile, ptr, ix);
+        line(&e, "  }");
+      }
+    }
+    line(&e, "  /* the mask tile: 0 where a key is attended, -inf where not (bounds, causal, a bool mask), or the");
+    line(&e, "   * additive mask's value */");
+    line(&e, "  #pragma unroll");
+    line(&e, "  for (int x = threadIdx.x; x < BM * BN; x += NT) {");
+    line(&e, "    const long long qi = q0 + x / BN, j = k0 + x %% BN;");
+    line(&e, "    bool keep = qi < sq && j < sk;");
+    if (causal)
+      line(&e, "    keep = keep && j <= qi;");
+    if (nops == 4 && bool_mask)
+      line(&e, "    keep = keep && mask[%s];", mo.data);
+    if (nops == 4 && !bool_mask)
+      line(&e, "    mt[x / BN][x %% BN] = keep ? tgc_ld(mask[%s]) : -INFINITY;", mo.data);
+    else
+      line(&e, "    mt[x / BN][x %% BN] = keep ? 0.0f : -INFINITY;");
+    line(&e, "  }");
+    line(&e, "  __syncthreads();");
+    line(&e, "  /* S = Q K^T: 16 rows x BN keys per warp, accumulators in the mma C layout (row g, g + 8; columns");
+    line(&e, "   * 2 tg, 2 tg + 1 of each 8-key tile) */");
+    line(&e, "  float s[BN / 8][4];");
+    line(&e, "  #pragma unroll");
+    line(&e, "  for (int nt = 0; nt < BN / 8; nt++) {");
+    line(&e, "    s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;");
+    line(&e, "    #pragma unroll");
+    line(&e, "    for (int c = 0; c < D / 16; c++) {");
+    line(&e, "      unsigned kb[2];");
+    line(&e, "      kb[0] = *(const unsigned *)&ks[nt * 8 + g][c * 16 + tg * 2];");
+    line(&e, "      kb[1] = *(const unsigned *)&ks[nt * 8 + g][c * 16 + tg * 2 + 8];");
+    line(&e, "      tgc_mma(s[nt], qf[c], kb);");
+    line(&e, "    }");
+    line(&e, "  }");
+    line(&e, "  float mx[2] = {mrow[0], mrow[1]};");
+    line(&e, "  #pragma unroll");
+    line(&e, "  for (int nt = 0; nt < BN / 8; nt++)");
+    line(&e, "    #pragma unroll");
+    line(&e, "    for (int i = 0; i < 4; i++) {");
+    line(&e, "      s[nt][i] = s[nt][i] * %.9gf + mt[warp * 16 + g + (i >> 1) * 8][nt * 8 + tg * 2 + (i & 1)];", scale);
+    line(&e, "      mx[i >> 1] = fmaxf(mx[i >> 1], s[nt][i]);");
+    line(&e, "    }");
+    line(&e, "  float ref[2], corr[2];");
+    line(&e, "  #pragma unroll");
+    line(&e, "  for (int r = 0; r < 2; r++) {");
+    line(&e, "    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));");
+    line(&e, "    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));");
+    line(&e, "    ref[r] = mx[r] == -INFINITY ? 0.0f : mx[r]; /* nothing attended yet: exponentials are 0 */");
+    line(&e, "    corr[r] = expf(mrow[r] - ref[r]);");
+    line(&e, "    mrow[r] = mx[r];");
+    line(&e, "    lrow[r] *= corr[r];");
+    line(&e, "  }");
+    line(&e, "  #pragma unroll");
+    line(&e, "  for (int nt = 0; nt < BN / 8; nt++)");
+    line(&e, "    #pragma unroll");
+    line(&e, "    for (int i = 0; i < 4; i++) {");
+    line(&e, "      s[nt][i] = expf(s[nt][i] - ref[i >> 1]);");
+    line(&e, "      lrow[i >> 1] += s[nt][i];");
+    line(&e, "    }");
+    line(&e, "  #pragma unroll");
+    line(&e, "  for (int t = 0; t < DV / 8; t++) {");
+    line(&e, "    o[t][0] *= corr[0];");
+    line(&e, "    o[t][1] *= corr[0];");
+    line(&e, "    o[t][2] *= corr[1];");
+    line(&e, "    o[t][3] *= corr[1];");
+    line(&e, "  }");
+    line(&e, "  /* O += P V: P's accumulators are already in the A layout, two 8-key tiles per 16-key chunk */");
+    line(&e, "  #pragma unroll");
+    line(&e, "  for (int c = 0; c < BN / 16; c++) {");
+    line(&e, "    unsigned pa[4];");
+    line(&e, "    pa[0] = tgc_pack2(s[2 * c][0], s[2 * c][1]);");
+    line(&e, "    pa[1] = tgc_pack2(s[2 * c][2], s[2 * c][3]);");
+    line(&e, "    pa[2] = tgc_pack2(s[2 * c + 1][0], s[2 * c + 1][1]);");
+    line(&e, "    pa[3] = tgc_pack2(s[2 * c + 1][2], s[2 * c + 1][3]);");
+    line(&e, "    #pragma unroll");
+    line(&e, "    for (int t = 0; t < DV / 8; t++) {");
+    line(&e, "      unsigned vb[2];");
+    line(&e, "      vb[0] = tgc_pack(vs[c * 16 + tg * 2][t * 8 + g], vs[c * 16 + tg * 2 + 1][t * 8 + g]);");
+    line(&e, "      vb[1] = tgc_pack(vs[c * 16 + tg * 2 + 8][t * 8 + g], vs[c * 16 + tg * 2 + 9][t * 8 + g]);");
+    line(&e, "      tgc_mma(o[t], pa, vb);");
+    line(&e, "    }");
+    line(&e, "  }");
+    line(&e, "}");
+    line(&e, "#pragma unroll");
+    line(&e, "for (int r = 0; r < 2; r++) {");
+    line(&e, "  lrow[r] += __shfl_xor_sync(0xffffffffu, lrow[r], 1);");
+    line(&e, "  lrow[r] += __shfl_xor_sync(0xffffffffu, lrow[r], 2);");
+    line(&e, "}");
+    line(&e, "#pragma unroll");
+    line(&e, "for (int t = 0; t < DV / 8; t++)");
+    line(&e, "  #pragma unroll");
+    line(&e, "  for (int i = 0; i < 4; i++) {");
+    line(&e, "    const long long qi = q0 + warp * 16 + g + (i >> 1) * 8, d = t * 8 + tg * 2 + (i & 1);");
+    line(&e, "    if (qi < sq) /* a fully masked row is NaN, as in torch */");
+    line(&e, "      tgc_st(&out[%s], lrow[i >> 1] > 0.0f ? o[t][i] / lrow[i >> 1] : NAN);", oo.data);
+    line(&e, "  }");
+  } else {
+    line(&e, "const long long b = blockIdx.z, h = blockIdx.y, hk = h / %lldLL;", (long long)(H / Hk));
+    line(&e, "const long long sq = %s, sk = %s;", sq, sk);
+    line(&e, "const int part = threadIdx.x %% TPQ;");
+    line(&e, "const long long qi = (long long)blockIdx.x * QPB + threadIdx.x / TPQ;");
+    line(&e, "const bool active = qi < sq;");
+    line(&e, "float qv[D / TPQ], acc[DV / TPQ];");
+    line(&e, "#pragma unroll");
+    line(&e, "for (int t = 0; t < D / TPQ; t++) {");
+    line(&e, "  const long long d = t * TPQ + part;");
+    line(&e, "  qv[t] = active ? tgc_ld(q[%s]) * %.9gf : 0.0f;", qo.data, scale);
+    line(&e, "}");
+    line(&e, "#pragma unroll");
+    line(&e, "for (int t = 0; t < DV / TPQ; t++)");
+    line(&e, "  acc[t] = 0.0f;");
+    line(&e, "float mx = -INFINITY, l = 0.0f;");
+    line(&e, "__shared__ float ks[TK][D + 1], vs[TK][DV + 1];");
+    if (nops == 4)
+      line(&e, "__shared__ float mt[QPB][TK];");
+    if (causal)
+      line(&e, "const long long kend = min(sk, (long long)(blockIdx.x + 1) * QPB); /* later keys are masked */");
+    else
+      line(&e, "const long long kend = sk;");
+    line(&e, "for (long long k0 = 0; k0 < kend; k0 += TK) {");
+    line(&e, "  __syncthreads();");
+    /* the tiles: constant trip counts, unrolled, so that all of a thread's loads are in flight together; 16-byte
+     * loads where the view's head dim is contiguous and every offset is a multiple of the vector */
+    for (int w = 0; w < 2; w++) {
+      const char *tile = w ? "vs" : "ks", *ptr = w ? "v" : "k", *dd = w ? "DV" : "D";
+      const char *ix = w ? vo.data : ko.data;
+      if (vec_ok(&vw[w + 1], w ? Dv : D, vec)) {
+        line(&e, "#pragma unroll");
+        line(&e, "  for (int x = threadIdx.x; x < TK * %s / VEC; x += NT) {", dd);
+        line(&e, "    const long long j = k0 + x / (%s / VEC), d = (x %% (%s / VEC)) * VEC;", dd, dd);
+        line(&e, "    if (j < sk)");
+        line(&e, "      tgc_ld_vec(&%s[%s], &%s[x / (%s / VEC)][d]);", ptr, ix, tile, dd);
+        line(&e, "    else");
+        line(&e, "      for (int u = 0; u < VEC; u++)");
+        line(&e, "        %s[x / (%s / VEC)][d + u] = 0.0f;", tile, dd);
+        line(&e, "  }");
+      } else {
+        line(&e, "#pragma unroll");
+        line(&e, "  for (int x = threadIdx.x; x < TK * %s; x += NT) {", dd);
+        line(&e, "    const long long j = k0 + x / %s, d = x %% %s;", dd, dd);
+        line(&e, "    %s[x / %s][d] = j < sk ? tgc_ld(%s[%s]) : 0.0f;", tile, dd, ptr, ix);
+        line(&e, "  }");
+      }
+    }
+    if (nops == 4) {
+      /* the mask tile of the block's query rows, as 0 / -inf (bool) or the additive value, in shared memory */
       line(&e, "#pragma unroll");
-      line(&e, "  for (int x = threadIdx.x; x < TK * %s / VEC; x += NT) {", dd);
-      line(&e, "    const long long j = k0 + x / (%s / VEC), d = (x %% (%s / VEC)) * VEC;", dd, dd);
-      line(&e, "    if (j < sk)");
-      line(&e, "      tgc_ld_vec(&%s[%s], &%s[x / (%s / VEC)][d]);", ptr, ix, tile, dd);
-      line(&e, "    else");
-      line(&e, "      for (int u = 0; u < VEC; u++)");
-      line(&e, "        %s[x / (%s / VEC)][d + u] = 0.0f;", tile, dd);
-      line(&e, "  }");
-    } else {
-      line(&e, "#pragma unroll");
-      line(&e, "  for (int x = threadIdx.x; x < TK * %s; x += NT) {", dd);
-      line(&e, "    const long long j = k0 + x / %s, d = x %% %s;", dd, dd);
-      line(&e, "    %s[x / %s][d] = j < sk ? tgc_ld(%s[%s]) : 0.0f;", tile, dd, ptr, ix);
+      line(&e, "  for (int x = threadIdx.x; x < QPB * TK; x += NT) {");
+      line(&e, "    const long long qi = (long long)blockIdx.x * QPB + x / TK, j = k0 + x %% TK;");
+      if (bool_mask)
+        line(&e, "    mt[x / TK][x %% TK] = qi < sq && j < sk && mask[%s] ? 0.0f : -INFINITY;", mo.data);
+      else
+        line(&e, "    mt[x / TK][x %% TK] = qi < sq && j < sk ? tgc_ld(mask[%s]) : -INFINITY;", mo.data);
       line(&e, "  }");
     }
-  }
-  if (nops == 4) {
-    /* the mask tile of the block's query rows, as 0 / -inf (bool) or the additive value, in shared memory */
-    line(&e, "#pragma unroll");
-    line(&e, "  for (int x = threadIdx.x; x < QPB * TK; x += NT) {");
-    line(&e, "    const long long qi = (long long)blockIdx.x * QPB + x / TK, j = k0 + x %% TK;");
-    if (bool_mask)
-      line(&e, "    mt[x / TK][x %% TK] = qi < sq && j < sk && mask[%s] ? 0.0f : -INFINITY;", mo.data);
+    line(&e, "  __syncthreads();");
+    line(&e, "  const int nk = (int)min((long long)TK, kend - k0);");
+    /* KU keys at a time: their dot products, shuffles and exponentials are independent, so their latencies
+     * overlap; one rescale of the accumulators per group */
+    line(&e, "  for (int jj = 0; jj < nk; jj += KU) {");
+    line(&e, "    float s[KU];");
+    line(&e, "    #pragma unroll");
+    line(&e, "    for (int u = 0; u < KU; u++) {");
+    line(&e, "      s[u] = 0.0f;");
+    line(&e, "      #pragma unroll");
+    line(&e, "      for (int t = 0; t < D / TPQ; t++)");
+    line(&e, "        s[u] += qv[t] * ks[jj + u][t * TPQ + part];");
+    line(&e, "    }");
+    line(&e, "    #pragma unroll");
+    line(&e, "    for (int o = TPQ / 2; o > 0; o >>= 1)");
+    line(&e, "      #pragma unroll");
+    line(&e, "      for (int u = 0; u < KU; u++)");
+    line(&e, "        s[u] += __shfl_xor_sync(0xffffffffu, s[u], o);");
+    line(&e, "    float mn = mx;");
+    line(&e, "    #pragma unroll");
+    line(&e, "    for (int u = 0; u < KU; u++) {");
+    line(&e, "      const long long j = k0 + jj + u;");
+    line(&e, "      bool keep = active && jj + u < nk;");
+    if (causal)
+      line(&e, "      keep = keep && j <= qi;");
     else
-      line(&e, "    mt[x / TK][x %% TK] = qi < sq && j < sk ? tgc_ld(mask[%s]) : -INFINITY;", mo.data);
+      line(&e, "      (void)j;");
+    if (nops == 4)
+      line(&e, "      s[u] += mt[threadIdx.x / TPQ][jj + u]; /* -inf where masked */");
+    line(&e, "      s[u] = keep ? s[u] : -INFINITY;");
+    line(&e, "      mn = fmaxf(mn, s[u]);");
+    line(&e, "    }");
+    line(&e, "    if (mn > -INFINITY) {");
+    line(&e, "      const float corr = expf(mx - mn); /* 0 while nothing was kept yet */");
+    line(&e, "      float p[KU];");
+    line(&e, "      #pragma unroll");
+    line(&e, "      for (int u = 0; u < KU; u++) {");
+    line(&e, "        p[u] = expf(s[u] - mn);");
+    line(&e, "        l = (u == 0 ? l * corr : l) + p[u];");
+    line(&e, "      }");
+    line(&e, "      #pragma unroll");
+    line(&e, "      for (int t = 0; t < DV / TPQ; t++) {");
+    line(&e, "        float a = acc[t] * corr;");
+    line(&e, "        #pragma unroll");
+    line(&e, "        for (int u = 0; u < KU; u++)");
+    line(&e, "          a += p[u] * vs[jj + u][t * TPQ + part];");
+    line(&e, "        acc[t] = a;");
+    line(&e, "      }");
+    line(&e, "      mx = mn;");
+    line(&e, "    }");
+    line(&e, "  }");
+    line(&e, "}");
+    line(&e, "if (active)");
+    line(&e, "  #pragma unroll");
+    line(&e, "  for (int t = 0; t < DV / TPQ; t++) {");
+    line(&e, "    const long long d = t * TPQ + part;");
+    line(&e, "    tgc_st(&out[%s], l > 0.0f ? acc[t] / l : NAN); /* a fully masked row is NaN, as in torch */", oo.data);
     line(&e, "  }");
   }
-  line(&e, "  __syncthreads();");
-  line(&e, "  const int nk = (int)min((long long)TK, kend - k0);");
-  /* KU keys at a time: their dot products, shuffles and exponentials are independent, so their latencies
-   * overlap; one rescale of the accumulators per group */
-  line(&e, "  for (int jj = 0; jj < nk; jj += KU) {");
-  line(&e, "    float s[KU];");
-  line(&e, "    #pragma unroll");
-  line(&e, "    for (int u = 0; u < KU; u++) {");
-  line(&e, "      s[u] = 0.0f;");
-  line(&e, "      #pragma unroll");
-  line(&e, "      for (int t = 0; t < D / TPQ; t++)");
-  line(&e, "        s[u] += qv[t] * ks[jj + u][t * TPQ + part];");
-  line(&e, "    }");
-  line(&e, "    #pragma unroll");
-  line(&e, "    for (int o = TPQ / 2; o > 0; o >>= 1)");
-  line(&e, "      #pragma unroll");
-  line(&e, "      for (int u = 0; u < KU; u++)");
-  line(&e, "        s[u] += __shfl_xor_sync(0xffffffffu, s[u], o);");
-  line(&e, "    float mn = mx;");
-  line(&e, "    #pragma unroll");
-  line(&e, "    for (int u = 0; u < KU; u++) {");
-  line(&e, "      const long long j = k0 + jj + u;");
-  line(&e, "      bool keep = active && jj + u < nk;");
-  if (causal)
-    line(&e, "      keep = keep && j <= qi;");
-  else
-    line(&e, "      (void)j;");
-  if (nops == 4)
-    line(&e, "      s[u] += mt[threadIdx.x / TPQ][jj + u]; /* -inf where masked */");
-  line(&e, "      s[u] = keep ? s[u] : -INFINITY;");
-  line(&e, "      mn = fmaxf(mn, s[u]);");
-  line(&e, "    }");
-  line(&e, "    if (mn > -INFINITY) {");
-  line(&e, "      const float corr = expf(mx - mn); /* 0 while nothing was kept yet */");
-  line(&e, "      float p[KU];");
-  line(&e, "      #pragma unroll");
-  line(&e, "      for (int u = 0; u < KU; u++) {");
-  line(&e, "        p[u] = expf(s[u] - mn);");
-  line(&e, "        l = (u == 0 ? l * corr : l) + p[u];");
-  line(&e, "      }");
-  line(&e, "      #pragma unroll");
-  line(&e, "      for (int t = 0; t < DV / TPQ; t++) {");
-  line(&e, "        float a = acc[t] * corr;");
-  line(&e, "        #pragma unroll");
-  line(&e, "        for (int u = 0; u < KU; u++)");
-  line(&e, "          a += p[u] * vs[jj + u][t * TPQ + part];");
-  line(&e, "        acc[t] = a;");
-  line(&e, "      }");
-  line(&e, "      mx = mn;");
-  line(&e, "    }");
-  line(&e, "  }");
-  line(&e, "}");
-  line(&e, "if (active)");
-  line(&e, "  #pragma unroll");
-  line(&e, "  for (int t = 0; t < DV / TPQ; t++) {");
-  line(&e, "    const long long d = t * TPQ + part;");
-  line(&e, "    tgc_st(&out[%s], l > 0.0f ? acc[t] / l : NAN); /* a fully masked row is NaN, as in torch */", oo.data);
-  line(&e, "  }");
   char name[96];
   kernel_name(g, name, sizeof name, "attention");
   tgc_sb_printf(&src, "// %s\n", g->where);
   tgc_sb_puts(&src, HEADERS);
-  tgc_sb_printf(&src, "#define D %lld\n#define DV %lld\n#define TPQ %u /* threads per query row */\n"
-                      "#define QPB %u /* query rows per block */\n#define NT (QPB * TPQ) /* threads per block */\n"
-                      "#define TK %u /* keys per shared-memory tile */\n#define KU 4 /* keys per step of the online softmax */\n"
-                      "#define VEC %u /* elements per 16-byte load */\n",
-                (long long)D, (long long)Dv, tpq, qpb, tk, vec);
-  tgc_sb_puts(&src, ATTN_HELPERS);
+  if (use_mma) {
+    tgc_sb_printf(&src, "#define D %lld\n#define DV %lld\n#define BM 64 /* query rows per block, 16 per warp */\n"
+                        "#define BN 64 /* keys per shared-memory tile */\n#define NT 128 /* threads per block */\n"
+                        "#define KP (D + 8) /* padded tile row: conflict-free fragment loads */\n"
+                        "#define VEC %u /* elements per 16-byte load */\n", (long long)D, (long long)Dv, vec);
+    tgc_sb_puts(&src, ATTN_HELPERS);
+    tgc_sb_puts(&src, dt == TGC_DT_F16 ? MMA_F16 : MMA_BF16);
+  } else {
+    tgc_sb_printf(&src, "#define D %lld\n#define DV %lld\n#define TPQ %u /* threads per query row */\n"
+                        "#define QPB %u /* query rows per block */\n#define NT (QPB * TPQ) /* threads per block */\n"
+                        "#define TK %u /* keys per shared-memory tile */\n#define KU 4 /* keys per step of the online softmax */\n"
+                        "#define VEC %u /* elements per 16-byte load */\n",
+                  (long long)D, (long long)Dv, tpq, qpb, tk, vec);
+    tgc_sb_puts(&src, ATTN_HELPERS);
+  }
   tgc_sb_printf(&src, "\nextern \"C\" __global__ void %s(const %s *__restrict__ q, const %s *__restrict__ k, "
                       "const %s *__restrict__ v, ", name, T, T, T);
   if (nops == 4)
@@ -1956,8 +2154,8 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   kk->count = qt->dims[2];
   kk->gy = qt->dims[1];
   kk->gz = qt->dims[0];
-  kk->block = qpb * tpq;
-  kk->per_block = qpb;
+  kk->block = use_mma ? 128 : qpb * tpq;
+  kk->per_block = use_mma ? 64 : qpb;
   tgc_sb_free(&qo);
   tgc_sb_free(&ko);
   tgc_sb_free(&vo);
