@@ -1470,52 +1470,6 @@ static bool epilogue_kernel(gen *g, const tgc_value *product, const tgc_value *r
   return value_kernel(g, "epilogue", root, eins, eout, nin + 1, result);
 }
 
-/* Copies the [M, N] result out of a GEMM's padded [M, LDD] temporary. */
-static bool compact_kernel(gen *g, const tgc_value *padded, const tgc_value *result, const tgc_dim *m, int64_t n,
-                           int64_t ldd) {
-  tgc_arena *ar = &g->m->arena;
-  tgc_strbuf src, count;
-  tgc_sb_init(&src);
-  tgc_sb_init(&count);
-  emitter e;
-  memset(&e, 0, sizeof e);
-  e.m = g->m;
-  dim_c(&e, m, &count);
-  const char *T = storage_type(result->type->dtype);
-  char name[96];
-  kernel_name(g, name, sizeof name, "gemm_compact");
-  tgc_sb_printf(&src, "// %s: the GEMM's result out of its padded temporary (row pitch %lld)\n", g->where,
-                (long long)ldd);
-  tgc_sb_puts(&src, HEADERS);
-  tgc_sb_puts(&src, "#define ELEMS_PER_THREAD 4\n\n");
-  tgc_sb_printf(&src, "extern \"C\" __global__ void %s(const %s *__restrict__ in0, %s *__restrict__ out", name, T, T);
-  for (uint32_t s = 0; s < e.nsyms; s++)
-    tgc_sb_printf(&src, ", long long s_%s", e.syms[s]->name);
-  tgc_sb_puts(&src, ", int *__restrict__ err) {\n");
-  tgc_sb_printf(&src, "  const long long count = %s * %lldLL;\n", count.data, (long long)n);
-  tgc_sb_puts(&src, "  const long long first = (long long)blockIdx.x * (ELEMS_PER_THREAD * blockDim.x) + threadIdx.x;\n");
-  tgc_sb_puts(&src, "#pragma unroll\n  for (int u = 0; u < ELEMS_PER_THREAD; u++) {\n");
-  tgc_sb_puts(&src, "    const long long i = first + (long long)u * blockDim.x;\n");
-  tgc_sb_puts(&src, "    if (i < count)\n");
-  tgc_sb_printf(&src, "      out[i] = in0[(i / %lldLL) * %lldLL + i %% %lldLL];\n", (long long)n, (long long)ldd,
-                (long long)n);
-  tgc_sb_puts(&src, "  }\n}\n");
-  const tgc_value **args = tgc_arena_alloc(ar, sizeof *args * 2);
-  args[0] = padded;
-  args[1] = result;
-  tgc_cuda_kernel *kk = add_kernel(g, "epilogue", tgc_arena_strndup(ar, src.data, src.len), name, args, 2, &e);
-  kk->grid = TGC_CUDA_GRID_ELEMENTS;
-  const tgc_dim *total;
-  if (tgc_dim_mul(ar, m, tgc_dim_const(ar, n), &total) != TGC_DIM_OK)
-    return false;
-  kk->count = total;
-  kk->block = 256;
-  kk->per_block = 256 * 4;
-  tgc_sb_free(&src);
-  tgc_sb_free(&count);
-  return true;
-}
-
 /* ---- GEMMs ---- */
 
 const char *tgc_cuda_epilogue_name(tgc_cuda_epilogue e) {
@@ -1684,30 +1638,11 @@ static bool gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value 
     gm.epilogue = TGC_CUDA_EPI_NONE;
   }
   gm.d = ok ? result : mmv;
-  /* a row pitch that is not a multiple of 16 bytes (GPT-2's 50257-word vocabulary) keeps cuBLASLt off its
-   * fast kernels: D goes to a padded temporary and a compaction kernel writes the result */
-  int64_t nc, vecn = 128 / tgc_dtype_bits(dt);
-  tgc_value *padded = NULL;
-  if (ok && !gm.c && dim_is(gm.batch, 1) && tgc_dim_is_const(gm.n, &nc) && nc >= 256 && nc % vecn) {
-    gm.ldd = (nc + vecn - 1) / vecn * vecn;
-    padded = tgc_arena_alloc(ar, sizeof *padded);
-    tgc_type *pt = tgc_arena_alloc(ar, sizeof *pt);
-    const tgc_dim **pd = tgc_arena_alloc(ar, sizeof *pd * 2);
-    pd[0] = gm.m;
-    pd[1] = tgc_dim_const(ar, gm.ldd);
-    *pt = (tgc_type){dt, 2, pd};
-    padded->type = pt;
-    padded->def = (tgc_op *)g->launch; /* a temporary of this launch */
-    padded->name = "gemm_padded";
-    gm.d = padded;
-  }
   tgc_cuda_module *cm = g->cm;
   cm->gemms = tgc_arena_grow(ar, cm->gemms, cm->ngemms, cm->ngemms + 1, sizeof *cm->gemms);
   cm->gemms[cm->ngemms] = gm;
   cm->steps = tgc_arena_grow(ar, cm->steps, cm->nsteps, cm->nsteps + 1, sizeof *cm->steps);
   cm->steps[cm->nsteps++] = (tgc_cuda_step){true, cm->ngemms++};
-  if (padded)
-    return compact_kernel(g, padded, result, gm.m, nc, gm.ldd);
   if (ok)
     return true;
   return epilogue_kernel(g, mmv, root, ins, outer, nin, result);
@@ -2400,8 +2335,6 @@ void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out) {
       print_value(out, gm->b);
       tgc_sb_printf(out, "%s%s, epilogue %s", gm->trans_b ? "^T" : "", gm->batch_b || one ? "" : " (shared)",
                     tgc_cuda_epilogue_name(gm->epilogue));
-      if (gm->ldd)
-        tgc_sb_printf(out, ", D row pitch %lld", (long long)gm->ldd);
       if (gm->bias) {
         tgc_sb_puts(out, ", bias = ");
         print_value(out, gm->bias);

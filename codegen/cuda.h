@@ -49,7 +49,6 @@ typedef struct tgc_cuda_gemm {
   const tgc_value *a, *b, *c, *bias, *d;
   bool trans_a, trans_b, batch_a, batch_b;
   const tgc_dim *batch, *m, *n, *k;
-  int64_t ldd; /* D's row pitch in elements when padded for alignment (a compaction kernel follows), else 0 */
   tgc_cuda_epilogue epilogue;
   tgc_dtype dtype;
 } tgc_cuda_gemm;

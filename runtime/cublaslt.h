@@ -23,7 +23,6 @@ typedef struct tgc_rt_gemm {
   tgc_dtype dtype; /* f16, bf16, f32 or f64, for A, B, C, D and the bias */
   bool trans_a, trans_b, batch_a, batch_b;
   int64_t batch, m, n, k;
-  int64_t ldd; /* D's (and C's) row pitch in elements; 0 means n */
   tgc_rt_epilogue epilogue;
   tgc_rt_devptr a, b, c, bias, d;
 } tgc_rt_gemm;

@@ -538,7 +538,6 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     r->m = eval_dim(cg->m, p, syms);
     r->n = eval_dim(cg->n, p, syms);
     r->k = eval_dim(cg->k, p, syms);
-    r->ldd = cg->ldd;
     r->epilogue = (tgc_rt_epilogue)cg->epilogue;
     r->a = find_buf(&bs, cg->a)->p;
     r->b = find_buf(&bs, cg->b)->p;
