@@ -1565,8 +1565,7 @@ static bool gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value 
   const tgc_value *av = mm->operands[0].value, *bv = mm->operands[1].value, *mmv = &mm->results[0];
   const tgc_type *at = av->type, *bt = bv->type, *ot = mmv->type;
   tgc_dtype dt = ot->dtype;
-  if (!gemm_dtype(dt) || at->dtype != dt || bt->dtype != dt || at->rank < 2 || bt->rank < 2 ||
-      result->type->dtype != dt)
+  if (!gemm_dtype(dt) || at->dtype != dt || bt->dtype != dt || at->rank < 2 || bt->rank < 2)
     return false;
   tgc_cuda_gemm gm;
   memset(&gm, 0, sizeof gm);
@@ -1630,7 +1629,7 @@ static bool gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value 
       }
     }
   }
-  ok = y == mmv;
+  ok = y == mmv && result->type->dtype == dt; /* else a cast follows: the epilogue kernel does it */
   if (!ok) {
     /* cuBLASLt computes the product alone; an epilogue kernel reads it */
     gm.c = NULL;
