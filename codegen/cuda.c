@@ -1848,22 +1848,25 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   bool use_mma = (dt == TGC_DT_F16 || dt == TGC_DT_BF16) && D == Dv && D % 16 == 0 && D <= 64 &&
                  !(force && strcmp(force, "scalar") == 0);
   if (use_mma) {
-    const char *ab = dt == TGC_DT_F16 ? "f16" : "bf16";
-    (void)ab;
+    /* 16 query rows per block; its 4 warps split the keys (warp w takes every 4th tile of 32 keys), each with
+     * its own online softmax, and the 4 partial states are merged at the end: short sequences get 4x the
+     * warps in flight of one warp per row block */
     line(&e, "const long long b = blockIdx.z, h = blockIdx.y, hk = h / %lldLL;", (long long)(H / Hk));
     line(&e, "const long long sq = %s, sk = %s;", sq, sk);
     line(&e, "const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tg = lane & 3;");
     line(&e, "const long long q0 = (long long)blockIdx.x * BM;");
-    line(&e, "__shared__ __align__(16) %s ks[BN][KP], vs[BN][KP];", T);
-    line(&e, "__shared__ float mt[BM][BN + 4];");
-    line(&e, "/* this warp's 16 query rows as mma A fragments: register i holds row g (+8 if i is odd), columns");
+    line(&e, "__shared__ __align__(16) %s kv[NW][2][BN][KP]; /* per warp: its key tile and value tile */", T);
+    line(&e, "__shared__ float mt[NW][BM][BN + 4];            /* per warp: its mask tile */");
+    line(&e, "__shared__ float wm[NW][BM], wl[NW][BM];        /* per warp: row max and row sum, for the merge */");
+    line(&e, "%s(*ks)[KP] = kv[warp][0], (*vs)[KP] = kv[warp][1];", T);
+    line(&e, "/* the block's 16 query rows as mma A fragments: register i holds row g (+8 if i is odd), columns");
     line(&e, " * 2 tg, 2 tg + 1 (+8 if i >= 2) of each 16-column chunk */");
     line(&e, "unsigned qf[D / 16][4];");
     line(&e, "#pragma unroll");
     line(&e, "for (int c = 0; c < D / 16; c++)");
     line(&e, "  #pragma unroll");
     line(&e, "  for (int i = 0; i < 4; i++) {");
-    line(&e, "    const long long qi = q0 + warp * 16 + g + ((i & 1) ? 8 : 0);");
+    line(&e, "    const long long qi = q0 + g + ((i & 1) ? 8 : 0);");
     line(&e, "    const int col = c * 16 + tg * 2 + ((i & 2) ? 8 : 0);");
     line(&e, "    %s lo = tgc_zero(), hi = tgc_zero();", T);
     line(&e, "    if (qi < sq) {");
@@ -1883,13 +1886,13 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
       line(&e, "const long long kend = min(sk, q0 + BM); /* later keys are masked for every row of the block */");
     else
       line(&e, "const long long kend = sk;");
-    line(&e, "for (long long k0 = 0; k0 < kend; k0 += BN) {");
-    line(&e, "  __syncthreads();");
+    line(&e, "for (long long k0 = (long long)warp * BN; k0 < kend; k0 += NW * BN) {");
+    line(&e, "  __syncwarp();");
     for (int w = 0; w < 2; w++) {
       const char *tile = w ? "vs" : "ks", *ptr = w ? "v" : "k", *ix = w ? vo.data : ko.data;
       if (vec_ok(&vw[w + 1], D, vec)) {
         line(&e, "  #pragma unroll");
-        line(&e, "  for (int x = threadIdx.x; x < BN * D / VEC; x += NT) {");
+        line(&e, "  for (int x = lane; x < BN * D / VEC; x += 32) {");
         line(&e, "    const int jj = x / (D / VEC);");
         line(&e, "    const long long j = k0 + jj, d = (x %% (D / VEC)) * VEC;");
         line(&e, "    uint4 z = {0u, 0u, 0u, 0u};");
@@ -1897,7 +1900,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
         line(&e, "  }");
       } else {
         line(&e, "  #pragma unroll");
-        line(&e, "  for (int x = threadIdx.x; x < BN * D; x += NT) {");
+        line(&e, "  for (int x = lane; x < BN * D; x += 32) {");
         line(&e, "    const int jj = x / D;");
         line(&e, "    const long long j = k0 + jj, d = x %% D;");
         line(&e, "    %s[jj][d] = j < sk ? %s[%s] : tgc_zero();", tile, ptr, ix);
@@ -1907,7 +1910,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
     line(&e, "  /* the mask tile: 0 where a key is attended, -inf where not (bounds, causal, a bool mask), or the");
     line(&e, "   * additive mask's value */");
     line(&e, "  #pragma unroll");
-    line(&e, "  for (int x = threadIdx.x; x < BM * BN; x += NT) {");
+    line(&e, "  for (int x = lane; x < BM * BN; x += 32) {");
     line(&e, "    const long long qi = q0 + x / BN, j = k0 + x %% BN;");
     line(&e, "    bool keep = qi < sq && j < sk;");
     if (causal)
@@ -1915,13 +1918,13 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
     if (nops == 4 && bool_mask)
       line(&e, "    keep = keep && mask[%s];", mo.data);
     if (nops == 4 && !bool_mask)
-      line(&e, "    mt[x / BN][x %% BN] = keep ? tgc_ld(mask[%s]) : -INFINITY;", mo.data);
+      line(&e, "    mt[warp][x / BN][x %% BN] = keep ? tgc_ld(mask[%s]) : -INFINITY;", mo.data);
     else
-      line(&e, "    mt[x / BN][x %% BN] = keep ? 0.0f : -INFINITY;");
+      line(&e, "    mt[warp][x / BN][x %% BN] = keep ? 0.0f : -INFINITY;");
     line(&e, "  }");
-    line(&e, "  __syncthreads();");
-    line(&e, "  /* S = Q K^T: 16 rows x BN keys per warp, accumulators in the mma C layout (row g, g + 8; columns");
-    line(&e, "   * 2 tg, 2 tg + 1 of each 8-key tile) */");
+    line(&e, "  __syncwarp();");
+    line(&e, "  /* S = Q K^T: 16 rows x BN keys, accumulators in the mma C layout (rows g, g + 8; columns 2 tg,");
+    line(&e, "   * 2 tg + 1 of each 8-key tile) */");
     line(&e, "  float s[BN / 8][4];");
     line(&e, "  #pragma unroll");
     line(&e, "  for (int nt = 0; nt < BN / 8; nt++) {");
@@ -1939,7 +1942,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
     line(&e, "  for (int nt = 0; nt < BN / 8; nt++)");
     line(&e, "    #pragma unroll");
     line(&e, "    for (int i = 0; i < 4; i++) {");
-    line(&e, "      s[nt][i] = s[nt][i] * %.9gf + mt[warp * 16 + g + (i >> 1) * 8][nt * 8 + tg * 2 + (i & 1)];", scale);
+    line(&e, "      s[nt][i] = s[nt][i] * %.9gf + mt[warp][g + (i >> 1) * 8][nt * 8 + tg * 2 + (i & 1)];", scale);
     line(&e, "      mx[i >> 1] = fmaxf(mx[i >> 1], s[nt][i]);");
     line(&e, "    }");
     line(&e, "  float ref[2], corr[2];");
@@ -1983,19 +1986,45 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
     line(&e, "    }");
     line(&e, "  }");
     line(&e, "}");
+    line(&e, "/* merge the warps' states: M = max of the row maxima, each warp's sum and output scaled by");
+    line(&e, " * exp(m_w - M); the key/value tiles' memory holds the partial outputs */");
     line(&e, "#pragma unroll");
     line(&e, "for (int r = 0; r < 2; r++) {");
     line(&e, "  lrow[r] += __shfl_xor_sync(0xffffffffu, lrow[r], 1);");
     line(&e, "  lrow[r] += __shfl_xor_sync(0xffffffffu, lrow[r], 2);");
     line(&e, "}");
+    line(&e, "__syncthreads(); /* every warp is done with its tiles */");
+    line(&e, "float (*wo)[BM][DV] = (float (*)[BM][DV])&kv[0][0][0][0];");
+    line(&e, "if (tg == 0) {");
+    line(&e, "  wm[warp][g] = mrow[0];");
+    line(&e, "  wm[warp][g + 8] = mrow[1];");
+    line(&e, "  wl[warp][g] = lrow[0];");
+    line(&e, "  wl[warp][g + 8] = lrow[1];");
+    line(&e, "}");
     line(&e, "#pragma unroll");
     line(&e, "for (int t = 0; t < DV / 8; t++)");
     line(&e, "  #pragma unroll");
-    line(&e, "  for (int i = 0; i < 4; i++) {");
-    line(&e, "    const long long qi = q0 + warp * 16 + g + (i >> 1) * 8, d = t * 8 + tg * 2 + (i & 1);");
-    line(&e, "    if (qi < sq) /* a fully masked row is NaN, as in torch */");
-    line(&e, "      tgc_st(&out[%s], lrow[i >> 1] > 0.0f ? o[t][i] / lrow[i >> 1] : NAN);", oo.data);
+    line(&e, "  for (int i = 0; i < 4; i++)");
+    line(&e, "    wo[warp][g + (i >> 1) * 8][t * 8 + tg * 2 + (i & 1)] = o[t][i];");
+    line(&e, "__syncthreads();");
+    line(&e, "for (int x = threadIdx.x; x < BM * DV; x += NT) {");
+    line(&e, "  const int row = x / DV;");
+    line(&e, "  const long long qi = q0 + row, d = x %% DV;");
+    line(&e, "  if (qi >= sq)");
+    line(&e, "    continue;");
+    line(&e, "  float M = -INFINITY, L = 0.0f, O = 0.0f;");
+    line(&e, "  #pragma unroll");
+    line(&e, "  for (int w = 0; w < NW; w++)");
+    line(&e, "    M = fmaxf(M, wm[w][row]);");
+    line(&e, "  const float ref = M == -INFINITY ? 0.0f : M;");
+    line(&e, "  #pragma unroll");
+    line(&e, "  for (int w = 0; w < NW; w++) {");
+    line(&e, "    const float f = expf(wm[w][row] - ref);");
+    line(&e, "    L += f * wl[w][row];");
+    line(&e, "    O += f * wo[w][row][d];");
     line(&e, "  }");
+    line(&e, "  tgc_st(&out[%s], L > 0.0f ? O / L : NAN); /* a fully masked row is NaN, as in torch */", oo.data);
+    line(&e, "}");
   } else {
     line(&e, "const long long b = blockIdx.z, h = blockIdx.y, hk = h / %lldLL;", (long long)(H / Hk));
     line(&e, "const long long sq = %s, sk = %s;", sq, sk);
@@ -2119,8 +2148,9 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   tgc_sb_printf(&src, "// %s\n", g->where);
   tgc_sb_puts(&src, HEADERS);
   if (use_mma) {
-    tgc_sb_printf(&src, "#define D %lld\n#define DV %lld\n#define BM 64 /* query rows per block, 16 per warp */\n"
-                        "#define BN 64 /* keys per shared-memory tile */\n#define NT 128 /* threads per block */\n"
+    tgc_sb_printf(&src, "#define D %lld\n#define DV %lld\n#define BM 16 /* query rows per block */\n"
+                        "#define BN 32 /* keys per tile */\n#define NW 4 /* warps per block, splitting the keys */\n"
+                        "#define NT (32 * NW) /* threads per block */\n"
                         "#define KP (D + 8) /* padded tile row: conflict-free fragment loads */\n"
                         "#define VEC %u /* elements per 16-byte load */\n", (long long)D, (long long)Dv, vec);
     tgc_sb_puts(&src, ATTN_HELPERS);
@@ -2154,7 +2184,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
   kk->gy = qt->dims[1];
   kk->gz = qt->dims[0];
   kk->block = use_mma ? 128 : qpb * tpq;
-  kk->per_block = use_mma ? 64 : qpb;
+  kk->per_block = use_mma ? 16 : qpb;
   tgc_sb_free(&qo);
   tgc_sb_free(&ko);
   tgc_sb_free(&vo);
