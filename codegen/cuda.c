@@ -433,22 +433,6 @@ static const char *body_exp(emitter *e, const kernel_src *k, const tgc_op *op, c
   return r;
 }
 
-static bool is_row_stat_op(const tgc_op *op) {
-  switch (op->opcode) {
-  case TGC_OP_LAYER_NORM:
-  case TGC_OP_RMS_NORM:
-  case TGC_OP_SOFTMAX:
-  case TGC_OP_LOG_SOFTMAX:
-  case TGC_OP_REDUCE_SUM:
-  case TGC_OP_REDUCE_MEAN:
-  case TGC_OP_REDUCE_MAX:
-  case TGC_OP_REDUCE_MIN:
-    return true;
-  default:
-    return false;
-  }
-}
-
 /* Whether OP reduces exactly the last dim of its first operand (the shape a rows kernel handles). */
 static bool reduces_last_dim(const tgc_op *op) {
   const tgc_type *x = op->operands[0].value->type;
@@ -973,7 +957,7 @@ static void collect_stats(emitter *e, const kernel_src *k, const tgc_value *v) {
   const tgc_op *op = v->def;
   for (uint32_t j = 0; j < op->noperands; j++)
     collect_stats(e, k, op->operands[j].value);
-  if (!is_row_stat_op(op))
+  if (!tgc_op_is_row_reduction(op))
     return;
   for (uint32_t s = 0; s < e->nstats; s++)
     if (e->stat_op[s] == op)
@@ -1006,7 +990,7 @@ static bool rows_ok(const kernel_src *k, const tgc_value *root, const tgc_value 
   const tgc_op *op = v->def;
   if (op->opcode == TGC_OP_ARGMAX || op->opcode == TGC_OP_MATMUL || op->opcode == TGC_OP_CUMSUM)
     return false;
-  if (is_row_stat_op(op)) {
+  if (tgc_op_is_row_reduction(op)) {
     const tgc_type *x = op->operands[0].value->type, *r = root->type;
     if (!reduces_last_dim(op) || x->rank != r->rank)
       return false;

@@ -236,6 +236,11 @@ tgc_block *tgc_block_create(tgc_module *m, const tgc_type *const *arg_types, con
 
 /* Typed attribute accessors on ops, with defaults for optional attributes. */
 void tgc_op_set_attr(tgc_module *m, tgc_op *op, const char *name, const tgc_attr *v);
+/* Reductions that reduce rows and keep or drop the reduced dims: reduce_*, softmax, log_softmax, layer_norm,
+ * rms_norm (the ops fusion groups as reduction roots and codegen computes as row statistics; not argmax). */
+static inline bool tgc_op_is_row_reduction(const tgc_op *op) {
+  return (tgc_op_info_of(op->opcode)->flags & TGC_OPF_REDUCTION) && op->opcode != TGC_OP_ARGMAX;
+}
 const tgc_attr *tgc_op_attr(const tgc_op *op, const char *name);
 int64_t tgc_op_attr_int(const tgc_op *op, const char *name, int64_t dflt);
 double tgc_op_attr_float(const tgc_op *op, const char *name, double dflt);

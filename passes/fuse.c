@@ -103,22 +103,6 @@ static bool is_matrix_transpose(const tgc_op *op) {
   return perm->u.list.items[n - 2]->u.i == (int64_t)n - 1 && perm->u.list.items[n - 1]->u.i == (int64_t)n - 2;
 }
 
-static bool is_reduction_root(const tgc_op *op) {
-  switch (op->opcode) {
-  case TGC_OP_SOFTMAX:
-  case TGC_OP_LOG_SOFTMAX:
-  case TGC_OP_LAYER_NORM:
-  case TGC_OP_RMS_NORM:
-  case TGC_OP_REDUCE_SUM:
-  case TGC_OP_REDUCE_MEAN:
-  case TGC_OP_REDUCE_MAX:
-  case TGC_OP_REDUCE_MIN:
-    return true;
-  default:
-    return false;
-  }
-}
-
 /* The only user of V, or NULL when V has none or several. */
 static tgc_op *single_user(const tgc_value *v) {
   return v->uses && !v->uses->next ? v->uses->user : NULL;
@@ -623,7 +607,7 @@ static void group_gemms(fuser *f, tgc_block *b) {
 static void group_reductions(fuser *f, tgc_block *b) {
   for (tgc_op *op = b->first; op;) {
     tgc_op *next = op->next;
-    if (is_reduction_root(op) && !is_grouped(f, op)) {
+    if (tgc_op_is_row_reduction(op) && !is_grouped(f, op)) {
       group g;
       new_group(f, &g, op, "reduction");
       grow_backward(f, &g, op);
