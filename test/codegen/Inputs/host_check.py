@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Runs a generated CUDA kernel on the host and compares it with the CPU reference backend.
 
-The module must compile (shape-infer + fuse) to exactly one pointwise launch whose operands are @main's
-arguments and whose result is returned. The kernel from `tgc --emit=cuda` is compiled as C++ with g++ and a shim
-for the CUDA built-ins (blockIdx, threadIdx...), called once per output element, and its output compared with
-`tgc run` on the same random inputs: relative error < 1e-5 (fp32 math vs the reference's double).
+The module must compile (shape-infer + fuse) to exactly one launch, a pointwise or a rows kernel, whose operands
+are @main's arguments and whose result is returned. The kernel from `tgc --emit=cuda` is compiled as C++ with
+g++ and a shim for the CUDA built-ins, and its output compared with `tgc run` on the same random inputs:
+relative error < 1e-5 (fp32 math vs the reference's double).
+  - pointwise: called once per output element (one "thread");
+  - rows: each block is emulated with one host thread per CUDA thread (pthreads): __syncthreads is a barrier,
+    __shared__ is static storage, and __shfl_xor_sync exchanges through a slot per thread between two
+    barriers (the rows kernels call their block reductions uniformly, so every thread reaches them).
 
 Usage: host_check.py TGC FILE.tir --dims B=2,S=3 [--seed N]
 """
@@ -22,10 +26,25 @@ PRELUDE = r"""
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <pthread.h>
 #define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__ static
 #define __restrict__ __restrict
 struct tgc_dim3 { long long x; };
-static tgc_dim3 blockIdx = {0}, threadIdx = {0}, blockDim = {1};
+static thread_local tgc_dim3 blockIdx = {0}, threadIdx = {0};
+static tgc_dim3 blockDim = {1};
+static pthread_barrier_t tgc_bar;
+static inline void __syncthreads() { pthread_barrier_wait(&tgc_bar); }
+template <typename T> static T __shfl_xor_sync(unsigned, T v, int o) {
+  static T slot[1024];
+  slot[threadIdx.x] = v;
+  __syncthreads();
+  T r = slot[threadIdx.x ^ o];
+  __syncthreads();
+  return r;
+}
 static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 static inline double rsqrt(double x) { return 1.0 / sqrt(x); }
 static inline int atomicExch(int *p, int v) { int o = *p; *p = v; return o; }
@@ -44,10 +63,10 @@ def main():
     tir = subprocess.run([a.tgc, passes, a.tir], capture_output=True, text=True, check=True).stdout
     cuda = subprocess.run([a.tgc, passes, "--emit=cuda", a.tir], capture_output=True, text=True, check=True).stdout
     kernels = re.findall(r"// ===== kernel (\w+) \((\w+)\) =====\n(.*?)(?=\n// =====|\Z)", cuda, re.S)
-    if len(kernels) != 1 or kernels[0][1] != "pointwise":
-        print(f"host_check: expected one pointwise kernel, got {[(k[0], k[1]) for k in kernels]}")
+    if len(kernels) != 1 or kernels[0][1] not in ("pointwise", "rows"):
+        print(f"host_check: expected one pointwise or rows kernel, got {[(k[0], k[1]) for k in kernels]}")
         return 1
-    name, _, src = kernels[0]
+    name, kind, src = kernels[0]
     sig = re.search(r"void %s\((.*?)\) \{" % name, src).group(1)
     n_in = len(re.findall(r"const \w[\w ]* \*__restrict__ in\d+", sig))
     syms = re.findall(r"long long s_(\w+)", sig)
@@ -77,27 +96,45 @@ def main():
         subprocess.run(run + ["--output", f"0={ref}"], check=True, capture_output=True)
         want = np.load(ref)
         ctype = {np.dtype("float32"): "float", np.dtype("int64"): "long long", np.dtype("bool"): "bool"}
-        body = [PRELUDE, src, "int main() {"]
-        call = []
+        glob, body, call = [PRELUDE, src], ["int main() {"], []
         for j, k in enumerate(order):
             x = files[k]
-            body.append(f"  static {ctype[x.dtype]} in{j}[{max(x.size, 1)}];")
+            glob.append(f"static {ctype[x.dtype]} in{j}[{max(x.size, 1)}];")
             body.append(f"  {{ FILE *f = fopen(\"{d}/in{j}.bin\", \"rb\"); fread(in{j}, sizeof in{j}[0], {x.size}, f); fclose(f); }}")
             x.tofile(os.path.join(d, f"in{j}.bin"))
             call.append(f"in{j}")
-        body.append(f"  static {ctype[want.dtype]} out[{max(want.size, 1)}];")
+        glob.append(f"static {ctype[want.dtype]} out[{max(want.size, 1)}];")
         call.append("out")
         call += [str(int(dims[s])) for s in syms]
-        body.append("  static int err = 0;")
+        glob.append("static int err = 0;")
         call.append("&err")
-        body.append(f"  for (long long t = 0; t < {want.size}; t++) {{ threadIdx.x = t; {name}({', '.join(call)}); }}")
+        if kind == "pointwise":
+            body.append(f"  for (long long t = 0; t < {want.size}; t++) {{ threadIdx.x = t; {name}({', '.join(call)}); }}")
+        else:
+            block = int(re.search(r"#define BLOCK (\d+)", src).group(1))
+            last = want.shape[-1] if want.ndim else 1
+            rows = want.size // max(last, 1)
+            glob.append("struct tgc_arg { long long block, thread; };")
+            glob.append("static void *tgc_thread(void *p) {\n"
+                        "  tgc_arg *a = (tgc_arg *)p;\n  blockIdx.x = a->block;\n  threadIdx.x = a->thread;\n"
+                        f"  {name}({', '.join(call)});\n  return NULL;\n}}")
+            body.append(f"  blockDim.x = {block};")
+            body.append(f"  pthread_barrier_init(&tgc_bar, NULL, {block});")
+            body.append(f"  static pthread_t th[{block}]; static tgc_arg args[{block}];")
+            body.append(f"  for (long long b = 0; b < {rows}; b++) {{")
+            body.append(f"    for (long long t = 0; t < {block}; t++) {{ args[t] = {{b, t}}; "
+                        "pthread_create(&th[t], NULL, tgc_thread, &args[t]); }")
+            body.append(f"    for (long long t = 0; t < {block}; t++) pthread_join(th[t], NULL);")
+            body.append("  }")
         body.append(f"  FILE *f = fopen(\"{d}/out.bin\", \"wb\"); fwrite(out, sizeof out[0], {want.size}, f); fclose(f);")
         body.append("  if (err) { fprintf(stderr, \"the kernel set its error flag to %d\\n\", err); return 3; }")
         body.append("  return 0;\n}")
+        body = glob + body
         cpp = os.path.join(d, "k.cpp")
         open(cpp, "w").write("\n".join(body))
         exe = os.path.join(d, "k")
-        r = subprocess.run(["g++", "-O1", "-std=c++17", "-I", SHIM, cpp, "-o", exe], capture_output=True, text=True)
+        r = subprocess.run(["g++", "-O1", "-std=c++17", "-pthread", "-I", SHIM, cpp, "-o", exe], capture_output=True,
+                           text=True)
         if r.returncode:
             print("host_check: g++ failed:\n" + r.stderr[:3000])
             return 1
