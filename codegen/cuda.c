@@ -979,9 +979,33 @@ static void collect_stats(emitter *e, const kernel_src *k, const tgc_value *v) {
   e->stat_b[e->nstats++] = b;
 }
 
+/* The row space of a rows kernel computing ROOT: ROOT's own type, or, when ROOT is a reduction along a long
+ * constant last dim (256 or more) of its operand, the operand's type: one block then reduces each row and one
+ * thread writes its result. */
+static const tgc_type *row_space(const kernel_src *k, const tgc_value *root, bool *reduce_root) {
+  *reduce_root = false;
+  const tgc_op *op = root->def;
+  if (!op || input_index(k, root) >= 0)
+    return root->type;
+  for (uint32_t c = 0; c < k->nconst; c++)
+    if (k->const_args[c] == root)
+      return root->type;
+  int64_t n;
+  if ((op->opcode == TGC_OP_REDUCE_SUM || op->opcode == TGC_OP_REDUCE_MEAN || op->opcode == TGC_OP_REDUCE_MAX ||
+       op->opcode == TGC_OP_REDUCE_MIN) &&
+      reduces_last_dim(op)) {
+    const tgc_type *x = op->operands[0].value->type;
+    if (tgc_dim_is_const(x->dims[x->rank - 1], &n) && n >= 256) {
+      *reduce_root = true;
+      return x;
+    }
+  }
+  return root->type;
+}
+
 /* Whether a rows kernel can compute ROOT: every row-statistic op under it reduces the last dim of an operand
  * shaped like ROOT (checked again, value by value, while generating). */
-static bool rows_ok(const kernel_src *k, const tgc_value *root, const tgc_value *v, bool *any) {
+static bool rows_ok(const kernel_src *k, const tgc_type *space, const tgc_value *v, bool *any) {
   if (input_index(k, v) >= 0 || !v->def)
     return true;
   for (uint32_t c = 0; c < k->nconst; c++)
@@ -991,7 +1015,7 @@ static bool rows_ok(const kernel_src *k, const tgc_value *root, const tgc_value 
   if (op->opcode == TGC_OP_ARGMAX || op->opcode == TGC_OP_MATMUL || op->opcode == TGC_OP_CUMSUM)
     return false;
   if (tgc_op_is_row_reduction(op)) {
-    const tgc_type *x = op->operands[0].value->type, *r = root->type;
+    const tgc_type *x = op->operands[0].value->type, *r = space;
     if (!reduces_last_dim(op) || x->rank != r->rank)
       return false;
     for (uint32_t d = 0; d < r->rank; d++)
@@ -1000,7 +1024,7 @@ static bool rows_ok(const kernel_src *k, const tgc_value *root, const tgc_value 
     *any = true;
   }
   for (uint32_t j = 0; j < op->noperands; j++)
-    if (!rows_ok(k, root, op->operands[j].value, any))
+    if (!rows_ok(k, space, op->operands[j].value, any))
       return false;
   return true;
 }
@@ -1117,7 +1141,7 @@ static uint32_t row_block(const tgc_dim *n) {
 
 /* One attempt at a kernel computing ROOT over its type (rows mode or one thread per element). */
 static const char *value_kernel_src(gen *g, const char *name, const tgc_value *root, const kernel_src *k,
-                                    bool rows, emitter *e) {
+                                    bool rows, bool reduce_root, const tgc_type *space, emitter *e) {
   tgc_module *m = g->m;
   tgc_strbuf body, src;
   tgc_sb_init(&body);
@@ -1128,7 +1152,7 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
   e->m = m;
   e->code = g->n + 1;
   e->rows = rows;
-  const tgc_type *t = root->type;
+  const tgc_type *t = rows ? space : root->type;
   if (rows) {
     tgc_type rt = {t->dtype, t->rank - 1, t->dims};
     line(e, "const long long row = blockIdx.x;");
@@ -1138,18 +1162,31 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
     for (uint32_t d = 0; d < R.rank; d++)
       e->rowix[d] = R.ix[d];
     collect_stats(e, k, root);
-    line(e, "#pragma unroll 4");
-    line(e, "for (long long j = threadIdx.x; j < n; j += BLOCK) {");
-    e->indent++;
-    line(e, "const long long i = row * n + j;");
     index_vec I;
-    I.rank = t->rank;
     for (uint32_t d = 0; d < R.rank; d++)
       I.ix[d] = R.ix[d];
-    I.ix[t->rank - 1] = "j";
-    const char *x = eval(e, k, root, &I);
-    if (!e->failed)
-      store(e, x, t->dtype);
+    if (reduce_root) {
+      /* the launch's result is the row's statistic: one thread writes it */
+      I.rank = root->type->rank;
+      if (I.rank == t->rank)
+        I.ix[t->rank - 1] = "0LL"; /* keepdim */
+      line(e, "if (threadIdx.x == 0) {");
+      e->indent++;
+      line(e, "const long long i = row;");
+      const char *x = eval(e, k, root, &I);
+      if (!e->failed)
+        store(e, x, root->type->dtype);
+    } else {
+      line(e, "#pragma unroll 4");
+      line(e, "for (long long j = threadIdx.x; j < n; j += BLOCK) {");
+      e->indent++;
+      line(e, "const long long i = row * n + j;");
+      I.rank = t->rank;
+      I.ix[t->rank - 1] = "j";
+      const char *x = eval(e, k, root, &I);
+      if (!e->failed)
+        store(e, x, t->dtype);
+    }
     e->indent--;
     line(e, "}");
   } else {
@@ -1180,7 +1217,7 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
   } else
     tgc_sb_puts(&src, "#define ELEMS_PER_THREAD 4\n");
   tgc_sb_putc(&src, '\n');
-  signature(&src, name, k->inputs, k->ninputs, t->dtype, e);
+  signature(&src, name, k->inputs, k->ninputs, root->type->dtype, e);
   if (!rows) {
     /* ELEMS_PER_THREAD elements per thread, a block apart (coalesced): where all are in range the loads of all
      * of them can be in flight together */
@@ -1254,19 +1291,21 @@ static bool value_kernel(gen *g, const char *kind, const tgc_value *root, tgc_va
   emitter e;
   bool any = false;
   const char *src = NULL;
-  bool rows = root->type->rank > 0 && rows_ok(&k, root, root, &any) && any;
+  bool reduce_root;
+  const tgc_type *space = row_space(&k, root, &reduce_root);
+  bool rows = space->rank > 0 && rows_ok(&k, space, root, &any) && any;
   if (rows)
-    src = value_kernel_src(g, name, root, &k, true, &e);
+    src = value_kernel_src(g, name, root, &k, true, reduce_root, space, &e);
   if (!src) {
     rows = false;
-    src = value_kernel_src(g, name, root, &k, false, &e);
+    src = value_kernel_src(g, name, root, &k, false, false, root->type, &e);
   }
   if (!src) {
     snprintf(g->why, sizeof g->why, "%s", e.why);
     return false;
   }
   tgc_cuda_kernel *kk = add_kernel(g, rows ? "rows" : kind, src, name, args, n + 1, &e);
-  const tgc_type *t = root->type;
+  const tgc_type *t = rows ? space : root->type;
   if (rows) {
     kk->grid = TGC_CUDA_GRID_ROWS;
     kk->count = numel_dim(&m->arena, t, 0, t->rank - 1);
