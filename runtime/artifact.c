@@ -2,22 +2,20 @@
 #define _POSIX_C_SOURCE 200809L
 #include "artifact.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <xxhash.h>
 
 #include "arena.h"
+#include "rt_internal.h"
 
 #define HEADER 24
 #define ENTRY 48
 #define NAME 32
 
 struct tgc_rt_artifact {
-  unsigned char *bytes;
-  size_t size;
+  tgc_rt_mapped map; /* the whole file, read-only */
   uint32_t n;
 };
 
@@ -42,72 +40,51 @@ void tgc_rt_kernel_key(const char *source, char out[17]) {
 }
 
 int tgc_rt_artifact_write(const char *path, const tgc_rt_section *s, size_t n, tgc_rt_err *err) {
-  size_t size = HEADER + ENTRY * n;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n; i++)
     if (strlen(s[i].name) >= NAME)
       return tgc_rt_errorf(err, "artifact section name '%s' is too long", s[i].name);
-    size += s[i].size;
-  }
-  unsigned char *b = tgc_xcalloc(size, 1);
-  memcpy(b, MAGIC, 8);
-  put64(b + 8, (uint64_t)TGC_RT_ARTIFACT_VERSION | (uint64_t)n << 32);
-  size_t off = HEADER + ENTRY * n;
+  /* the header and the section table; the sections' bytes are written from where they are */
+  size_t table = HEADER + ENTRY * n, off = table;
+  unsigned char *head = tgc_xcalloc(table, 1);
+  memcpy(head, MAGIC, 8);
+  put64(head + 8, (uint64_t)TGC_RT_ARTIFACT_VERSION | (uint64_t)n << 32);
   for (size_t i = 0; i < n; i++) {
-    unsigned char *e = b + HEADER + ENTRY * i;
+    unsigned char *e = head + HEADER + ENTRY * i;
     memcpy(e, s[i].name, strlen(s[i].name));
     put64(e + NAME, off);
     put64(e + NAME + 8, s[i].size);
-    if (s[i].size)
-      memcpy(b + off, s[i].data, s[i].size);
     off += s[i].size;
   }
-  put64(b + 16, XXH3_64bits(b + HEADER, size - HEADER));
-  size_t plen = strlen(path);
-  char *tmp = tgc_xmalloc(plen + 32);
-  snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-  FILE *f = fopen(tmp, "wb");
-  bool ok = f && fwrite(b, 1, size, f) == size && fflush(f) == 0 && fsync(fileno(f)) == 0;
-  int e = errno;
-  if (f && fclose(f) != 0 && ok) {
-    ok = false;
-    e = errno;
+  XXH3_state_t *st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  XXH3_64bits_update(st, head + HEADER, table - HEADER);
+  tgc_rt_chunk *chunks = tgc_xcalloc(n + 1, sizeof *chunks);
+  chunks[0] = (tgc_rt_chunk){head, table};
+  for (size_t i = 0; i < n; i++) {
+    XXH3_64bits_update(st, s[i].data, s[i].size);
+    chunks[i + 1] = (tgc_rt_chunk){s[i].data, s[i].size};
   }
-  free(b);
-  if (!ok || rename(tmp, path) != 0) {
-    if (ok)
-      e = errno;
-    remove(tmp);
-    free(tmp);
-    return tgc_rt_errorf(err, "cannot write '%s': %s", path, strerror(e));
-  }
-  free(tmp);
-  return 0;
+  put64(head + 16, XXH3_64bits_digest(st));
+  XXH3_freeState(st);
+  int rc = tgc_rt_write_atomic(path, chunks, n + 1, err);
+  free(chunks);
+  free(head);
+  return rc;
 }
 
 int tgc_rt_artifact_open(const char *path, tgc_rt_artifact **out, tgc_rt_err *err) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return tgc_rt_errorf(err, "cannot open '%s': %s", path, strerror(errno));
   tgc_rt_artifact *a = tgc_xcalloc(1, sizeof *a);
-  size_t cap = 1 << 16;
-  a->bytes = tgc_xmalloc(cap);
-  size_t r;
-  while ((r = fread(a->bytes + a->size, 1, cap - a->size, f)) > 0) {
-    a->size += r;
-    if (a->size == cap) {
-      cap *= 2;
-      a->bytes = tgc_xrealloc(a->bytes, cap);
-    }
+  if (tgc_rt_map_file(path, &a->map, err)) {
+    free(a);
+    return -1;
   }
-  bool rerr = ferror(f);
-  fclose(f);
+  const unsigned char *b = a->map.data;
+  size_t size = a->map.len;
   const char *why = NULL;
-  if (rerr)
-    why = "cannot be read";
-  else if (a->size < HEADER || !tgc_rt_artifact_magic(a->bytes, a->size))
+  if (size < HEADER || !tgc_rt_artifact_magic(b, size))
     why = "is not a tgc artifact (bad magic)";
   if (!why) {
-    uint64_t vn = get64(a->bytes + 8);
+    uint64_t vn = get64(b + 8);
     a->n = (uint32_t)(vn >> 32);
     if ((uint32_t)vn != TGC_RT_ARTIFACT_VERSION) {
       tgc_rt_errorf(err, "'%s' is a version %u artifact; this tgc reads version %u (rebuild it with tgc -O2 ... -o "
@@ -115,15 +92,15 @@ int tgc_rt_artifact_open(const char *path, tgc_rt_artifact **out, tgc_rt_err *er
       tgc_rt_artifact_close(a);
       return -1;
     }
-    if ((uint64_t)a->n > (a->size - HEADER) / ENTRY)
+    if ((uint64_t)a->n > (size - HEADER) / ENTRY)
       why = "is truncated (its section table is cut off)";
-    else if (get64(a->bytes + 16) != XXH3_64bits(a->bytes + HEADER, a->size - HEADER))
+    else if (get64(b + 16) != XXH3_64bits(b + HEADER, size - HEADER))
       why = "is corrupt or truncated (checksum mismatch)";
   }
   for (uint32_t i = 0; !why && i < a->n; i++) {
-    const unsigned char *e = a->bytes + HEADER + ENTRY * i;
+    const unsigned char *e = b + HEADER + ENTRY * i;
     uint64_t off = get64(e + NAME), sz = get64(e + NAME + 8);
-    if (e[NAME - 1] != 0 || off > a->size || sz > a->size - off)
+    if (e[NAME - 1] != 0 || off > size || sz > size - off)
       why = "has a section outside the file";
   }
   if (why) {
@@ -138,16 +115,16 @@ int tgc_rt_artifact_open(const char *path, tgc_rt_artifact **out, tgc_rt_err *er
 void tgc_rt_artifact_close(tgc_rt_artifact *a) {
   if (!a)
     return;
-  free(a->bytes);
+  tgc_rt_unmap_file(&a->map);
   free(a);
 }
 
 const void *tgc_rt_artifact_find(const tgc_rt_artifact *a, const char *name, size_t *size) {
   for (uint32_t i = 0; i < a->n; i++) {
-    const unsigned char *e = a->bytes + HEADER + ENTRY * i;
+    const unsigned char *e = a->map.data + HEADER + ENTRY * i;
     if (strncmp((const char *)e, name, NAME) == 0) {
       *size = (size_t)get64(e + NAME + 8);
-      return a->bytes + get64(e + NAME);
+      return a->map.data + get64(e + NAME);
     }
   }
   return NULL;
