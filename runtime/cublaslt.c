@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "rt_internal.h"
 
 typedef int cublasStatus_t;
 typedef struct cublasLtContext *cublasLtHandle_t;
@@ -86,12 +87,7 @@ tgc_rt_blas *tgc_rt_blas_open(tgc_rt_cuda *c, tgc_rt_err *err) {
   static const char *const names[] = {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so",
                                       "/usr/local/cuda/lib64/libcublasLt.so.13",
                                       "/usr/local/cuda/lib64/libcublasLt.so.12"};
-  void *lib = NULL;
-  const char *env = getenv("TGC_CUBLASLT_LIBRARY");
-  if (env)
-    lib = dlopen(env, RTLD_NOW | RTLD_LOCAL);
-  for (size_t i = 0; !lib && i < sizeof names / sizeof names[0]; i++)
-    lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+  void *lib = tgc_rt_dlopen_first("TGC_CUBLASLT_LIBRARY", names, sizeof names / sizeof names[0]);
   if (!lib) {
     tgc_rt_errorf(err, "cuBLASLt is not available: cannot load libcublasLt (install the CUDA toolkit's cuBLAS, or set "
                        "TGC_CUBLASLT_LIBRARY to its path)");
@@ -100,10 +96,7 @@ tgc_rt_blas *tgc_rt_blas_open(tgc_rt_cuda *c, tgc_rt_err *err) {
   tgc_rt_blas *b = tgc_xcalloc(1, sizeof *b);
   b->lib = lib;
   b->cuda = c;
-  struct {
-    void **slot;
-    const char *name;
-  } syms[] = {
+  const tgc_rt_dlsym syms[] = {
       {(void **)&b->create, "cublasLtCreate"},
       {(void **)&b->destroy, "cublasLtDestroy"},
       {(void **)&b->desc_create, "cublasLtMatmulDescCreate"},
@@ -119,15 +112,10 @@ tgc_rt_blas *tgc_rt_blas_open(tgc_rt_cuda *c, tgc_rt_err *err) {
       {(void **)&b->matmul, "cublasLtMatmul"},
       {(void **)&b->status_string, "cublasLtGetStatusString"},
   };
-  for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
-    void *p = dlsym(lib, syms[i].name);
-    if (!p) {
-      tgc_rt_errorf(err, "libcublasLt lacks %s", syms[i].name);
-      dlclose(lib);
-      free(b);
-      return NULL;
-    }
-    memcpy(syms[i].slot, &p, sizeof p);
+  if (tgc_rt_dlsym_all(lib, syms, sizeof syms / sizeof syms[0], "libcublasLt", err)) {
+    dlclose(lib);
+    free(b);
+    return NULL;
   }
   cublasStatus_t s = b->create(&b->h);
   if (s) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "rt_internal.h"
 
 typedef int CUresult;
 typedef int CUdevice;
@@ -74,9 +75,8 @@ static int cuda_error(tgc_rt_cuda *c, tgc_rt_err *err, const char *call, CUresul
 }
 
 tgc_rt_cuda *tgc_rt_cuda_open(tgc_rt_err *err) {
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!lib)
-    lib = dlopen("libcuda.so", RTLD_NOW | RTLD_LOCAL);
+  static const char *const names[] = {"libcuda.so.1", "libcuda.so"};
+  void *lib = tgc_rt_dlopen_first(NULL, names, 2);
   if (!lib) {
     tgc_rt_errorf(err, "no CUDA driver: libcuda.so.1 cannot be loaded (is this a machine with an NVIDIA GPU and its "
                        "driver? use --device=cpu)");
@@ -84,10 +84,7 @@ tgc_rt_cuda *tgc_rt_cuda_open(tgc_rt_err *err) {
   }
   tgc_rt_cuda *c = tgc_xcalloc(1, sizeof *c);
   c->lib = lib;
-  struct {
-    void **slot;
-    const char *name;
-  } syms[] = {
+  const tgc_rt_dlsym syms[] = {
       {(void **)&c->init, "cuInit"},
       {(void **)&c->device_get_count, "cuDeviceGetCount"},
       {(void **)&c->device_get, "cuDeviceGet"},
@@ -123,15 +120,10 @@ tgc_rt_cuda *tgc_rt_cuda_open(tgc_rt_err *err) {
       {(void **)&c->memset_d32, "cuMemsetD32Async"},
       {(void **)&c->mem_get_info, "cuMemGetInfo_v2"},
   };
-  for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
-    void *p = dlsym(lib, syms[i].name);
-    if (!p) {
-      tgc_rt_errorf(err, "the CUDA driver lacks %s (too old a driver?)", syms[i].name);
-      dlclose(lib);
-      free(c);
-      return NULL;
-    }
-    memcpy(syms[i].slot, &p, sizeof p);
+  if (tgc_rt_dlsym_all(lib, syms, sizeof syms / sizeof syms[0], "the CUDA driver (too old a driver?)", err)) {
+    dlclose(lib);
+    free(c);
+    return NULL;
   }
   int n = 0;
   CUresult r;
@@ -167,16 +159,14 @@ tgc_rt_cuda *tgc_rt_cuda_open(tgc_rt_err *err) {
 }
 
 bool tgc_rt_cuda_available(void) {
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!lib)
-    return false;
+  static const char *const names[] = {"libcuda.so.1", "libcuda.so"};
+  void *lib = tgc_rt_dlopen_first(NULL, names, 2);
   CUresult (*init)(unsigned) = NULL;
   CUresult (*count)(int *) = NULL;
-  void *a = dlsym(lib, "cuInit"), *b = dlsym(lib, "cuDeviceGetCount");
-  memcpy(&init, &a, sizeof a);
-  memcpy(&count, &b, sizeof b);
+  const tgc_rt_dlsym syms[] = {{(void **)&init, "cuInit"}, {(void **)&count, "cuDeviceGetCount"}};
+  tgc_rt_err err;
   int n = 0;
-  return init && count && init(0) == 0 && count(&n) == 0 && n > 0; /* libcuda stays loaded */
+  return lib && tgc_rt_dlsym_all(lib, syms, 2, "libcuda", &err) == 0 && init(0) == 0 && count(&n) == 0 && n > 0;
 }
 
 void tgc_rt_cuda_close(tgc_rt_cuda *c) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "rt_internal.h"
 
 /* The few NVRTC entry points tgc uses, with their C types (nvrtc.h is not needed to build tgc). */
 typedef int nvrtcResult;
@@ -39,12 +40,7 @@ tgc_rt_nvrtc *tgc_rt_nvrtc_open(tgc_rt_err *err) {
   static const char *const names[] = {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so",
                                       "/usr/local/cuda/lib64/libnvrtc.so.13", "/usr/local/cuda/lib64/libnvrtc.so.12",
                                       "/usr/local/cuda/lib64/libnvrtc.so"};
-  void *lib = NULL;
-  const char *env = getenv("TGC_NVRTC_LIBRARY");
-  if (env)
-    lib = dlopen(env, RTLD_NOW | RTLD_LOCAL);
-  for (size_t i = 0; !lib && i < sizeof names / sizeof names[0]; i++)
-    lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+  void *lib = tgc_rt_dlopen_first("TGC_NVRTC_LIBRARY", names, sizeof names / sizeof names[0]);
   if (!lib) {
     tgc_rt_errorf(err, "NVRTC is not available: cannot load libnvrtc (install the CUDA toolkit, or set "
                        "TGC_NVRTC_LIBRARY to its path)");
@@ -52,10 +48,7 @@ tgc_rt_nvrtc *tgc_rt_nvrtc_open(tgc_rt_err *err) {
   }
   tgc_rt_nvrtc *nv = tgc_xcalloc(1, sizeof *nv);
   nv->lib = lib;
-  struct {
-    void **slot;
-    const char *name;
-  } syms[] = {
+  const tgc_rt_dlsym syms[] = {
       {(void **)&nv->version, "nvrtcVersion"},
       {(void **)&nv->error_string, "nvrtcGetErrorString"},
       {(void **)&nv->create, "nvrtcCreateProgram"},
@@ -68,15 +61,10 @@ tgc_rt_nvrtc *tgc_rt_nvrtc_open(tgc_rt_err *err) {
       {(void **)&nv->cubin_size, "nvrtcGetCUBINSize"},
       {(void **)&nv->cubin, "nvrtcGetCUBIN"},
   };
-  for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
-    void *p = dlsym(lib, syms[i].name);
-    if (!p) {
-      tgc_rt_errorf(err, "libnvrtc lacks %s", syms[i].name);
-      dlclose(lib);
-      free(nv);
-      return NULL;
-    }
-    memcpy(syms[i].slot, &p, sizeof p); /* object-to-function pointer conversion, as POSIX allows */
+  if (tgc_rt_dlsym_all(lib, syms, sizeof syms / sizeof syms[0], "libnvrtc", err)) {
+    dlclose(lib);
+    free(nv);
+    return NULL;
   }
   nv->version(&nv->major, &nv->minor);
   nv->include_dir = getenv("TGC_CUDA_INCLUDE") ? getenv("TGC_CUDA_INCLUDE") : TGC_CUDA_INCLUDE_DIR;

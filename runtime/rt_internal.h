@@ -35,4 +35,13 @@ typedef struct tgc_rt_chunk {
 
 int tgc_rt_write_atomic(const char *path, const tgc_rt_chunk *chunks, size_t n, tgc_rt_err *err);
 
+/* Optional libraries: the first of $ENV (when ENV is set) and NAMES that dlopen loads, or NULL; then every
+ * entry point of SYMS stored through its slot, or an error "WHAT lacks NAME". */
+void *tgc_rt_dlopen_first(const char *env, const char *const *names, size_t n);
+typedef struct tgc_rt_dlsym {
+  void **slot;
+  const char *name;
+} tgc_rt_dlsym;
+int tgc_rt_dlsym_all(void *lib, const tgc_rt_dlsym *syms, size_t n, const char *what, tgc_rt_err *err);
+
 #endif
