@@ -139,7 +139,7 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
       long n = strtol(v, &end, 10);
       if (*end || n < 1 || n > 1000000) {
         fprintf(stderr, "tgc: error: '--repeat %s': give a number of runs from 1 to 1000000\n", v);
-        return -1;
+        return 1;
       }
       o->repeat = (int)n;
     } else if (a[0] == '-' && a[1]) {
