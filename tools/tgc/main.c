@@ -408,7 +408,7 @@ static int write_artifact(tgc_module *m, const char *wpath, const char *out, con
     snprintf(nm, sizeof nm, "kernel/%s.cubin", key);
     bool seen = false;
     for (size_t i = 0; i < n && !seen; i++)
-      seen = strcmp(secs[i].name, nm) == 0 || (!want_ptx && strcmp(secs[i].name, nm) == 0);
+      seen = strcmp(secs[i].name, nm) == 0;
     for (int pass = 0; pass < (want_ptx ? 2 : 1) && !seen; pass++) {
       const char *tgt = pass ? ptx_target : target;
       snprintf(nm, sizeof nm, "kernel/%s.%s", key, strncmp(tgt, "sm_", 3) == 0 ? "cubin" : "ptx");
