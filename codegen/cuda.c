@@ -29,6 +29,11 @@
 /* ---- the emitter: one place that handles indentation ---- */
 
 typedef struct {
+  uint32_t rank;
+  const char *ix[TGC_RT_MAX_RANK];
+} index_vec;
+
+typedef struct {
   tgc_strbuf *out;
   int indent;
   int next; /* fresh variable numbers */
@@ -45,6 +50,12 @@ typedef struct {
   const tgc_op *stat_op[32];
   const char *stat_a[32], *stat_b[32];
   uint32_t nstats;
+  /* vector mode (pointwise kernels): inputs read at the output's own index come from VEC-element vectors
+   * loaded before the lane loop (vin<j>[u]); VLOADED marks them */
+  bool vec;
+  const tgc_type *root_t;
+  index_vec root_I;
+  bool *vloaded;
 } emitter;
 
 static void line(emitter *e, const char *fmt, ...) TGC_PRINTF(2, 3);
@@ -153,10 +164,6 @@ static bool dim_is(const tgc_dim *d, int64_t v) {
 
 /* ---- index vectors: one C expression (a variable name or literal) per dim ---- */
 
-typedef struct {
-  uint32_t rank;
-  const char *ix[TGC_RT_MAX_RANK];
-} index_vec;
 
 static const char *fresh(emitter *e, const char *prefix) {
   char buf[32];
@@ -241,24 +248,44 @@ static int input_index(const kernel_src *k, const tgc_value *v) {
 
 static const char *eval(emitter *e, const kernel_src *k, const tgc_value *v, const index_vec *I);
 
+static bool is_identity(const emitter *e, const tgc_type *t, const index_vec *I) {
+  if (!e->vec || t->rank != e->root_t->rank || I->rank != e->root_I.rank)
+    return false;
+  for (uint32_t d = 0; d < t->rank; d++)
+    if (I->ix[d] != e->root_I.ix[d] || !tgc_dim_equal(t->dims[d], e->root_t->dims[d]))
+      return false;
+  return true;
+}
+
 static const char *load(emitter *e, int in, const tgc_value *v, const index_vec *I) {
   const tgc_type *t = v->type;
-  const char *off = linearize(e, I, t);
+  char vref[32];
+  const char *off;
+  if (is_identity(e, t, I)) {
+    /* lane u of the vector loaded before the lane loop */
+    e->vloaded[in] = true;
+    snprintf(vref, sizeof vref, "u");
+    off = vref;
+  } else {
+    off = linearize(e, I, t);
+  }
+  char arr[16];
+  snprintf(arr, sizeof arr, off == vref ? "vin%d" : "in%d", in);
   const char *r = fresh(e, "v");
   const char *ct = compute_type(t->dtype);
   switch (t->dtype) {
   case TGC_DT_F16:
-    line(e, "const float %s = __half2float(in%d[%s]);", r, in, off);
+    line(e, "const float %s = __half2float(%s[%s]);", r, arr, off);
     break;
   case TGC_DT_BF16:
-    line(e, "const float %s = __bfloat162float(in%d[%s]);", r, in, off);
+    line(e, "const float %s = __bfloat162float(%s[%s]);", r, arr, off);
     break;
   case TGC_DT_F8E4M3:
   case TGC_DT_F8E5M2:
-    line(e, "const float %s = (float)in%d[%s];", r, in, off);
+    line(e, "const float %s = (float)%s[%s];", r, arr, off);
     break;
   default:
-    line(e, "const %s %s = (%s)in%d[%s];", ct, r, ct, in, off);
+    line(e, "const %s %s = (%s)%s[%s];", ct, r, ct, arr, off);
     break;
   }
   return r;
@@ -1031,14 +1058,22 @@ static bool rows_ok(const kernel_src *k, const tgc_type *space, const tgc_value 
 
 /* ---- kernels ---- */
 
-static void store(emitter *e, const char *x, tgc_dtype dt) {
+static void store_at(emitter *e, const char *dst, const char *x, tgc_dtype dt) {
   switch (dt) {
-  case TGC_DT_F16: line(e, "out[i] = __float2half_rn(%s);", x); break;
-  case TGC_DT_BF16: line(e, "out[i] = __float2bfloat16_rn(%s);", x); break;
-  case TGC_DT_F8E4M3: line(e, "out[i] = __nv_fp8_e4m3(%s);", x); break;
-  case TGC_DT_F8E5M2: line(e, "out[i] = __nv_fp8_e5m2(%s);", x); break;
-  default: line(e, "out[i] = (%s)%s;", storage_type(dt), x); break;
+  case TGC_DT_F16: line(e, "%s = __float2half_rn(%s);", dst, x); break;
+  case TGC_DT_BF16: line(e, "%s = __float2bfloat16_rn(%s);", dst, x); break;
+  case TGC_DT_F8E4M3: line(e, "%s = __nv_fp8_e4m3(%s);", dst, x); break;
+  case TGC_DT_F8E5M2: line(e, "%s = __nv_fp8_e5m2(%s);", dst, x); break;
+  default: line(e, "%s = (%s)%s;", dst, storage_type(dt), x); break;
   }
+}
+
+static void store(emitter *e, const char *x, tgc_dtype dt) { store_at(e, "out[i]", x, dt); }
+
+/* An integer type of BYTES bytes (1 to 16) for vector loads and stores. */
+static const char *vector_type(uint32_t bytes) {
+  return bytes >= 16 ? "uint4" : bytes == 8 ? "uint2" : bytes == 4 ? "unsigned" : bytes == 2 ? "unsigned short"
+                                                                                        : "unsigned char";
 }
 
 static const char *const HEADERS = "#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n#include <cuda_fp8.h>\n"
@@ -1141,11 +1176,13 @@ static uint32_t row_block(const tgc_dim *n) {
 
 /* One attempt at a kernel computing ROOT over its type (rows mode or one thread per element). */
 static const char *value_kernel_src(gen *g, const char *name, const tgc_value *root, const kernel_src *k,
-                                    bool rows, bool reduce_root, const tgc_type *space, emitter *e) {
+                                    bool rows, bool reduce_root, const tgc_type *space, emitter *e,
+                                    uint32_t *vec_out) {
   tgc_module *m = g->m;
-  tgc_strbuf body, src;
+  tgc_strbuf body, src, tail;
   tgc_sb_init(&body);
   tgc_sb_init(&src);
+  tgc_sb_init(&tail);
   memset(e, 0, sizeof *e);
   e->out = &body;
   e->indent = 1;
@@ -1190,13 +1227,30 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
     e->indent--;
     line(e, "}");
   } else {
+    /* the vector body (lane u of VEC consecutive elements; inputs read at the element's own index come from
+     * vectors loaded before the lane loop), then the scalar body for the tail */
+    e->vec = true;
+    e->root_t = t;
+    e->vloaded = tgc_arena_alloc(&m->arena, sizeof *e->vloaded * (k->ninputs + 1));
+    e->indent = 2;
     index_vec I = delinearize(e, "i", t);
+    e->root_I = I;
     const char *x = eval(e, k, root, &I);
     if (!e->failed)
+      store_at(e, "ov[u]", x, t->dtype);
+    e->vec = false;
+    tgc_sb_init(&tail);
+    e->out = &tail;
+    e->indent = 2;
+    I = delinearize(e, "i", t);
+    x = eval(e, k, root, &I);
+    if (!e->failed)
       store(e, x, t->dtype);
+    e->out = &body;
   }
   if (e->failed) {
     tgc_sb_free(&body);
+    tgc_sb_free(&tail);
     tgc_sb_free(&src);
     return NULL;
   }
@@ -1214,36 +1268,54 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
   if (rows) {
     tgc_sb_printf(&src, "#define BLOCK %u /* threads per block: one block per row */\n", row_block(t->dims[t->rank - 1]));
     tgc_sb_puts(&src, BLOCK_REDUCE);
-  } else
-    tgc_sb_puts(&src, "#define ELEMS_PER_THREAD 4\n");
+  }
+  uint32_t vec = 1;
+  if (!rows) {
+    uint32_t widest = (uint32_t)(tgc_dtype_bits(t->dtype) + 7) / 8;
+    for (uint32_t j = 0; j < k->ninputs; j++)
+      if (e->vloaded[j]) {
+        uint32_t sz = (uint32_t)(tgc_dtype_bits(k->inputs[j]->type->dtype) + 7) / 8;
+        widest = sz > widest ? sz : widest;
+      }
+    vec = 16 / (widest ? widest : 1);
+    *vec_out = vec;
+    tgc_sb_printf(&src, "#define VEC %u /* elements per thread: 16 bytes of the widest vector access */\n", vec);
+  }
   tgc_sb_putc(&src, '\n');
   signature(&src, name, k->inputs, k->ninputs, root->type->dtype, e);
   if (!rows) {
-    /* ELEMS_PER_THREAD elements per thread, a block apart (coalesced): where all are in range the loads of all
-     * of them can be in flight together */
-    tgc_strbuf ind;
-    tgc_sb_init(&ind);
+    /* VEC consecutive elements per thread: inputs read at the elements' own index and the output move as one
+     * 16-byte access (buffers are 256-byte aligned and FIRST is a multiple of VEC) */
+    tgc_sb_printf(&src, "  const long long count = %s;\n", count.data);
+    tgc_sb_puts(&src, "  const long long first = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * VEC;\n");
+    tgc_sb_puts(&src, "  if (first + VEC <= count) {\n");
+    for (uint32_t j = 0; j < k->ninputs; j++)
+      if (e->vloaded[j]) {
+        tgc_dtype dj = k->inputs[j]->type->dtype;
+        uint32_t sz = (uint32_t)(tgc_dtype_bits(dj) + 7) / 8;
+        const char *vt = vector_type(sz * vec);
+        tgc_sb_printf(&src, "    __align__(16) %s vin%u[VEC];\n", storage_type(dj), j);
+        tgc_sb_printf(&src, "    *(%s *)vin%u = *(const %s *)&in%u[first];\n", vt, j, vt, j);
+      }
+    tgc_sb_printf(&src, "    __align__(16) %s ov[VEC];\n", storage_type(t->dtype));
+    tgc_sb_puts(&src, "#pragma unroll\n    for (int u = 0; u < VEC; u++) {\n");
+    tgc_sb_puts(&src, "      const long long i = first + u;\n");
+    /* the body was emitted two levels deep; the lane loop is three */
     for (const char *l = body.data ? body.data : ""; *l;) {
       const char *nl = strchr(l, '\n');
       size_t len = nl ? (size_t)(nl - l) : strlen(l);
-      tgc_sb_puts(&ind, "    ");
-      tgc_sb_putn(&ind, l, len);
-      tgc_sb_putc(&ind, '\n');
+      tgc_sb_puts(&src, "  ");
+      tgc_sb_putn(&src, l, len);
+      tgc_sb_putc(&src, '\n');
       l += len + (nl ? 1 : 0);
     }
-    tgc_sb_printf(&src, "  const long long count = %s;\n", count.data);
-    tgc_sb_puts(&src, "  const long long first = (long long)blockIdx.x * (ELEMS_PER_THREAD * blockDim.x) + threadIdx.x;\n");
-    tgc_sb_puts(&src, "  if (first + (ELEMS_PER_THREAD - 1LL) * blockDim.x < count) {\n#pragma unroll\n");
-    tgc_sb_puts(&src, "    for (int u = 0; u < ELEMS_PER_THREAD; u++) {\n");
-    tgc_sb_puts(&src, "      const long long i = first + (long long)u * blockDim.x;\n");
-    tgc_sb_puts(&src, ind.data ? ind.data : "");
-    tgc_sb_puts(&src, "    }\n    return;\n  }\n");
-    tgc_sb_puts(&src, "  for (int u = 0; u < ELEMS_PER_THREAD; u++) {\n");
-    tgc_sb_puts(&src, "    const long long i = first + (long long)u * blockDim.x;\n");
-    tgc_sb_puts(&src, "    if (i >= count)\n      return;\n");
-    tgc_sb_puts(&src, ind.data ? ind.data : "");
+    const char *ot = vector_type(((uint32_t)(tgc_dtype_bits(t->dtype) + 7) / 8) * vec);
+    tgc_sb_puts(&src, "    }\n");
+    tgc_sb_printf(&src, "    *(%s *)&out[first] = *(const %s *)ov;\n", ot, ot);
+    tgc_sb_puts(&src, "    return;\n  }\n");
+    tgc_sb_puts(&src, "  for (long long i = first; i < count; i++) {\n");
+    tgc_sb_puts(&src, tail.data ? tail.data : "");
     tgc_sb_puts(&src, "  }\n}\n");
-    tgc_sb_free(&ind);
   } else {
     tgc_sb_puts(&src, body.data ? body.data : "");
     tgc_sb_puts(&src, "}\n");
@@ -1251,6 +1323,7 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
   const char *r = tgc_arena_strndup(&m->arena, src.data, src.len);
   tgc_sb_free(&count);
   tgc_sb_free(&body);
+  tgc_sb_free(&tail);
   tgc_sb_free(&src);
   return r;
 }
@@ -1292,13 +1365,14 @@ static bool value_kernel(gen *g, const char *kind, const tgc_value *root, tgc_va
   bool any = false;
   const char *src = NULL;
   bool reduce_root;
+  uint32_t vec = 1;
   const tgc_type *space = row_space(&k, root, &reduce_root);
   bool rows = space->rank > 0 && rows_ok(&k, space, root, &any) && any;
   if (rows)
-    src = value_kernel_src(g, name, root, &k, true, reduce_root, space, &e);
+    src = value_kernel_src(g, name, root, &k, true, reduce_root, space, &e, &vec);
   if (!src) {
     rows = false;
-    src = value_kernel_src(g, name, root, &k, false, false, root->type, &e);
+    src = value_kernel_src(g, name, root, &k, false, false, root->type, &e, &vec);
   }
   if (!src) {
     snprintf(g->why, sizeof g->why, "%s", e.why);
@@ -1314,7 +1388,7 @@ static bool value_kernel(gen *g, const char *kind, const tgc_value *root, tgc_va
     kk->grid = TGC_CUDA_GRID_ELEMENTS;
     kk->count = numel_dim(&m->arena, t, 0, t->rank);
     kk->block = 256;
-    kk->per_block = 256 * 4; /* ELEMS_PER_THREAD */
+    kk->per_block = 256 * vec; /* VEC elements per thread */
   }
   return true;
 }

@@ -32,6 +32,9 @@ PRELUDE = r"""
 #define __forceinline__ inline
 #define __shared__ static
 #define __restrict__ __restrict
+#define __align__(n) alignas(n)
+struct alignas(16) uint4 { unsigned x, y, z, w; };
+struct alignas(8) uint2 { unsigned x, y; };
 struct tgc_dim3 { long long x; };
 static thread_local tgc_dim3 blockIdx = {0}, threadIdx = {0};
 static tgc_dim3 blockDim = {1};
