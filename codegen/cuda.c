@@ -2362,6 +2362,7 @@ void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *cm) {
     f = m->funcs;
   if (!f)
     return;
+  cm->func = f;
   gen g;
   memset(&g, 0, sizeof g);
   g.m = m;
@@ -2489,4 +2490,57 @@ void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out) {
                     op->loc.file ? op->loc.file : "?", op->loc.line, op->loc.col);
     }
   }
+}
+
+/* ---- the program's buffers ---- */
+
+static const tgc_value *buffer_storage(const tgc_value *v) {
+  while (v->def && v->def->opcode == TGC_OP_RESHAPE && v->def->parent && v->def->parent->parent_op == NULL)
+    v = v->def->operands[0].value;
+  return v;
+}
+
+static void use_buffer(tgc_cuda_buffer **bs, uint32_t *n, uint32_t *cap, const tgc_value *v, int step) {
+  v = buffer_storage(v);
+  uint32_t i = 0;
+  while (i < *n && (*bs)[i].v != v)
+    i++;
+  if (i == *n) {
+    if (*n == *cap) {
+      *cap = *cap ? *cap * 2 : 64;
+      *bs = tgc_xrealloc(*bs, sizeof **bs * *cap);
+    }
+    tgc_cuda_buf_kind kind = !v->def ? TGC_CUDA_BUF_INPUT
+                             : v->def->opcode == TGC_OP_PARAM ? TGC_CUDA_BUF_PARAM
+                                                              : TGC_CUDA_BUF_TEMP;
+    (*bs)[(*n)++] = (tgc_cuda_buffer){v, kind, step, step};
+  }
+  if (step > (*bs)[i].last)
+    (*bs)[i].last = step;
+}
+
+tgc_cuda_buffer *tgc_cuda_buffers(const tgc_cuda_module *cm, uint32_t *n) {
+  tgc_cuda_buffer *bs = NULL;
+  uint32_t cap = 0;
+  *n = 0;
+  for (uint32_t s = 0; s < cm->nsteps; s++) {
+    const tgc_cuda_step *st = &cm->steps[s];
+    if (st->gemm) {
+      const tgc_cuda_gemm *g = &cm->gemms[st->index];
+      const tgc_value *vs[5] = {g->a, g->b, g->c, g->bias, g->d};
+      for (int j = 0; j < 5; j++)
+        if (vs[j])
+          use_buffer(&bs, n, &cap, vs[j], (int)s);
+    } else {
+      const tgc_cuda_kernel *k = &cm->kernels[st->index];
+      for (uint32_t j = 0; j < k->nargs; j++)
+        use_buffer(&bs, n, &cap, k->args[j], (int)s);
+    }
+  }
+  const tgc_op *ret = cm->func ? cm->func->body->last : NULL;
+  for (uint32_t i = 0; ret && i < ret->noperands; i++)
+    use_buffer(&bs, n, &cap, ret->operands[i].value, (int)cm->nsteps);
+  if (!bs)
+    bs = tgc_xcalloc(1, sizeof *bs);
+  return bs;
 }

@@ -59,6 +59,7 @@ typedef struct tgc_cuda_step {
 } tgc_cuda_step;
 
 typedef struct tgc_cuda_module {
+  const tgc_func *func; /* the entry function */
   tgc_cuda_kernel *kernels;
   uint32_t nkernels;
   tgc_cuda_gemm *gemms;
@@ -81,5 +82,20 @@ const char *tgc_cuda_epilogue_name(tgc_cuda_epilogue e);
  * in name (one per layer) have the same canonical source, compile once and share an artifact entry. The caller
  * frees the result. */
 char *tgc_cuda_canonical_source(const tgc_cuda_kernel *k);
+
+typedef enum { TGC_CUDA_BUF_INPUT, TGC_CUDA_BUF_PARAM, TGC_CUDA_BUF_TEMP } tgc_cuda_buf_kind;
+
+/* A buffer of the program: the value owning the storage (top-level reshapes share their operand's), its kind,
+ * and for temporaries the step that writes it first and the last step that reads it (the function's results
+ * are read at step NSTEPS). */
+typedef struct tgc_cuda_buffer {
+  const tgc_value *v;
+  tgc_cuda_buf_kind kind;
+  int first, last;
+} tgc_cuda_buffer;
+
+/* The buffers the program's steps and results touch, in order of first use (*N of them; the caller frees the
+ * array). This order and these live ranges are what the memory plan is made of. */
+tgc_cuda_buffer *tgc_cuda_buffers(const tgc_cuda_module *cm, uint32_t *n);
 
 #endif

@@ -13,6 +13,7 @@
 #include "../../codegen/dot.h"
 #include "../../runtime/artifact.h"
 #include "../../runtime/kcache.h"
+#include "../../runtime/memplan.h"
 #include "../../runtime/nvrtc.h"
 #include "../../passes/pass_manager.h"
 #include "driver.h"
@@ -36,13 +37,14 @@ typedef struct {
   bool print_launches;
   const char *target;
   bool nvrtc_check;
+  const char *plan_dims; /* --plan-dims=B=8,S=512: the sizes an artifact's memory plan is made at */
 } options;
 
 static const char *const known_flags[] = {
     "--emit=", "-o", "-O0", "-O1", "-O2", "-O3", "--verify", "--no-verify", "--version", "--help", "--passes=",
     "--print-pipeline", "--list-passes", "--print-ir-after-all", "--print-ir-before-all", "--print-ir-after=",
     "--print-ir-before=", "--time-passes", "--verify-each", "--verify-each=numerics", "--weights=", "-Rpass=",
-    "-Rpass-missed=", "--print-launches", "--target=", "--nvrtc-check"};
+    "-Rpass-missed=", "--print-launches", "--target=", "--nvrtc-check", "--plan-dims="};
 
 static void usage(FILE *out) {
   fputs("OVERVIEW: tgc, a tensor-graph compiler\n"
@@ -57,6 +59,9 @@ static void usage(FILE *out) {
         "                   kernel compiled; the default when -o names a .tgc file)\n"
         "  --target=sm_XX   the GPU architecture kernels are compiled for (default sm_90)\n"
         "  --nvrtc-check    with --emit=cuda: compile every kernel with NVRTC and report (no GPU needed)\n"
+        "  --plan-dims=B=8,S=512\n"
+        "                   with an artifact: the largest sizes of the symbols it will run at; its memory plan is\n"
+        "                   made there and holds for every smaller size (static modules need none)\n"
         "  -O0 -O1 -O2 -O3  optimization level (default -O0)\n"
         "  --verify         run the IR verifier after parsing (default)\n"
         "  --no-verify      skip the IR verifier\n"
@@ -192,6 +197,8 @@ static int parse_args(int argc, char **argv, options *o, int *exit_now) {
       o->weights = a + 10;
     } else if (strncmp(a, "-Rpass=", 7) == 0) {
       o->pm.remark_pass = a + 7;
+    } else if (strncmp(a, "--plan-dims=", 12) == 0) {
+      o->plan_dims = a + 12;
     } else if (strncmp(a, "--target=", 9) == 0) {
       o->target = a + 9;
       if (strncmp(o->target, "sm_", 3) != 0 && strncmp(o->target, "compute_", 8) != 0) {
@@ -332,9 +339,136 @@ static char *dir_of(const char *path) {
   return abs;
 }
 
+/* The artifact's memory plan: the program's temporaries in order with their live ranges and, when every symbol
+ * has a size (DIMS, "B=8,S=512"; none needed by a static module), their sizes and offsets there. Appends the
+ * plan's text to OUT and a summary to SUMMARY; 1 after an error. */
+static int artifact_plan(const tgc_cuda_module *cm, const char *dims, tgc_strbuf *out, tgc_strbuf *summary) {
+  uint32_t nb;
+  tgc_cuda_buffer *cb = tgc_cuda_buffers(cm, &nb);
+  /* the symbols the program's buffers use */
+  const char *used[TGC_RT_MEMPLAN_MAX_SYMS];
+  uint32_t nused = 0;
+  for (uint32_t i = 0; i < nb; i++)
+    for (uint32_t d = 0; d < cb[i].v->type->rank; d++) {
+      const tgc_dim *dim = cb[i].v->type->dims[d];
+      for (uint32_t t = 0; t < dim->nterms; t++)
+        for (uint32_t j = 0; j < dim->terms[t].nsyms; j++) {
+          const char *nm = dim->terms[t].syms[j]->name;
+          uint32_t k = 0;
+          while (k < nused && strcmp(used[k], nm) != 0)
+            k++;
+          if (k == nused && nused < TGC_RT_MEMPLAN_MAX_SYMS)
+            used[nused++] = nm;
+        }
+    }
+  tgc_rt_memplan p;
+  memset(&p, 0, sizeof p);
+  p.align = 256;
+  int rc = 1;
+  /* --plan-dims: every name a symbol of the program, every symbol given */
+  for (const char *s = dims; s && *s;) {
+    const char *eq = strchr(s, '='), *end = strchr(s, ',');
+    if (!end)
+      end = s + strlen(s);
+    char *num_end = NULL;
+    errno = 0;
+    long long v = eq && eq < end ? strtoll(eq + 1, &num_end, 10) : -1;
+    if (!eq || eq > end || eq == s || num_end != end || errno || v < 0 || p.nsyms == TGC_RT_MEMPLAN_MAX_SYMS) {
+      fprintf(stderr, "tgc: error: bad --plan-dims '%s' (expected SYM=N,SYM=N with sizes >= 0)\n", dims);
+      goto done;
+    }
+    char *name = strndup(s, (size_t)(eq - s));
+    uint32_t k = 0;
+    while (k < nused && strcmp(used[k], name) != 0)
+      k++;
+    bool dup = false;
+    for (uint32_t j = 0; j < p.nsyms; j++)
+      dup = dup || strcmp(p.sym_names[j], name) == 0;
+    if (k == nused || dup) {
+      fprintf(stderr, "tgc: error: --plan-dims %s '%s'; the program's symbols are:", dup ? "repeats" : "names a symbol the program does not use,",
+              name);
+      for (uint32_t j = 0; j < nused; j++)
+        fprintf(stderr, " %s", used[j]);
+      fprintf(stderr, "%s\n", nused ? "" : " (none: the module is static)");
+      free(name);
+      goto done;
+    }
+    p.sym_names[p.nsyms] = name;
+    p.sym_sizes[p.nsyms++] = v;
+    s = *end ? end + 1 : end;
+  }
+  for (uint32_t k = 0; dims && k < nused; k++) {
+    uint32_t j = 0;
+    while (j < p.nsyms && strcmp(p.sym_names[j], used[k]) != 0)
+      j++;
+    if (j == p.nsyms) {
+      fprintf(stderr, "tgc: error: --plan-dims gives no size for the symbol '%s'\n", used[k]);
+      goto done;
+    }
+  }
+  p.placed = dims || nused == 0;
+  p.b = tgc_xcalloc(nb + 1, sizeof *p.b);
+  size_t naive = 0;
+  for (uint32_t i = 0; i < nb; i++) {
+    if (cb[i].kind != TGC_CUDA_BUF_TEMP)
+      continue;
+    tgc_rt_live *l = &p.b[p.n++];
+    l->first = cb[i].first;
+    l->last = cb[i].last;
+    if (!p.placed)
+      continue;
+    /* bytes at the given sizes, overflow checked */
+    uint64_t bytes = (uint64_t)((tgc_dtype_bits(cb[i].v->type->dtype) + 7) / 8);
+    bool over = false;
+    for (uint32_t d = 0; d < cb[i].v->type->rank && !over; d++) {
+      const tgc_dim *dim = cb[i].v->type->dims[d];
+      int64_t sum = 0;
+      for (uint32_t t = 0; t < dim->nterms && !over; t++) {
+        int64_t term = dim->terms[t].coeff;
+        for (uint32_t j = 0; j < dim->terms[t].nsyms && !over; j++)
+          for (uint32_t q = 0; q < p.nsyms; q++)
+            if (strcmp(p.sym_names[q], dim->terms[t].syms[j]->name) == 0)
+              over = __builtin_mul_overflow(term, p.sym_sizes[q], &term);
+        over = over || __builtin_add_overflow(sum, term, &sum);
+      }
+      over = over || __builtin_mul_overflow(bytes, (uint64_t)(sum > 0 ? sum : 0), &bytes);
+    }
+    if (over || bytes > ((uint64_t)1 << 62)) {
+      fprintf(stderr, "tgc: error: at --plan-dims %s a buffer of the program would need more than 2^62 bytes\n",
+              dims);
+      goto done;
+    }
+    l->bytes = (size_t)bytes;
+    naive += (l->bytes + p.align - 1) & ~(p.align - 1);
+  }
+  if (p.placed)
+    p.arena = tgc_rt_plan_memory(p.b, p.n, (int)cm->nsteps, p.align);
+  tgc_rt_memplan_format(&p, out);
+  if (!p.placed) {
+    tgc_sb_printf(summary, "memory plan: live ranges of %zu buffers, offsets made at load (give --plan-dims=", p.n);
+    for (uint32_t k = 0; k < nused; k++)
+      tgc_sb_printf(summary, "%s%s=N", k ? "," : "", used[k]);
+    tgc_sb_puts(summary, " to plan for every size up to those)");
+  } else {
+    tgc_sb_printf(summary, "memory plan: %zu buffers in an arena of %zu bytes (%zu without reuse)", p.n, p.arena,
+                  naive);
+    if (p.nsyms) {
+      tgc_sb_puts(summary, " for sizes up to ");
+      for (uint32_t k = 0; k < p.nsyms; k++)
+        tgc_sb_printf(summary, "%s%s=%lld", k ? "," : "", p.sym_names[k], (long long)p.sym_sizes[k]);
+    }
+  }
+  rc = 0;
+done:
+  tgc_rt_memplan_free(&p);
+  free(cb);
+  return rc;
+}
+
 /* -o model.tgc: the optimized module (its weights reference made relative to the artifact when they share a
  * directory, absolute otherwise) and every distinct kernel of its CUDA program as CUBIN for TARGET and PTX. */
-static int write_artifact(tgc_module *m, const char *wpath, const char *out, const char *target) {
+static int write_artifact(tgc_module *m, const char *wpath, const char *out, const char *target,
+                          const char *plan_dims) {
   tgc_rt_err err;
   if (!out || strcmp(out, "-") == 0) {
     fprintf(stderr, "tgc: error: an artifact is written to a file: give -o FILE.tgc\n");
@@ -375,9 +509,19 @@ static int write_artifact(tgc_module *m, const char *wpath, const char *out, con
             op->opcode == TGC_OP_FUSION ? tgc_op_attr_str(op, "kind", "fusion") : tgc_op_name(op->opcode), cm.why);
     return 1;
   }
+  tgc_strbuf plan, plan_summary;
+  tgc_sb_init(&plan);
+  tgc_sb_init(&plan_summary);
+  if (artifact_plan(&cm, plan_dims, &plan, &plan_summary)) {
+    tgc_sb_free(&plan);
+    tgc_sb_free(&plan_summary);
+    return 1;
+  }
   tgc_rt_nvrtc *nv = tgc_rt_nvrtc_open(&err);
   if (!nv) {
     fprintf(stderr, "tgc: error: %s (an artifact holds compiled kernels)\n", err.msg);
+    tgc_sb_free(&plan);
+    tgc_sb_free(&plan_summary);
     return 1;
   }
   char ptx_target[32];
@@ -390,13 +534,14 @@ static int write_artifact(tgc_module *m, const char *wpath, const char *out, con
   tgc_rt_nvrtc_version(nv, &major, &minor);
   char nvv[32];
   snprintf(nvv, sizeof nvv, "%d.%d", major, minor);
-  size_t cap = 8 + cm.nkernels * 2, n = 0;
+  size_t cap = 9 + cm.nkernels * 2, n = 0;
   tgc_rt_section *secs = tgc_xcalloc(cap, sizeof *secs);
   char **names = tgc_xcalloc(cap, sizeof *names);
   void **images = tgc_xcalloc(cap, sizeof *images);
   secs[n++] = (tgc_rt_section){"ir", ir.data, ir.len};
   secs[n++] = (tgc_rt_section){"target", target, strlen(target)};
   secs[n++] = (tgc_rt_section){"nvrtc", nvv, strlen(nvv)};
+  secs[n++] = (tgc_rt_section){"plan", plan.data, plan.len};
   tgc_rt_kcache_stats st = {0, 0, 0, 0};
   int rc = 1;
   uint32_t distinct = 0;
@@ -437,6 +582,7 @@ static int write_artifact(tgc_module *m, const char *wpath, const char *out, con
     fprintf(stderr, "tgc: wrote %s: optimized IR (%zu bytes), %u kernels (%u distinct) as %s%s%s (%zu bytes), "
             "%u cuBLASLt GEMMs, weights %s\n", out, ir.len, cm.nkernels, distinct, target, want_ptx ? " CUBIN + " : "",
             want_ptx ? ptx_target : "", bytes, cm.ngemms, w && w->kind == TGC_ATTR_STR ? w->u.s : "(none)");
+    fprintf(stderr, "tgc: %s\n", plan_summary.data);
   }
   rc = 0;
 done:
@@ -448,6 +594,8 @@ done:
   free(images);
   free(secs);
   tgc_sb_free(&ir);
+  tgc_sb_free(&plan);
+  tgc_sb_free(&plan_summary);
   tgc_rt_nvrtc_close(nv);
   return rc;
 }
@@ -538,7 +686,7 @@ int main(int argc, char **argv) {
       }
       size_t olen = o.output ? strlen(o.output) : 0;
       if (o.emit == EMIT_ARTIFACT || (o.emit == EMIT_TIR && olen > 4 && strcmp(o.output + olen - 4, ".tgc") == 0)) {
-        rc = write_artifact(m, wpath, o.output, o.target);
+        rc = write_artifact(m, wpath, o.output, o.target, o.plan_dims);
         goto done;
       }
       tgc_strbuf out;

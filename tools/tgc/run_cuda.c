@@ -31,11 +31,9 @@ static double now_ms(void) {
 
 /* ---- buffers ---- */
 
-typedef enum { BUF_INPUT, BUF_PARAM, BUF_TEMP } buf_kind;
-
 typedef struct {
   const tgc_value *v; /* the value owning the storage (aliases resolved) */
-  buf_kind kind;
+  tgc_cuda_buf_kind kind;
   size_t bytes;
   int first, last; /* steps that write it first and read it last (temporaries) */
   size_t offset;   /* in the arena (temporaries) */
@@ -44,7 +42,7 @@ typedef struct {
 
 typedef struct {
   buffer *b;
-  uint32_t n, cap;
+  uint32_t n;
 } buffers;
 
 /* Top-level reshapes share their operand's storage. */
@@ -86,36 +84,42 @@ static buffer *find_buf(buffers *bs, const tgc_value *v) {
   return NULL;
 }
 
-static buffer *use_buf(buffers *bs, const tgc_value *v, int step, const tgc_rt_plan *p, const int64_t *syms) {
-  buffer *b = find_buf(bs, v);
-  if (!b) {
-    if (bs->n == bs->cap) {
-      bs->cap = bs->cap ? bs->cap * 2 : 64;
-      bs->b = tgc_xrealloc(bs->b, sizeof *bs->b * bs->cap);
-    }
-    b = &bs->b[bs->n++];
-    memset(b, 0, sizeof *b);
-    b->v = storage_of(v);
-    b->kind = !b->v->def ? BUF_INPUT : b->v->def->opcode == TGC_OP_PARAM ? BUF_PARAM : BUF_TEMP;
-    b->bytes = value_bytes(b->v, p, syms, NULL);
-    b->first = step;
-  }
-  if (step > b->last)
-    b->last = step;
-  return b;
-}
-
-/* The temporaries' places in one arena (runtime/memplan.c); returns the arena's size. */
-static size_t plan_memory(buffers *bs, int nsteps) {
+/* The temporaries' places in one arena: the artifact's stored plan when it holds for these sizes, else a plan
+ * made now (runtime/memplan.c); returns the arena's size and says in *FROM where the plan came from. */
+static size_t plan_memory(buffers *bs, int nsteps, const tgc_rt_artifact *art, const char **from) {
   tgc_rt_live *lv = tgc_xcalloc(bs->n + 1, sizeof *lv);
-  size_t n = 0;
+  size_t n = 0, top = 0;
   for (uint32_t i = 0; i < bs->n; i++)
-    if (bs->b[i].kind == BUF_TEMP)
+    if (bs->b[i].kind == TGC_CUDA_BUF_TEMP)
       lv[n++] = (tgc_rt_live){bs->b[i].bytes, bs->b[i].first, bs->b[i].last, 0};
-  size_t top = tgc_rt_plan_memory(lv, n, nsteps, 256);
+  size_t sz;
+  const char *text = art ? tgc_rt_artifact_find(art, "plan", &sz) : NULL;
+  char why[256];
+  tgc_rt_memplan stored;
+  bool reused = false;
+  *from = "planned at load";
+  if (text && tgc_rt_memplan_parse(text, sz, &stored, why, sizeof why) == 0) {
+    if (tgc_rt_memplan_reuse(&stored, lv, n, &top, why, sizeof why) == 0) {
+      reused = true;
+      *from = "the artifact's";
+    } else if (stored.placed) {
+      tgc_strbuf dims;
+      tgc_sb_init(&dims);
+      for (uint32_t i = 0; i < stored.nsyms; i++)
+        tgc_sb_printf(&dims, "%s%s=%lld", i ? "," : "", stored.sym_names[i], (long long)stored.sym_sizes[i]);
+      fprintf(stderr, "tgc: note: the artifact's memory plan (made at %s) does not fit this run: %s; planning at "
+              "load\n", dims.data ? dims.data : "static sizes", why);
+      tgc_sb_free(&dims);
+    }
+    tgc_rt_memplan_free(&stored);
+  } else if (text) {
+    fprintf(stderr, "tgc: note: the artifact's memory plan is malformed (%s); planning at load\n", why);
+  }
+  if (!reused)
+    top = tgc_rt_plan_memory(lv, n, nsteps, 256);
   n = 0;
   for (uint32_t i = 0; i < bs->n; i++)
-    if (bs->b[i].kind == BUF_TEMP)
+    if (bs->b[i].kind == TGC_CUDA_BUF_TEMP)
       bs->b[i].offset = lv[n++].offset;
   free(lv);
   return top;
@@ -336,7 +340,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
   tgc_rt_nvrtc *nv = NULL;
   tgc_rt_blas *blas = NULL;
   int64_t *syms = tgc_xcalloc(p->nsyms + 1, sizeof *syms);
-  buffers bs = {NULL, 0, 0};
+  buffers bs = {NULL, 0};
   unique_kernel *uk = tgc_xcalloc(cm.nkernels + 1, sizeof *uk);
   uint32_t nuk = 0;
   uint32_t *kmap = tgc_xcalloc(cm.nkernels + 1, sizeof *kmap);
@@ -419,26 +423,20 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
   double c1 = now_ms();
 
   /* buffers: what every step reads and writes, then the function's results */
-  for (uint32_t s = 0; s < cm.nsteps; s++) {
-    const tgc_cuda_step *st = &cm.steps[s];
-    if (st->gemm) {
-      const tgc_cuda_gemm *g = &cm.gemms[st->index];
-      const tgc_value *vs[5] = {g->a, g->b, g->c, g->bias, g->d};
-      for (int j = 0; j < 5; j++)
-        if (vs[j])
-          use_buf(&bs, vs[j], (int)s, p, syms);
-    } else {
-      const tgc_cuda_kernel *k = &cm.kernels[st->index];
-      for (uint32_t j = 0; j < k->nargs; j++)
-        use_buf(&bs, k->args[j], (int)s, p, syms);
-    }
+  {
+    uint32_t nb;
+    tgc_cuda_buffer *cb = tgc_cuda_buffers(&cm, &nb);
+    bs.b = tgc_xcalloc(nb + 1, sizeof *bs.b);
+    for (uint32_t i = 0; i < nb; i++)
+      bs.b[i] = (buffer){cb[i].v, cb[i].kind, value_bytes(cb[i].v, p, syms, NULL), cb[i].first, cb[i].last, 0, 0};
+    bs.n = nb;
+    free(cb);
   }
   const tgc_op *ret = f->body->last;
-  for (uint32_t i = 0; i < ret->noperands; i++)
-    use_buf(&bs, ret->operands[i].value, (int)cm.nsteps, p, syms);
-  size_t arena_bytes = plan_memory(&bs, (int)cm.nsteps), param_bytes = 0, naive = 0;
+  const char *plan_from;
+  size_t arena_bytes = plan_memory(&bs, (int)cm.nsteps, art, &plan_from), param_bytes = 0, naive = 0;
   for (uint32_t i = 0; i < bs.n; i++)
-    if (bs.b[i].kind == BUF_TEMP)
+    if (bs.b[i].kind == TGC_CUDA_BUF_TEMP)
       naive += (bs.b[i].bytes + 255) & ~(size_t)255;
   if (tgc_rt_cuda_alloc(cuda, arena_bytes, &arena, &err) || tgc_rt_cuda_alloc(cuda, 4, &errflag, &err)) {
     fprintf(stderr, "tgc: error: %s\n", err.msg);
@@ -447,7 +445,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
   }
   for (uint32_t i = 0; i < bs.n; i++) {
     buffer *b = &bs.b[i];
-    if (b->kind == BUF_TEMP) {
+    if (b->kind == TGC_CUDA_BUF_TEMP) {
       b->p = arena + b->offset;
       continue;
     }
@@ -456,7 +454,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
       free(fns);
       goto done;
     }
-    if (b->kind == BUF_PARAM) {
+    if (b->kind == TGC_CUDA_BUF_PARAM) {
       tgc_rt_tensor w;
       const char *name = tgc_op_attr_str(b->v->def, "name", "");
       if (!weights || tgc_rt_st_get(weights, name, &w, &err) != 0 || w.dtype != b->v->type->dtype ||
@@ -608,8 +606,8 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
   fprintf(stderr, "cuda: %u steps (%u kernels, %u distinct, %u cuBLASLt GEMMs) on %s (%s); kernel cache: %u hits, %u "
           "misses; from the artifact: %u\n", cm.nsteps, cm.nkernels, nuk, cm.ngemms, tgc_rt_cuda_device_name(cuda),
           tgc_rt_cuda_arch(cuda), kst.hits, kst.misses, from_art);
-  fprintf(stderr, "cuda: memory: weights %.2f MiB, intermediates %.2f MiB in one arena (%.2f MiB without reuse)\n",
-          param_bytes / 1048576.0, arena_bytes / 1048576.0, naive / 1048576.0);
+  fprintf(stderr, "cuda: memory: weights %.2f MiB, intermediates %.2f MiB in one arena (%.2f MiB without reuse; "
+          "plan: %s)\n", param_bytes / 1048576.0, arena_bytes / 1048576.0, naive / 1048576.0, plan_from);
   if (ro && ro->time) {
     printf("time: compile %.1f ms (optimize, generate, NVRTC or cache), first run %.3f ms\n", c1 - c0, r1 - r0);
     if (repeat > 1) {
@@ -638,7 +636,7 @@ done:
   free(uk);
   free(kmap);
   for (uint32_t i = 0; i < bs.n; i++)
-    if (bs.b[i].kind != BUF_TEMP)
+    if (bs.b[i].kind != TGC_CUDA_BUF_TEMP)
       tgc_rt_cuda_free(cuda, bs.b[i].p);
   free(bs.b);
   tgc_rt_cuda_free(cuda, arena);
