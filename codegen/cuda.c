@@ -2355,6 +2355,58 @@ static bool gen_launch(gen *g, const tgc_op *op) {
   return true;
 }
 
+/* ---- padded GEMM results ---- */
+
+static const tgc_value *buffer_storage(const tgc_value *v);
+
+/* Whether V's storage is read by a step other than writing gemm GI, or by the function's result through a
+ * reshape that changes its last dim. */
+static bool read_in_program(const tgc_cuda_module *cm, const tgc_value *v, uint32_t gi) {
+  for (uint32_t s = 0; s < cm->nsteps; s++) {
+    const tgc_cuda_step *st = &cm->steps[s];
+    if (st->gemm) {
+      const tgc_cuda_gemm *g = &cm->gemms[st->index];
+      const tgc_value *vs[5] = {g->a, g->b, g->c, g->bias, st->index == gi ? NULL : g->d};
+      for (int j = 0; j < 5; j++)
+        if (vs[j] && buffer_storage(vs[j]) == v)
+          return true;
+    } else {
+      const tgc_cuda_kernel *k = &cm->kernels[st->index];
+      for (uint32_t j = 0; j < k->nargs; j++)
+        if (buffer_storage(k->args[j]) == v)
+          return true;
+    }
+  }
+  return false;
+}
+
+/* Pads the rows of every GEMM result that only the function returns to 16 bytes, when they are not already a
+ * multiple of it (see tgc_cuda_gemm.ldd). */
+static void pad_gemm_rows(tgc_cuda_module *cm) {
+  const tgc_op *ret = cm->func ? cm->func->body->last : NULL;
+  if (!ret || ret->opcode != TGC_OP_RETURN)
+    return;
+  for (uint32_t gi = 0; gi < cm->ngemms; gi++) {
+    tgc_cuda_gemm *g = &cm->gemms[gi];
+    int64_t n;
+    uint32_t es = (uint32_t)(tgc_dtype_bits(g->dtype) / 8);
+    if (g->c || !es || !tgc_dim_is_const(g->n, &n) || n <= 0 || (n * es) % 16 == 0)
+      continue;
+    const tgc_value *v = buffer_storage(g->d);
+    bool returned = false, plain = true;
+    for (uint32_t i = 0; i < ret->noperands; i++) {
+      const tgc_value *r = ret->operands[i].value;
+      if (buffer_storage(r) != v)
+        continue;
+      returned = true;
+      int64_t last;
+      plain = plain && r->type->rank > 0 && tgc_dim_is_const(r->type->dims[r->type->rank - 1], &last) && last == n;
+    }
+    if (returned && plain && !read_in_program(cm, v, gi))
+      g->ldd = (n + 16 / es - 1) / (16 / es) * (16 / es);
+  }
+}
+
 void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *cm) {
   memset(cm, 0, sizeof *cm);
   const tgc_func *f = tgc_module_find_func(m, "main");
@@ -2399,6 +2451,7 @@ void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *cm) {
     }
     g.n++;
   }
+  pad_gemm_rows(cm);
 }
 
 char *tgc_cuda_canonical_source(const tgc_cuda_kernel *k) {
@@ -2462,6 +2515,8 @@ void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out) {
       print_value(out, gm->b);
       tgc_sb_printf(out, "%s%s, epilogue %s", gm->trans_b ? "^T" : "", gm->batch_b || one ? "" : " (shared)",
                     tgc_cuda_epilogue_name(gm->epilogue));
+      if (gm->ldd)
+        tgc_sb_printf(out, ", D rows padded to %lld elements (16 bytes)", (long long)gm->ldd);
       if (gm->bias) {
         tgc_sb_puts(out, ", bias = ");
         print_value(out, gm->bias);
@@ -2513,7 +2568,7 @@ static void use_buffer(tgc_cuda_buffer **bs, uint32_t *n, uint32_t *cap, const t
     tgc_cuda_buf_kind kind = !v->def ? TGC_CUDA_BUF_INPUT
                              : v->def->opcode == TGC_OP_PARAM ? TGC_CUDA_BUF_PARAM
                                                               : TGC_CUDA_BUF_TEMP;
-    (*bs)[(*n)++] = (tgc_cuda_buffer){v, kind, step, step};
+    (*bs)[(*n)++] = (tgc_cuda_buffer){v, kind, step, step, 0};
   }
   if (step > (*bs)[i].last)
     (*bs)[i].last = step;
@@ -2531,6 +2586,10 @@ tgc_cuda_buffer *tgc_cuda_buffers(const tgc_cuda_module *cm, uint32_t *n) {
       for (int j = 0; j < 5; j++)
         if (vs[j])
           use_buffer(&bs, n, &cap, vs[j], (int)s);
+      if (g->ldd)
+        for (uint32_t i = 0; i < *n; i++)
+          if (bs[i].v == buffer_storage(g->d))
+            bs[i].pitch = g->ldd;
     } else {
       const tgc_cuda_kernel *k = &cm->kernels[st->index];
       for (uint32_t j = 0; j < k->nargs; j++)

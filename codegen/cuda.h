@@ -51,6 +51,11 @@ typedef struct tgc_cuda_gemm {
   const tgc_dim *batch, *m, *n, *k;
   tgc_cuda_epilogue epilogue;
   tgc_dtype dtype;
+  /* D's row pitch in elements when it is padded, else 0 (rows of n). A product whose rows are not a multiple
+   * of 16 bytes (GPT-2's 50257 logits) keeps cuBLASLt off its fast Hopper kernels (their tile copies need
+   * 16-byte row strides), so a product that only the function returns gets rows padded to 16 bytes; the
+   * runtime drops the padding when it copies the result out. */
+  int64_t ldd;
 } tgc_cuda_gemm;
 
 typedef struct tgc_cuda_step {
@@ -92,6 +97,7 @@ typedef struct tgc_cuda_buffer {
   const tgc_value *v;
   tgc_cuda_buf_kind kind;
   int first, last;
+  int64_t pitch; /* elements per row in memory when the rows are padded (a GEMM's D, see ldd), else 0 */
 } tgc_cuda_buffer;
 
 /* The buffers the program's steps and results touch, in order of first use (*N of them; the caller frees the

@@ -158,12 +158,15 @@ static int cuda_type(tgc_dtype dt) {
 static bool same_shape(const tgc_rt_gemm *x, const tgc_rt_gemm *y) {
   return x->dtype == y->dtype && x->trans_a == y->trans_a && x->trans_b == y->trans_b && x->batch_a == y->batch_a &&
          x->batch_b == y->batch_b && x->batch == y->batch && x->m == y->m && x->n == y->n && x->k == y->k &&
-         x->epilogue == y->epilogue && (x->c != 0) == (y->c != 0);
+         x->epilogue == y->epilogue && (x->c != 0) == (y->c != 0) && x->ldd == y->ldd;
 }
 
-static int layout(tgc_rt_blas *b, cublasLtMatrixLayout_t *l, int type, int64_t rows, int64_t cols, int64_t batch,
-                  int64_t stride, tgc_rt_err *err) {
-  cublasStatus_t s = b->layout_create(l, type, (uint64_t)rows, (uint64_t)cols, rows > 0 ? rows : 1);
+/* A column-major ROWS x COLS layout with leading dimension LD (0: ROWS). */
+static int layout(tgc_rt_blas *b, cublasLtMatrixLayout_t *l, int type, int64_t rows, int64_t cols, int64_t ld,
+                  int64_t batch, int64_t stride, tgc_rt_err *err) {
+  if (!ld)
+    ld = rows > 0 ? rows : 1;
+  cublasStatus_t s = b->layout_create(l, type, (uint64_t)rows, (uint64_t)cols, ld);
   if (!s && batch > 1) {
     int32_t n = (int32_t)batch;
     s = b->layout_set(*l, LAYOUT_BATCH_COUNT, &n, sizeof n);
@@ -201,11 +204,12 @@ static int make_plan(tgc_rt_blas *b, const tgc_rt_gemm *g, plan *p, tgc_rt_err *
            ? (s = b->desc_set(p->desc, DESC_BIAS_DATA_TYPE, &btype, sizeof btype))
            : 0))
     return blas_error(b, err, "cublasLtMatmulDescSetAttribute", s);
-  if (layout(b, &p->la, type, g->trans_b ? g->k : g->n, g->trans_b ? g->n : g->k, g->batch, g->batch_b ? g->k * g->n : 0,
-             err) ||
-      layout(b, &p->lb, type, g->trans_a ? g->m : g->k, g->trans_a ? g->k : g->m, g->batch, g->batch_a ? g->m * g->k : 0,
-             err) ||
-      layout(b, &p->lc, type, g->n, g->m, g->batch, g->m * g->n, err))
+  int64_t ldd = g->ldd ? g->ldd : g->n;
+  if (layout(b, &p->la, type, g->trans_b ? g->k : g->n, g->trans_b ? g->n : g->k, 0, g->batch,
+             g->batch_b ? g->k * g->n : 0, err) ||
+      layout(b, &p->lb, type, g->trans_a ? g->m : g->k, g->trans_a ? g->k : g->m, 0, g->batch,
+             g->batch_a ? g->m * g->k : 0, err) ||
+      layout(b, &p->lc, type, g->n, g->m, ldd, g->batch, g->m * ldd, err))
     return -1;
   cublasLtMatmulPreference_t pref;
   if ((s = b->pref_create(&pref)))

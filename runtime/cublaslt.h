@@ -24,6 +24,7 @@ typedef struct tgc_rt_gemm {
   bool trans_a, trans_b, batch_a, batch_b;
   int64_t batch, m, n, k;
   tgc_rt_epilogue epilogue;
+  int64_t ldd; /* D's (and C's) row pitch in elements; 0: n */
   tgc_rt_devptr a, b, c, bias, d;
 } tgc_rt_gemm;
 

@@ -438,6 +438,10 @@ static int artifact_plan(const tgc_cuda_module *cm, const char *dims, tgc_strbuf
               dims);
       goto done;
     }
+    int64_t last = 1;
+    if (cb[i].pitch && cb[i].v->type->rank && tgc_dim_is_const(cb[i].v->type->dims[cb[i].v->type->rank - 1], &last) &&
+        last > 0) /* padded rows */
+      bytes = bytes / (uint64_t)last * (uint64_t)cb[i].pitch;
     l->bytes = (size_t)bytes;
     naive += (l->bytes + p.align - 1) & ~(p.align - 1);
   }

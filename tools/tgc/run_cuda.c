@@ -37,6 +37,7 @@ typedef struct {
   size_t bytes;
   int first, last; /* steps that write it first and read it last (temporaries) */
   size_t offset;   /* in the arena (temporaries) */
+  int64_t pitch;   /* elements per row in memory when rows are padded (a GEMM's D), else 0 */
   tgc_rt_devptr p;
 } buffer;
 
@@ -82,6 +83,22 @@ static buffer *find_buf(buffers *bs, const tgc_value *v) {
     if (bs->b[i].v == v)
       return &bs->b[i];
   return NULL;
+}
+
+/* Copies the LEN bytes of value V (stored in B) to host memory DST, dropping padding at the rows' ends. */
+static int download(tgc_rt_cuda *cuda, const buffer *b, const tgc_value *v, void *dst, size_t len, tgc_rt_err *err) {
+  if (!b->pitch || !len)
+    return tgc_rt_cuda_download(cuda, dst, b->p, len, err);
+  size_t es = tgc_rt_dtype_size(v->type->dtype), pitch = (size_t)b->pitch * es;
+  size_t rows = b->bytes / pitch, row = len / rows;
+  char *tmp = malloc(b->bytes);
+  if (!tmp)
+    return tgc_rt_errorf(err, "out of host memory for a %zu-byte result", b->bytes);
+  int rc = tgc_rt_cuda_download(cuda, tmp, b->p, b->bytes, err);
+  for (size_t r = 0; !rc && r < rows; r++)
+    memcpy((char *)dst + r * row, tmp + r * pitch, row);
+  free(tmp);
+  return rc;
 }
 
 /* The temporaries' places in one arena: the artifact's stored plan when it holds for these sizes, else a plan
@@ -427,8 +444,13 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     uint32_t nb;
     tgc_cuda_buffer *cb = tgc_cuda_buffers(&cm, &nb);
     bs.b = tgc_xcalloc(nb + 1, sizeof *bs.b);
-    for (uint32_t i = 0; i < nb; i++)
-      bs.b[i] = (buffer){cb[i].v, cb[i].kind, value_bytes(cb[i].v, p, syms, NULL), cb[i].first, cb[i].last, 0, 0};
+    for (uint32_t i = 0; i < nb; i++) {
+      size_t bytes = value_bytes(cb[i].v, p, syms, NULL);
+      int64_t last = cb[i].v->type->rank ? eval_dim(cb[i].v->type->dims[cb[i].v->type->rank - 1], p, syms) : 1;
+      if (cb[i].pitch && last > 0) /* padded rows */
+        bytes = bytes / (size_t)last * (size_t)cb[i].pitch;
+      bs.b[i] = (buffer){cb[i].v, cb[i].kind, bytes, cb[i].first, cb[i].last, 0, cb[i].pitch, 0};
+    }
     bs.n = nb;
     free(cb);
   }
@@ -537,6 +559,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     r->n = eval_dim(cg->n, p, syms);
     r->k = eval_dim(cg->k, p, syms);
     r->epilogue = (tgc_rt_epilogue)cg->epilogue;
+    r->ldd = cg->ldd;
     r->a = find_buf(&bs, cg->a)->p;
     r->b = find_buf(&bs, cg->b)->p;
     r->c = cg->c ? find_buf(&bs, cg->c)->p : 0;
@@ -558,7 +581,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     int64_t shape[TGC_RT_MAX_RANK];
     value_bytes(v, p, syms, shape);
     if (tgc_rt_tensor_alloc(&outputs[i], v->type->dtype, v->type->rank, shape, &err) ||
-        tgc_rt_cuda_download(cuda, outputs[i].data, find_buf(&bs, v)->p, tgc_rt_tensor_nbytes(&outputs[i]), &err)) {
+        download(cuda, find_buf(&bs, v), v, outputs[i].data, tgc_rt_tensor_nbytes(&outputs[i]), &err)) {
       fprintf(stderr, "tgc: error: %s\n", err.msg);
       goto done;
     }
@@ -593,7 +616,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     for (uint32_t i = 0; i < ret->noperands; i++) {
       size_t nb = tgc_rt_tensor_nbytes(&outputs[i]);
       void *again = tgc_xmalloc(nb ? nb : 1);
-      int bad = tgc_rt_cuda_download(cuda, again, find_buf(&bs, ret->operands[i].value)->p, nb, &err) ||
+      int bad = download(cuda, find_buf(&bs, ret->operands[i].value), ret->operands[i].value, again, nb, &err) ||
                 memcmp(again, outputs[i].data, nb) != 0;
       free(again);
       if (bad) {
