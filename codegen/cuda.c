@@ -1808,6 +1808,22 @@ static const char *const ATTN_HELPERS =
     "}\n";
 
 /* mma.sync m16n8k16 with fp32 accumulators (sm_80 and later), and packing two values into one register */
+/* Tensor-core kernels' shared-memory helpers (sm_80 and later, as mma.sync m16n8k16 is): 16-byte asynchronous
+ * copies from global memory (zero-filled when the source is out of range) and ldmatrix. */
+static const char *const MMA_COMMON =
+    "__device__ __forceinline__ void tgc_cp16(void *smem, const void *gmem, bool in_range) {\n"
+    "  const unsigned d = (unsigned)__cvta_generic_to_shared(smem);\n"
+    "  asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\\n\" :: \"r\"(d), \"l\"(gmem), \"r\"(in_range ? 16 : 0));\n"
+    "}\n"
+    "__device__ __forceinline__ void tgc_cp_wait() {\n"
+    "  asm volatile(\"cp.async.commit_group;\\ncp.async.wait_group 0;\\n\" ::: \"memory\");\n"
+    "}\n"
+    "/* two 8x8 b16 matrices, transposed: rows R0..R0+15 of a row-major tile at columns C..C+7 as an mma B fragment */\n"
+    "__device__ __forceinline__ void tgc_ldmatrix_t2(unsigned *r, const void *row) {\n"
+    "  const unsigned a = (unsigned)__cvta_generic_to_shared(row);\n"
+    "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\\n\" : \"=r\"(r[0]), \"=r\"(r[1]) : \"r\"(a));\n"
+    "}\n";
+
 static const char *const MMA_F16 =
     "__device__ __forceinline__ __half tgc_zero() { return __float2half_rn(0.0f); }\n"
     "__device__ __forceinline__ unsigned tgc_pack(__half lo, __half hi) {\n"
@@ -1953,7 +1969,6 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
     line(&e, "const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tg = lane & 3;");
     line(&e, "const long long q0 = (long long)blockIdx.x * BM;");
     line(&e, "__shared__ __align__(16) %s kv[NW][2][BN][KP]; /* per warp: its key tile and value tile */", T);
-    line(&e, "__shared__ float mt[NW][BM][BN + 4];            /* per warp: its mask tile */");
     line(&e, "__shared__ float wm[NW][BM], wl[NW][BM];        /* per warp: row max and row sum, for the merge */");
     line(&e, "%s(*ks)[KP] = kv[warp][0], (*vs)[KP] = kv[warp][1];", T);
     line(&e, "/* the block's 16 query rows as mma A fragments: register i holds row g (+8 if i is odd), columns");
@@ -1984,16 +1999,39 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
     else
       line(&e, "const long long kend = sk;");
     line(&e, "for (long long k0 = (long long)warp * BN; k0 < kend; k0 += NW * BN) {");
-    line(&e, "  __syncwarp();");
+    line(&e, "  /* the mask of the lane's 16 scores (rows g, g + 8; keys 2 tg, 2 tg + 1 of each 8-key group): 0 where");
+    line(&e, "   * a key is attended, -inf where not (bounds, causal, a bool mask), or the additive mask's value. A");
+    line(&e, "   * tile that no row attends is skipped before its keys and values are read */");
+    line(&e, "  float mk[BN / 8][4];");
+    line(&e, "  bool any = false;");
+    line(&e, "  #pragma unroll");
+    line(&e, "  for (int nt = 0; nt < BN / 8; nt++)");
+    line(&e, "    #pragma unroll");
+    line(&e, "    for (int i = 0; i < 4; i++) {");
+    line(&e, "      const long long qi = q0 + g + (i >> 1) * 8, j = k0 + nt * 8 + tg * 2 + (i & 1);");
+    line(&e, "      bool keep = qi < sq && j < sk;");
+    if (causal)
+      line(&e, "      keep = keep && j <= qi;");
+    if (nops == 4 && bool_mask)
+      line(&e, "      keep = keep && mask[%s];", mo.data);
+    if (nops == 4 && !bool_mask)
+      line(&e, "      mk[nt][i] = keep ? tgc_ld(mask[%s]) : -INFINITY;", mo.data);
+    else
+      line(&e, "      mk[nt][i] = keep ? 0.0f : -INFINITY;");
+    line(&e, "      any = any || keep;");
+    line(&e, "    }");
+    line(&e, "  if (!__any_sync(0xffffffffu, any))");
+    line(&e, "    continue;");
+    line(&e, "  __syncwarp(); /* the previous tile's fragments are read */");
+    bool async = vec_ok(&vw[1], D, vec) && vec_ok(&vw[2], D, vec);
     for (int w = 0; w < 2; w++) {
       const char *tile = w ? "vs" : "ks", *ptr = w ? "v" : "k", *ix = w ? vo.data : ko.data;
-      if (vec_ok(&vw[w + 1], D, vec)) {
-        line(&e, "  #pragma unroll");
+      if (async) {
+        /* asynchronous 16-byte copies: no registers held while they fly */
         line(&e, "  for (int x = lane; x < BN * D / VEC; x += 32) {");
         line(&e, "    const int jj = x / (D / VEC);");
         line(&e, "    const long long j = k0 + jj, d = (x %% (D / VEC)) * VEC;");
-        line(&e, "    uint4 z = {0u, 0u, 0u, 0u};");
-        line(&e, "    *(uint4 *)&%s[jj][d] = j < sk ? *(const uint4 *)&%s[%s] : z;", tile, ptr, ix);
+        line(&e, "    tgc_cp16(&%s[jj][d], &%s[j < sk ? %s : 0], j < sk);", tile, ptr, ix);
         line(&e, "  }");
       } else {
         line(&e, "  #pragma unroll");
@@ -2004,21 +2042,8 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
         line(&e, "  }");
       }
     }
-    line(&e, "  /* the mask tile: 0 where a key is attended, -inf where not (bounds, causal, a bool mask), or the");
-    line(&e, "   * additive mask's value */");
-    line(&e, "  #pragma unroll");
-    line(&e, "  for (int x = lane; x < BM * BN; x += 32) {");
-    line(&e, "    const long long qi = q0 + x / BN, j = k0 + x %% BN;");
-    line(&e, "    bool keep = qi < sq && j < sk;");
-    if (causal)
-      line(&e, "    keep = keep && j <= qi;");
-    if (nops == 4 && bool_mask)
-      line(&e, "    keep = keep && mask[%s];", mo.data);
-    if (nops == 4 && !bool_mask)
-      line(&e, "    mt[warp][x / BN][x %% BN] = keep ? tgc_ld(mask[%s]) : -INFINITY;", mo.data);
-    else
-      line(&e, "    mt[warp][x / BN][x %% BN] = keep ? 0.0f : -INFINITY;");
-    line(&e, "  }");
+    if (async)
+      line(&e, "  tgc_cp_wait();");
     line(&e, "  __syncwarp();");
     line(&e, "  /* S = Q K^T: 16 rows x BN keys, accumulators in the mma C layout (rows g, g + 8; columns 2 tg,");
     line(&e, "   * 2 tg + 1 of each 8-key tile) */");
@@ -2039,7 +2064,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
     line(&e, "  for (int nt = 0; nt < BN / 8; nt++)");
     line(&e, "    #pragma unroll");
     line(&e, "    for (int i = 0; i < 4; i++) {");
-    line(&e, "      s[nt][i] = s[nt][i] * %.9gf + mt[warp][g + (i >> 1) * 8][nt * 8 + tg * 2 + (i & 1)];", scale);
+    line(&e, "      s[nt][i] = s[nt][i] * %.9gf + mk[nt][i];", scale);
     line(&e, "      mx[i >> 1] = fmaxf(mx[i >> 1], s[nt][i]);");
     line(&e, "    }");
     line(&e, "  float ref[2], corr[2];");
@@ -2077,8 +2102,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
     line(&e, "    #pragma unroll");
     line(&e, "    for (int t = 0; t < DV / 8; t++) {");
     line(&e, "      unsigned vb[2];");
-    line(&e, "      vb[0] = tgc_pack(vs[c * 16 + tg * 2][t * 8 + g], vs[c * 16 + tg * 2 + 1][t * 8 + g]);");
-    line(&e, "      vb[1] = tgc_pack(vs[c * 16 + tg * 2 + 8][t * 8 + g], vs[c * 16 + tg * 2 + 9][t * 8 + g]);");
+    line(&e, "      tgc_ldmatrix_t2(vb, &vs[c * 16 + (lane & 15)][t * 8]);");
     line(&e, "      tgc_mma(o[t], pa, vb);");
     line(&e, "    }");
     line(&e, "  }");
@@ -2252,6 +2276,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
                         "#define VEC %u /* elements per 16-byte load */\n", (long long)D, (long long)Dv, vec);
     tgc_sb_puts(&src, ATTN_HELPERS);
     tgc_sb_puts(&src, dt == TGC_DT_F16 ? MMA_F16 : MMA_BF16);
+    tgc_sb_puts(&src, MMA_COMMON);
   } else {
     tgc_sb_printf(&src, "#define D %lld\n#define DV %lld\n#define TPQ %u /* threads per query row */\n"
                         "#define QPB %u /* query rows per block */\n#define NT (QPB * TPQ) /* threads per block */\n"
