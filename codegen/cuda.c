@@ -2415,7 +2415,10 @@ static void pad_gemm_rows(tgc_cuda_module *cm) {
     tgc_cuda_gemm *g = &cm->gemms[gi];
     int64_t n;
     uint32_t es = (uint32_t)(tgc_dtype_bits(g->dtype) / 8);
-    if (g->c || !es || !tgc_dim_is_const(g->n, &n) || n <= 0 || (n * es) % 16 == 0)
+    int64_t k;
+    const tgc_value *w = buffer_storage(g->b);
+    if (g->c || g->bias || !g->trans_b || g->batch_b || !w->def || w->def->opcode != TGC_OP_PARAM || !es ||
+        !tgc_dim_is_const(g->n, &n) || n <= 0 || (n * es) % 16 == 0 || !tgc_dim_is_const(g->k, &k))
       continue;
     const tgc_value *v = buffer_storage(g->d);
     bool returned = false, plain = true;
@@ -2541,7 +2544,7 @@ void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out) {
       tgc_sb_printf(out, "%s%s, epilogue %s", gm->trans_b ? "^T" : "", gm->batch_b || one ? "" : " (shared)",
                     tgc_cuda_epilogue_name(gm->epilogue));
       if (gm->ldd)
-        tgc_sb_printf(out, ", D rows padded to %lld elements (16 bytes)", (long long)gm->ldd);
+        tgc_sb_printf(out, ", padded to n %lld (16-byte rows; B gets zero rows)", (long long)gm->ldd);
       if (gm->bias) {
         tgc_sb_puts(out, ", bias = ");
         print_value(out, gm->bias);
@@ -2593,7 +2596,7 @@ static void use_buffer(tgc_cuda_buffer **bs, uint32_t *n, uint32_t *cap, const t
     tgc_cuda_buf_kind kind = !v->def ? TGC_CUDA_BUF_INPUT
                              : v->def->opcode == TGC_OP_PARAM ? TGC_CUDA_BUF_PARAM
                                                               : TGC_CUDA_BUF_TEMP;
-    (*bs)[(*n)++] = (tgc_cuda_buffer){v, kind, step, step, 0};
+    (*bs)[(*n)++] = (tgc_cuda_buffer){v, kind, step, step, 0, 0};
   }
   if (step > (*bs)[i].last)
     (*bs)[i].last = step;
@@ -2611,10 +2614,14 @@ tgc_cuda_buffer *tgc_cuda_buffers(const tgc_cuda_module *cm, uint32_t *n) {
       for (int j = 0; j < 5; j++)
         if (vs[j])
           use_buffer(&bs, n, &cap, vs[j], (int)s);
-      if (g->ldd)
-        for (uint32_t i = 0; i < *n; i++)
+      int64_t gn, gk;
+      if (g->ldd && tgc_dim_is_const(g->n, &gn) && tgc_dim_is_const(g->k, &gk))
+        for (uint32_t i = 0; i < *n; i++) {
           if (bs[i].v == buffer_storage(g->d))
             bs[i].pitch = g->ldd;
+          if (bs[i].v == buffer_storage(g->b) && (g->ldd - gn) * gk > bs[i].tail)
+            bs[i].tail = (g->ldd - gn) * gk;
+        }
     } else {
       const tgc_cuda_kernel *k = &cm->kernels[st->index];
       for (uint32_t j = 0; j < k->nargs; j++)

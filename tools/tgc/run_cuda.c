@@ -38,6 +38,7 @@ typedef struct {
   int first, last; /* steps that write it first and read it last (temporaries) */
   size_t offset;   /* in the arena (temporaries) */
   int64_t pitch;   /* elements per row in memory when rows are padded (a GEMM's D), else 0 */
+  size_t tail;     /* bytes of zeros after the value (a weight padded for a GEMM) */
   tgc_rt_devptr p;
 } buffer;
 
@@ -449,7 +450,8 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
       int64_t last = cb[i].v->type->rank ? eval_dim(cb[i].v->type->dims[cb[i].v->type->rank - 1], p, syms) : 1;
       if (cb[i].pitch && last > 0) /* padded rows */
         bytes = bytes / (size_t)last * (size_t)cb[i].pitch;
-      bs.b[i] = (buffer){cb[i].v, cb[i].kind, bytes, cb[i].first, cb[i].last, 0, cb[i].pitch, 0};
+      bs.b[i] = (buffer){cb[i].v, cb[i].kind, bytes, cb[i].first, cb[i].last, 0, cb[i].pitch,
+                         (size_t)cb[i].tail * tgc_rt_dtype_size(cb[i].v->type->dtype), 0};
     }
     bs.n = nb;
     free(cb);
@@ -471,7 +473,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
       b->p = arena + b->offset;
       continue;
     }
-    if (tgc_rt_cuda_alloc(cuda, b->bytes, &b->p, &err)) {
+    if (tgc_rt_cuda_alloc(cuda, b->bytes + b->tail, &b->p, &err)) {
       fprintf(stderr, "tgc: error: %s\n", err.msg);
       free(fns);
       goto done;
@@ -485,8 +487,13 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
         free(fns);
         goto done;
       }
-      param_bytes += b->bytes;
-      if (tgc_rt_cuda_upload(cuda, b->p, w.data, b->bytes, &err)) {
+      param_bytes += b->bytes + b->tail;
+      void *zeros = b->tail ? calloc(1, b->tail) : NULL;
+      int bad = tgc_rt_cuda_upload(cuda, b->p, w.data, b->bytes, &err) ||
+                (b->tail && !zeros && tgc_rt_errorf(&err, "out of host memory for %zu bytes of padding", b->tail)) ||
+                (b->tail && tgc_rt_cuda_upload(cuda, b->p + b->bytes, zeros, b->tail, &err));
+      free(zeros);
+      if (bad) {
         fprintf(stderr, "tgc: error: %s\n", err.msg);
         free(fns);
         goto done;
@@ -560,6 +567,8 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     r->k = eval_dim(cg->k, p, syms);
     r->epilogue = (tgc_rt_epilogue)cg->epilogue;
     r->ldd = cg->ldd;
+    if (cg->ldd) /* the weight has zero rows up to ldd: compute them (see tgc_cuda_gemm.ldd) */
+      r->n = cg->ldd;
     r->a = find_buf(&bs, cg->a)->p;
     r->b = find_buf(&bs, cg->b)->p;
     r->c = cg->c ? find_buf(&bs, cg->c)->p : 0;
