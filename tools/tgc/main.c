@@ -417,31 +417,12 @@ static int artifact_plan(const tgc_cuda_module *cm, const char *dims, tgc_strbuf
     l->last = cb[i].last;
     if (!p.placed)
       continue;
-    /* bytes at the given sizes, overflow checked */
-    uint64_t bytes = (uint64_t)((tgc_dtype_bits(cb[i].v->type->dtype) + 7) / 8);
-    bool over = false;
-    for (uint32_t d = 0; d < cb[i].v->type->rank && !over; d++) {
-      const tgc_dim *dim = cb[i].v->type->dims[d];
-      int64_t sum = 0;
-      for (uint32_t t = 0; t < dim->nterms && !over; t++) {
-        int64_t term = dim->terms[t].coeff;
-        for (uint32_t j = 0; j < dim->terms[t].nsyms && !over; j++)
-          for (uint32_t q = 0; q < p.nsyms; q++)
-            if (strcmp(p.sym_names[q], dim->terms[t].syms[j]->name) == 0)
-              over = __builtin_mul_overflow(term, p.sym_sizes[q], &term);
-        over = over || __builtin_add_overflow(sum, term, &sum);
-      }
-      over = over || __builtin_mul_overflow(bytes, (uint64_t)(sum > 0 ? sum : 0), &bytes);
-    }
-    if (over || bytes > ((uint64_t)1 << 62)) {
+    uint64_t bytes;
+    if (!tgc_cuda_buffer_bytes(&cb[i], (const char *const *)p.sym_names, p.sym_sizes, p.nsyms, &bytes)) {
       fprintf(stderr, "tgc: error: at --plan-dims %s a buffer of the program would need more than 2^62 bytes\n",
               dims);
       goto done;
     }
-    int64_t last = 1;
-    if (cb[i].pitch && cb[i].v->type->rank && tgc_dim_is_const(cb[i].v->type->dims[cb[i].v->type->rank - 1], &last) &&
-        last > 0) /* padded rows */
-      bytes = bytes / (uint64_t)last * (uint64_t)cb[i].pitch;
     l->bytes = (size_t)bytes;
     naive += (l->bytes + p.align - 1) & ~(p.align - 1);
   }

@@ -446,11 +446,14 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     tgc_cuda_buffer *cb = tgc_cuda_buffers(&cm, &nb);
     bs.b = tgc_xcalloc(nb + 1, sizeof *bs.b);
     for (uint32_t i = 0; i < nb; i++) {
-      size_t bytes = value_bytes(cb[i].v, p, syms, NULL);
-      int64_t last = cb[i].v->type->rank ? eval_dim(cb[i].v->type->dims[cb[i].v->type->rank - 1], p, syms) : 1;
-      if (cb[i].pitch && last > 0) /* padded rows */
-        bytes = bytes / (size_t)last * (size_t)cb[i].pitch;
-      bs.b[i] = (buffer){cb[i].v, cb[i].kind, bytes, cb[i].first, cb[i].last, 0, cb[i].pitch,
+      uint64_t bytes;
+      if (!tgc_cuda_buffer_bytes(&cb[i], p->sym_names, syms, p->nsyms, &bytes)) {
+        fprintf(stderr, "tgc: error: a buffer of the program would need more than 2^62 bytes at these sizes\n");
+        free(cb);
+        free(fns);
+        goto done;
+      }
+      bs.b[i] = (buffer){cb[i].v, cb[i].kind, (size_t)bytes, cb[i].first, cb[i].last, 0, cb[i].pitch,
                          (size_t)cb[i].tail * tgc_rt_dtype_size(cb[i].v->type->dtype), 0};
     }
     bs.n = nb;
