@@ -66,7 +66,7 @@ int tgc_rt_artifact_write(const char *path, const tgc_rt_section *s, size_t n, t
   }
   put64(head + 16, XXH3_64bits_digest(st));
   XXH3_freeState(st);
-  int rc = tgc_rt_write_atomic(path, chunks, n + 1, err);
+  int rc = tgc_rt_write_file(path, chunks, n + 1, 0, err);
   free(chunks);
   free(head);
   return rc;

@@ -1,7 +1,7 @@
-/* File access for the weight readers and writers: whole files mapped read-only, and atomic writes
- * (a temporary beside the target, renamed over it) so that a crash never leaves a half-written
- * weight file. */
-#define _POSIX_C_SOURCE 200809L
+/* File access for the readers and writers: whole files mapped read-only, and tgc_rt_write_file, the one
+ * writer of every output (atomic for regular files, so a crash never leaves a half-written one; in place for
+ * devices and FIFOs, which a rename would destroy). */
+#define _XOPEN_SOURCE 700 /* realpath */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -71,36 +71,104 @@ static bool write_all(int fd, const unsigned char *p, size_t n) {
   return true;
 }
 
-int tgc_rt_write_atomic(const char *path, const tgc_rt_chunk *chunks, size_t n, tgc_rt_err *err) {
-  size_t plen = strlen(path);
+static bool write_chunks(int fd, const tgc_rt_chunk *chunks, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!write_all(fd, chunks[i].data, chunks[i].len))
+      return false;
+  return true;
+}
+
+/* Writes into an existing non-regular file (a device, a FIFO, standard output) where it is: renaming a
+ * regular file over it would destroy it (as root, `-o /dev/null` would replace the machine's /dev/null). */
+static int write_in_place(int fd, const char *path, const tgc_rt_chunk *chunks, size_t n, tgc_rt_err *err) {
+  bool ok = write_chunks(fd, chunks, n);
+  int e = errno;
+  if (fd != STDOUT_FILENO && close(fd) != 0 && ok) {
+    ok = false;
+    e = errno;
+  }
+  if (ok)
+    return 0;
+  if (fd == STDOUT_FILENO)
+    return tgc_rt_errorf(err, "cannot write to standard output: %s", strerror(e));
+  return tgc_rt_errorf(err, "cannot write '%s': %s", path, strerror(e));
+}
+
+/* The regular file (or new name) TARGET replaced atomically: a temporary beside it, flushed to disk, renamed over
+ * it. MODE is the permission of the replaced file (-1 for a new one: 0666 less the umask). */
+static int write_replace(const char *path, const char *target, int mode, const tgc_rt_chunk *chunks, size_t n,
+                         tgc_rt_err *err) {
+  size_t plen = strlen(target);
   char *tmp = tgc_xmalloc(plen + 32);
-  snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+  snprintf(tmp, plen + 32, "%s.tmp.%ld", target, (long)getpid());
+  /* O_EXCL: never write through a link or file planted at the temporary's name; a stale one of ours goes */
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+  if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
   if (fd < 0) {
     int e = errno;
     free(tmp);
-    return tgc_rt_errorf(err, "%s: cannot open for writing: %s", path, strerror(e));
+    return tgc_rt_errorf(err, "cannot open '%s' for writing: %s", path, strerror(e));
   }
-  bool ok = true;
-  for (size_t i = 0; ok && i < n; i++)
-    ok = write_all(fd, chunks[i].data, chunks[i].len);
-  /* fsync before the rename: otherwise a crash can leave the new name pointing at unwritten blocks.
-   */
+  bool ok = mode < 0 || fchmod(fd, (mode_t)mode) == 0;
+  ok = ok && write_chunks(fd, chunks, n);
+  /* fsync before the rename: otherwise a crash can leave the new name pointing at unwritten blocks. */
   ok = ok && fsync(fd) == 0;
   int e = errno;
   if (close(fd) != 0 && ok) {
     ok = false;
     e = errno;
   }
-  if (ok && rename(tmp, path) != 0) {
+  if (ok && rename(tmp, target) != 0) {
     ok = false;
     e = errno;
   }
-  if (!ok) {
+  if (!ok)
     unlink(tmp);
-    free(tmp);
-    return tgc_rt_errorf(err, "%s: cannot write: %s", path, strerror(e));
-  }
   free(tmp);
-  return 0;
+  return ok ? 0 : tgc_rt_errorf(err, "cannot write '%s': %s", path, strerror(e));
+}
+
+int tgc_rt_write_file(const char *path, const tgc_rt_chunk *chunks, size_t n, unsigned flags, tgc_rt_err *err) {
+  if (strcmp(path, "-") == 0)
+    return write_in_place(STDOUT_FILENO, "-", chunks, n, err);
+  if (flags & TGC_RT_WRITE_REPLACE)
+    return write_replace(path, path, -1, chunks, n, err);
+  for (;;) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+      if (errno != ENOENT)
+        return tgc_rt_errorf(err, "cannot open '%s' for writing: %s", path, strerror(errno));
+      struct stat lst;
+      if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+        /* a dangling link: create its target through it (replacing the link would surprise its owner) */
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOCTTY, 0666);
+        if (fd < 0)
+          return tgc_rt_errorf(err, "cannot open '%s' for writing: %s", path, strerror(errno));
+        return write_in_place(fd, path, chunks, n, err);
+      }
+      return write_replace(path, path, -1, chunks, n, err);
+    }
+    if (S_ISREG(st.st_mode)) {
+      /* through a symlink: the file it names is replaced and the link kept */
+      char *target = realpath(path, NULL);
+      if (!target)
+        return tgc_rt_errorf(err, "cannot open '%s' for writing: %s", path, strerror(errno));
+      int rc = write_replace(path, target, (int)(st.st_mode & 07777), chunks, n, err);
+      free(target);
+      return rc;
+    }
+    if (S_ISDIR(st.st_mode))
+      return tgc_rt_errorf(err, "cannot write '%s': it is a directory", path);
+    /* a device or a FIFO (opening a FIFO waits for its reader, as the shell's '>' does) */
+    int fd = open(path, O_WRONLY | O_NOCTTY);
+    if (fd < 0)
+      return tgc_rt_errorf(err, "cannot open '%s' for writing: %s", path, strerror(errno));
+    struct stat fst;
+    if (fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode)) {
+      close(fd); /* replaced by a regular file since the stat: start again */
+      continue;
+    }
+    return write_in_place(fd, path, chunks, n, err);
+  }
 }

@@ -99,24 +99,15 @@ static int read_entry(const char *path, uint64_t key, void **image, size_t *size
 }
 
 static int write_entry(const char *path, uint64_t key, const void *image, size_t size) {
-  char tmp[4300];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  FILE *f = fopen(tmp, "wb");
-  if (!f)
-    return -1;
   unsigned char h[HEADER];
   memcpy(h, MAGIC, 8);
   put64(h + 8, key);
   put64(h + 16, size);
   put64(h + 24, XXH3_64bits(image, size));
-  bool ok = fwrite(h, 1, HEADER, f) == HEADER && fwrite(image, 1, size, f) == size;
-  ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
-  ok = fclose(f) == 0 && ok;
-  if (!ok || rename(tmp, path) != 0) {
-    remove(tmp);
-    return -1;
-  }
-  return 0;
+  tgc_rt_chunk chunks[2] = {{h, HEADER}, {image, size}};
+  tgc_rt_err err;
+  /* REPLACE: whatever is at the entry's name (a FIFO, a device) is the cache's to replace, never written into */
+  return tgc_rt_write_file(path, chunks, 2, TGC_RT_WRITE_REPLACE, &err);
 }
 
 int tgc_rt_kcache_compile(tgc_rt_nvrtc *nv, const char *source, const char *name, const char *arch,

@@ -411,7 +411,7 @@ int tgc_rt_npy_write(const char *path, const tgc_rt_tensor *t, tgc_rt_err *err) 
       {hb.data, hb.len},
       {t->data, n * tgc_rt_dtype_size(t->dtype)},
   };
-  int rc = tgc_rt_write_atomic(path, chunks, 3, err);
+  int rc = tgc_rt_write_file(path, chunks, 3, 0, err);
   tgc_sb_free(&hb);
   return rc;
 }

@@ -82,12 +82,29 @@ uint64_t tgc_rt_rand_next(uint64_t *state);
 /* Fills T with test data: floats uniform in [-1, 1), integers uniform in [0, 4), bools 0/1. */
 void tgc_rt_fill_random(tgc_rt_tensor *t, uint64_t *state);
 
+/* ---- writing files ----------------------------------------------------------------------------- */
+
+/* The one way tgc writes an output file: the concatenation of N chunks to PATH.
+ * - a regular file, or a name that does not exist yet: atomically, into PATH.tmp.PID beside it, flushed to disk,
+ *   then renamed over it (the replaced file's permissions kept), so PATH is either untouched or complete;
+ * - a symlink: the same for the file it names, the link kept (a dangling link creates its target);
+ * - a device, a FIFO or "-" (standard output): written in place, never replaced by a regular file;
+ * - a directory: an error.
+ * With TGC_RT_WRITE_REPLACE, PATH is always replaced by a new regular file whatever it is (for files tgc owns,
+ * such as kernel cache entries). */
+typedef struct tgc_rt_chunk {
+  const void *data;
+  size_t len;
+} tgc_rt_chunk;
+enum { TGC_RT_WRITE_REPLACE = 1 };
+int tgc_rt_write_file(const char *path, const tgc_rt_chunk *chunks, size_t n, unsigned flags, tgc_rt_err *err);
+
 /* ---- .npy (format versions 1.0, 2.0, 3.0; little-endian, C order) ------------------------------ */
 
 int tgc_rt_npy_read(const char *path, tgc_rt_tensor *out, tgc_rt_err *err);
 /* Parses an in-memory .npy image; NAME is used in messages. */
 int tgc_rt_npy_parse(const void *data, size_t len, const char *name, tgc_rt_tensor *out, tgc_rt_err *err);
-/* Writes T atomically (temporary file + rename). f64 f32 f16 i64 i32 i16 i8 u8 bool only: numpy has no
+/* Writes T with tgc_rt_write_file. f64 f32 f16 i64 i32 i16 i8 u8 bool only: numpy has no
  * bf16, fp8 or i4 dtype, which are an error. */
 int tgc_rt_npy_write(const char *path, const tgc_rt_tensor *t, tgc_rt_err *err);
 
@@ -107,7 +124,7 @@ const char *tgc_rt_st_name(const tgc_rt_safetensors *st, size_t i);
 /* Finds NAME and fills *VIEW with a tensor whose data points into the mapping (not owned, read-only).
  * Returns 0 when found, 1 when there is no such tensor (ERR untouched), -1 on error. */
 int tgc_rt_st_get(const tgc_rt_safetensors *st, const char *name, tgc_rt_tensor *view, tgc_rt_err *err);
-/* Writes N named tensors atomically, in the given order, with an optional __metadata__ of string pairs
+/* Writes N named tensors with tgc_rt_write_file, in the given order, with an optional __metadata__ of string pairs
  * (META holds NMETA key/value pairs, may be NULL). i4 is an error (safetensors has no 4-bit dtype). */
 int tgc_rt_st_write(const char *path, const char *const *names, const tgc_rt_tensor *const *tensors, size_t n,
                     const char *const *meta, size_t nmeta, tgc_rt_err *err);

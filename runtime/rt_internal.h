@@ -1,6 +1,5 @@
 /* Helpers shared by the files of libtgc_rt and not part of its API (rt.h): exact rounding of
- * doubles and 64-bit integers to the narrow float formats, read-only file mappings and atomic file
- * writes. */
+ * doubles and 64-bit integers to the narrow float formats and read-only file mappings. */
 #ifndef TGC_RT_INTERNAL_H
 #define TGC_RT_INTERNAL_H
 
@@ -24,16 +23,6 @@ typedef struct tgc_rt_mapped {
 
 int tgc_rt_map_file(const char *path, tgc_rt_mapped *m, tgc_rt_err *err);
 void tgc_rt_unmap_file(tgc_rt_mapped *m);
-
-/* Writes the concatenation of N chunks to PATH atomically: into PATH.tmp.PID, flushed to disk, then
- * renamed over PATH; the temporary is removed on any failure, so PATH is either untouched or
- * complete. */
-typedef struct tgc_rt_chunk {
-  const void *data;
-  size_t len;
-} tgc_rt_chunk;
-
-int tgc_rt_write_atomic(const char *path, const tgc_rt_chunk *chunks, size_t n, tgc_rt_err *err);
 
 /* Optional libraries: the first of $ENV (when ENV is set) and NAMES that dlopen loads, or NULL; then every
  * entry point of SYMS stored through its slot, or an error "WHAT lacks NAME". */

@@ -527,7 +527,7 @@ int tgc_rt_st_write(const char *path, const char *const *names, const tgc_rt_ten
   chunks[0] = (tgc_rt_chunk){header, 8 + hlen};
   for (size_t i = 0; i < n; i++)
     chunks[i + 1] = (tgc_rt_chunk){tensors[i]->data, sizes[i]};
-  rc = tgc_rt_write_atomic(path, chunks, n + 1, err);
+  rc = tgc_rt_write_file(path, chunks, n + 1, 0, err);
 
 out:
   free(chunks);

@@ -54,6 +54,10 @@ if shutil.which("nvidia-smi"):
     if r and r.returncode == 0 and any(l.startswith("GPU ") for l in r.stdout.splitlines()):
         config.available_features.add("cuda-gpu")
 
+# root: tests that make device nodes in %t (never in /dev)
+if hasattr(os, "geteuid") and os.geteuid() == 0:
+    config.available_features.add("root")
+
 if shutil.which("dot"):
     config.available_features.add("graphviz")
 r = run_quiet([python, "-c", "import torch"], timeout=120)

@@ -270,33 +270,14 @@ char *tgc_read_file(const char *path, size_t *len) {
   return buf;
 }
 
-/* Writes DATA to PATH through a temporary file and a rename, so a failed write never leaves a partial file. */
+/* Writes DATA to PATH (NULL or '-': standard output) with the runtime's one output writer. */
 static int write_output(const char *path, const char *data, size_t len) {
-  if (!path || strcmp(path, "-") == 0) {
-    if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) {
-      fprintf(stderr, "tgc: error: cannot write to standard output: %s\n", strerror(errno));
-      return 1;
-    }
-    return 0;
-  }
-  size_t n = strlen(path);
-  char *tmp = tgc_xmalloc(n + 32);
-  snprintf(tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
-  FILE *f = fopen(tmp, "wb");
-  if (!f) {
-    fprintf(stderr, "tgc: error: cannot open '%s' for writing: %s\n", path, strerror(errno));
-    free(tmp);
+  tgc_rt_chunk chunk = {data, len};
+  tgc_rt_err err;
+  if (tgc_rt_write_file(path ? path : "-", &chunk, 1, 0, &err)) {
+    fprintf(stderr, "tgc: error: %s\n", err.msg);
     return 1;
   }
-  bool ok = fwrite(data, 1, len, f) == len;
-  ok = (fclose(f) == 0) && ok;
-  if (!ok || rename(tmp, path) != 0) {
-    fprintf(stderr, "tgc: error: cannot write '%s': %s\n", path, strerror(errno));
-    remove(tmp);
-    free(tmp);
-    return 1;
-  }
-  free(tmp);
   return 0;
 }
 
