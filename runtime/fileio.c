@@ -18,7 +18,8 @@
 int tgc_rt_map_file(const char *path, tgc_rt_mapped *m, tgc_rt_err *err) {
   m->data = NULL;
   m->len = 0;
-  int fd = open(path, O_RDONLY);
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer; the fstat below then rejects it */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
   if (fd < 0)
     return tgc_rt_errorf(err, "%s: cannot open: %s", path, strerror(errno));
   struct stat st;

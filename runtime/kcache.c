@@ -2,7 +2,7 @@
  * output: the source, the kernel name, the target architecture, NVRTC's version, the options and the output
  * kind. Entries are written atomically (a temporary file, then a rename) and carry their key, their size and a
  * checksum of their payload, so a truncated or corrupt entry is detected, recompiled and rewritten — never
- * trusted. */
+ * trusted. So is an entry that is not a regular file (a FIFO there would otherwise block the compile forever). */
 #define _POSIX_C_SOURCE 200809L
 #include "kcache.h"
 
@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "arena.h"
+#include "rt_internal.h"
 
 enum { HEADER = 32 };
 static const char MAGIC[8] = {'T', 'G', 'C', 'K', 'C', 'A', 'C', '1'};
@@ -73,28 +74,24 @@ uint64_t tgc_rt_kcache_key(const char *source, const char *name, const char *arc
   return h;
 }
 
-/* Reads the entry for KEY; 1 = hit (image returned), 0 = miss, -1 = an entry that is there but corrupt. */
+/* Reads the entry for KEY; 1 = hit (image returned), 0 = miss, -1 = an entry that is there but corrupt, or
+ * not a regular file (a FIFO or a device there is never read nor waited on: tgc_rt_map_file opens with
+ * O_NONBLOCK and checks the opened file). */
 static int read_entry(const char *path, uint64_t key, void **image, size_t *size) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return 0;
-  unsigned char h[HEADER];
+  tgc_rt_mapped m;
+  tgc_rt_err err;
+  if (tgc_rt_map_file(path, &m, &err) != 0)
+    return access(path, F_OK) == 0 || errno != ENOENT ? -1 : 0;
   int rc = -1;
-  if (fread(h, 1, HEADER, f) == HEADER && memcmp(h, MAGIC, 8) == 0 && get64(h + 8) == key) {
-    uint64_t n = get64(h + 16), sum = get64(h + 24);
-    if (n > 0 && n < ((uint64_t)1 << 31)) {
-      unsigned char *buf = tgc_xmalloc((size_t)n);
-      int extra = 0;
-      if (fread(buf, 1, (size_t)n, f) == n && fread(&extra, 1, 1, f) == 0 && XXH3_64bits(buf, (size_t)n) == sum) {
-        *image = buf;
-        *size = (size_t)n;
-        rc = 1;
-      } else {
-        free(buf);
-      }
+  if (m.len >= HEADER && memcmp(m.data, MAGIC, 8) == 0 && get64(m.data + 8) == key) {
+    uint64_t n = get64(m.data + 16), sum = get64(m.data + 24);
+    if (n > 0 && n == m.len - HEADER && XXH3_64bits(m.data + HEADER, (size_t)n) == sum) {
+      *image = memcpy(tgc_xmalloc((size_t)n), m.data + HEADER, (size_t)n);
+      *size = (size_t)n;
+      rc = 1;
     }
   }
-  fclose(f);
+  tgc_rt_unmap_file(&m);
   return rc;
 }
 
