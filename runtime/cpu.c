@@ -623,9 +623,13 @@ static int run_softmax(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x,
 static int run_norm(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *const *in, tgc_rt_tensor *out) {
   const tgc_rt_tensor *x = in[0];
   bool layer = s->op == TGC_OP_LAYER_NORM;
+  /* a scalar has no axis to normalize over (rms_norm's is the last; layer_norm's axis -1 would be accepted by
+   * norm_axis at rank 0), so rank 0 is an error before any axis is computed */
+  if (x->rank == 0)
+    return step_error(c, s, "needs an operand of rank 1 or more (a scalar has no axis to normalize)");
   int a = layer ? norm_axis(c, s, tgc_rt_step_int(s, "axis", -1), x->rank, "axis") : (int)x->rank - 1;
-  if (a < 0 || x->rank == 0)
-    return a < 0 ? -1 : step_error(c, s, "needs an operand of rank 1 or more");
+  if (a < 0)
+    return -1;
   double eps = tgc_rt_step_float(s, "eps", layer ? 1e-5 : 1e-6);
   tgc_dtype dt = x->dtype;
   if (!is_float(dt))
@@ -1538,8 +1542,19 @@ static int run_plan(cpu_ctx *c, const tgc_rt_plan *p, const tgc_rt_tensor *input
     vals[p->input_slots[i]].owned = false;
   }
   int rc = 0;
-  for (uint32_t i = 0; rc == 0 && i < p->nsteps; i++)
+  for (uint32_t i = 0; rc == 0 && i < p->nsteps; i++) {
+    if (c->err)
+      c->err->msg[0] = 0;
     rc = run_step(c, &p->steps[i], vals);
+    if (rc != 0 && c->err && !c->err->msg[0]) {
+      /* every failing path must say why; an empty message is a bug of this backend (fatal in debug builds) */
+#ifndef NDEBUG
+      tgc_fatal(__FILE__, __LINE__, "step %u ('%s' at %s) failed without a message", i,
+                tgc_op_name(p->steps[i].op), p->steps[i].loc);
+#endif
+      step_error(c, &p->steps[i], "failed without a message (step %u; a bug in tgc's CPU backend)", i);
+    }
+  }
   for (uint32_t i = 0; i < p->noutputs; i++) {
     if (rc != 0) {
       memset(&outputs[i], 0, sizeof outputs[i]);
@@ -1620,6 +1635,8 @@ int tgc_rt_cpu_run(const tgc_rt_plan *plan, const tgc_rt_tensor *inputs, tgc_rt_
   memset(&c, 0, sizeof c);
   c.opts = opts;
   c.err = err;
+  if (err)
+    err->msg[0] = 0;
   c.nsyms = plan->nsyms;
   c.syms = tgc_xcalloc(plan->nsyms + 1, sizeof *c.syms);
   c.bound = tgc_xcalloc(plan->nsyms + 1, sizeof *c.bound);

@@ -32,6 +32,10 @@ typedef struct tgc_cuda_run_opts {
 int tgc_run_cuda(struct tgc_module *m, const struct tgc_func *f, const struct tgc_rt_plan *p,
                  const struct tgc_rt_tensor *inputs, struct tgc_rt_tensor *outputs,
                  const struct tgc_rt_safetensors *weights, const tgc_cuda_run_opts *opts);
+struct tgc_rt_err;
+/* Prints ERR of the runtime step STEP ("reading an --input") to stderr in the driver's format; an empty message
+ * (a runtime bug) is fatal in debug builds and else reported naming STEP. */
+void tgc_driver_rt_error(const char *step, const struct tgc_rt_err *err);
 /* `tgc run ...` with ARGV holding the arguments after "run". */
 int tgc_driver_run(int argc, char **argv);
 

@@ -160,6 +160,23 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
   return 0;
 }
 
+/* Prints a runtime error: located messages ("file:line:col: error: ...") as they are, the others as "tgc: error:
+ * ...". An empty message is a bug of the runtime (every failing path must set one): fatal in debug builds, else
+ * a message naming STEP, so that the user never sees an exit 1 with nothing, or garbage, printed. */
+void tgc_driver_rt_error(const char *step, const tgc_rt_err *err) {
+  const char *msg = err->msg;
+  if (!msg[0]) {
+#ifndef NDEBUG
+    tgc_fatal(__FILE__, __LINE__, "%s failed without an error message", step);
+#endif
+    fprintf(stderr, "tgc: error: %s failed without an error message (a bug in tgc)\n", step);
+  } else if (strstr(msg, ": error: ")) {
+    fprintf(stderr, "%s\n", msg);
+  } else {
+    fprintf(stderr, "tgc: %s%s\n", strncmp(msg, "error: ", 7) == 0 ? "" : "error: ", msg);
+  }
+}
+
 static int random_input(const tgc_rt_plan *p, uint32_t i, const int64_t *syms, uint64_t *rng, tgc_rt_tensor *t) {
   const tgc_rt_type *ty = &p->input_types[i];
   int64_t shape[TGC_RT_MAX_RANK];
@@ -170,7 +187,7 @@ static int random_input(const tgc_rt_plan *p, uint32_t i, const int64_t *syms, u
       return 1;
     }
   }
-  tgc_rt_err err;
+  tgc_rt_err err = {""};
   if (tgc_rt_tensor_alloc(t, ty->dtype, ty->rank, shape, &err)) {
     fprintf(stderr, "tgc: error: input '%%%s': %s\n", p->input_names[i], err.msg);
     return 1;
@@ -234,10 +251,10 @@ char *tgc_weights_path(const char *input, const char *override, const tgc_module
 static int check_against_cpu(const tgc_rt_plan *p, const tgc_rt_tensor *inputs, const tgc_rt_tensor *got,
                              const tgc_rt_cpu_opts *copts) {
   tgc_rt_tensor *ref = tgc_xcalloc(p->noutputs + 1, sizeof *ref);
-  tgc_rt_err err;
+  tgc_rt_err err = {""};
   int rc = 0;
   if (tgc_rt_cpu_run(p, inputs, ref, copts, &err)) {
-    fprintf(stderr, "%s\n", err.msg);
+    tgc_driver_rt_error("the CPU reference run of --check", &err);
     free(ref);
     return 1;
   }
@@ -323,9 +340,9 @@ int tgc_driver_run(int argc, char **argv) {
       fprintf(stderr, "tgc: error: input '%%%s' is given twice\n", o.inputs[k].name);
       goto done;
     }
-    tgc_rt_err err;
+    tgc_rt_err err = {""};
     if (tgc_rt_npy_read(o.inputs[k].path, &inputs[i], &err)) {
-      fprintf(stderr, "tgc: error: %s\n", err.msg);
+      tgc_driver_rt_error("reading an --input", &err);
       goto done;
     }
   }
@@ -384,20 +401,20 @@ int tgc_driver_run(int argc, char **argv) {
   /* weights */
   wpath = tgc_weights_path(o.input, o.weights, m);
   if (block_has_params(f->body)) {
-    tgc_rt_err err;
+    tgc_rt_err err = {""};
     if (!wpath) {
       fprintf(stderr, "tgc: error: '@%s' has parameters, but no weights were given (--weights FILE.safetensors or "
               "a 'weights' module attribute)\n", f->name);
       goto done;
     }
     if (tgc_rt_st_open(wpath, &weights, &err)) {
-      fprintf(stderr, "tgc: error: %s\n", err.msg);
+      tgc_driver_rt_error("opening the weights", &err);
       goto done;
     }
   }
 
   tgc_rt_cpu_opts copts = {weights, wpath};
-  tgc_rt_err err;
+  tgc_rt_err err = {""};
   double t0 = now_ms();
   bool on_gpu = strcmp(o.device, "cuda") == 0 || (strcmp(o.device, "auto") == 0 && tgc_rt_cuda_available());
   if (on_gpu) {
@@ -411,8 +428,7 @@ int tgc_driver_run(int argc, char **argv) {
     if (o.check && check_against_cpu(p, inputs, outputs, &copts) != 0)
       goto done;
   } else if (tgc_rt_cpu_run(p, inputs, outputs, &copts, &err)) {
-    /* op errors carry "file:line:col: error: "; the others "error: " and get the tool's name */
-    fprintf(stderr, "%s%s\n", strncmp(err.msg, "error: ", 7) == 0 ? "tgc: " : "", err.msg);
+    tgc_driver_rt_error("the CPU backend's run", &err);
     goto done;
   }
   double t1 = now_ms();
@@ -426,7 +442,7 @@ int tgc_driver_run(int argc, char **argv) {
   rc = 0;
   for (int k = 0; k < o.noutputs && rc == 0; k++) {
     if (tgc_rt_npy_write(o.outputs[k].path, &outputs[save_index[k]], &err)) {
-      fprintf(stderr, "tgc: error: %s\n", err.msg);
+      tgc_driver_rt_error("writing an --output", &err);
       rc = 1;
     }
   }
