@@ -364,6 +364,8 @@ static void verify_op_specific(verifier *v, const tgc_op *op) {
     const tgc_attr *a = tgc_op_attr(op, "name");
     if (a && a->kind == TGC_ATTR_STR && a->len == 0)
       VERR(v, op->loc, "'param' needs a non-empty name");
+    else if (a && a->kind == TGC_ATTR_STR && memchr(a->u.s, 0, a->len)) /* would bind the tensor named up to it */
+      VERR(v, op->loc, "the name of 'param' holds a NUL byte (\\x00), which no weights tensor can be named");
     break;
   }
   case TGC_OP_CONSTANT: {

@@ -269,6 +269,17 @@ static int parse_header(tgc_rt_safetensors *st, const unsigned char *b, size_t l
   st->data = b + 8 + hlen;
   st->data_len = len - 8 - (size_t)hlen;
 
+  /* cJSON returns NUL-terminated strings, so a name holding a NUL ("w\u0000junk") would come back cut short and
+   * match the tensor "w": such names (never legitimate; tgc's verifier rejects them in params) are refused */
+  for (const char *p = json; p < jend; p++) {
+    bool esc = *p == '\\' && jend - p >= 6 && p[1] == 'u' && memcmp(p + 2, "0000", 4) == 0;
+    if (*p == 0 || esc)
+      return tgc_rt_errorf(err, "%s: the header holds a NUL character (%s) at byte %zu of the file: tensor names "
+                           "and metadata with NUL are not supported", file, esc ? "\\u0000" : "a zero byte",
+                           (size_t)(p - json) + 8);
+    if (*p == '\\' && p + 1 < jend)
+      p++; /* an escaped character, maybe a backslash: "\\u0000" is text, not a NUL */
+  }
   const char *stop = NULL;
   cJSON *root = cJSON_ParseWithLengthOpts(json, (size_t)hlen, &stop, 0);
   if (!root) {

@@ -33,6 +33,12 @@ CASES = {
     "st-huge-length": lambda: st(GOOD, WB, length=1 << 40),
     "st-f16": lambda: st({"w": {"dtype": "F16", "shape": [2, 4], "data_offsets": [0, 16]}}, WB[:16]),
     "st-other-name": lambda: st({"v": {"dtype": "F32", "shape": [2, 4], "data_offsets": [0, 32]}}, WB),
+    # json.dumps escapes the NUL as \u0000: cut at the NUL, the name would be "w"
+    "st-nul-name": lambda: st({"w\x00junk": {"dtype": "F32", "shape": [2, 4], "data_offsets": [0, 32]}}, WB),
+    # a literal backslash before u0000 is text, not a NUL: "w" is the second tensor (W doubled)
+    "st-backslash-name": lambda: st({"w\\u0000junk": {"dtype": "F32", "shape": [2, 4], "data_offsets": [0, 32]},
+                                     "w": {"dtype": "F32", "shape": [2, 4], "data_offsets": [32, 64]}},
+                                    WB + struct.pack("<8f", *[2 * v for v in W])),
     "npy-good": lambda: npy("<f4", (2, 4), WB),
     "npy-bad-magic": lambda: b"\x93NUMPX" + npy("<f4", (2, 4), WB)[6:],
     "npy-fortran": lambda: npy("<f4", (2, 4), WB, fortran=True),
