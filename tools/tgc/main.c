@@ -110,6 +110,28 @@ static int arg_error(const char *arg) {
   return 1;
 }
 
+/* The value of "--opt=VALUE" (A, with the option's length N), or NULL after an error naming the option when it is
+ * empty: an empty value is never meaningful here (--passes= is the one exception, the empty pipeline of -O0). */
+static const char *flag_value(const char *a, size_t n) {
+  if (!a[n]) {
+    fprintf(stderr, "tgc: error: '%.*s' needs a value, not an empty string\n", (int)n, a);
+    return NULL;
+  }
+  return a + n;
+}
+
+/* sm_XX or compute_XX, XX being digits (sm_90a and the like allowed: digits then letters) */
+static bool valid_target(const char *t) {
+  const char *d = strncmp(t, "sm_", 3) == 0 ? t + 3 : strncmp(t, "compute_", 8) == 0 ? t + 8 : NULL;
+  if (!d || *d < '0' || *d > '9')
+    return false;
+  while (*d >= '0' && *d <= '9')
+    d++;
+  while ((*d >= 'a' && *d <= 'z'))
+    d++;
+  return !*d;
+}
+
 static int parse_args(int argc, char **argv, options *o, int *exit_now) {
   *exit_now = -1;
   memset(o, 0, sizeof *o);
@@ -166,7 +188,9 @@ static int parse_args(int argc, char **argv, options *o, int *exit_now) {
       o->pm.print_before_all = true;
     } else if (strncmp(a, "--print-ir-after=", 17) == 0 || strncmp(a, "--print-ir-before=", 18) == 0) {
       bool after = a[11] == 'a';
-      const char *list = a + (after ? 17 : 18);
+      const char *list = flag_value(a, after ? 17 : 18);
+      if (!list)
+        return 1;
       /* every name must be a pass: a typo would otherwise silently print nothing */
       char name[64];
       for (const char *q = list; *q;) {
@@ -194,14 +218,16 @@ static int parse_args(int argc, char **argv, options *o, int *exit_now) {
       fprintf(stderr, "tgc: error: unknown value in '%s' (use --verify-each or --verify-each=numerics)\n", a);
       return 1;
     } else if (strncmp(a, "--weights=", 10) == 0) {
-      o->weights = a + 10;
+      if (!(o->weights = flag_value(a, 10)))
+        return 1;
     } else if (strncmp(a, "-Rpass=", 7) == 0) {
       o->pm.remark_pass = a + 7;
     } else if (strncmp(a, "--plan-dims=", 12) == 0) {
-      o->plan_dims = a + 12;
+      if (!(o->plan_dims = flag_value(a, 12)))
+        return 1;
     } else if (strncmp(a, "--target=", 9) == 0) {
       o->target = a + 9;
-      if (strncmp(o->target, "sm_", 3) != 0 && strncmp(o->target, "compute_", 8) != 0) {
+      if (!valid_target(o->target)) {
         fprintf(stderr, "tgc: error: invalid target '%s' (use sm_XX, e.g. sm_90, or compute_XX for PTX only)\n",
                 o->target);
         return 1;

@@ -19,14 +19,19 @@ typedef struct {
   char *alloc; /* owns name */
 } name_path;
 
+/* A growable list of NAME=VALUE options (no fixed limit on how many --input, --output or --dim are given). */
+typedef struct {
+  name_path *v;
+  int n, cap;
+} name_paths;
+
 typedef struct {
   const char *input;
   const char *weights;
   const char *entry;
   const char *device;
-  name_path inputs[256], outputs[256], dims[64];
-  int ninputs, noutputs, ndims;
-  bool random_inputs, time, check, profile;
+  name_paths inputs, outputs, dims;
+  bool random_inputs, time, check, profile, repeat_given;
   uint64_t seed;
   int repeat;
 } run_opts;
@@ -52,29 +57,57 @@ static void run_usage(FILE *out) {
         out);
 }
 
-/* Accepts "--opt value" and "--opt=value". */
-static const char *opt_value(int argc, char **argv, int *i, const char *opt) {
+/* Accepts "--opt value" and "--opt=value": the value, or NULL when ARGV[*I] is not OPT. A missing or empty value
+ * is an error naming OPT (*BAD set). */
+static const char *opt_value(int argc, char **argv, int *i, const char *opt, bool *bad) {
   size_t n = strlen(opt);
-  const char *a = argv[*i];
+  const char *a = argv[*i], *v;
   if (strncmp(a, opt, n) != 0)
     return NULL;
-  if (a[n] == '=')
-    return a + n + 1;
-  if (a[n] != 0)
+  if (a[n] == '=') {
+    v = a + n + 1;
+  } else if (a[n] != 0) {
     return NULL;
-  if (*i + 1 >= argc) {
+  } else if (*i + 1 >= argc) {
     fprintf(stderr, "tgc: error: '%s' needs a value\n", opt);
+    *bad = true;
     return "";
+  } else {
+    v = argv[++*i];
   }
-  return argv[++*i];
+  if (!*v) {
+    fprintf(stderr, "tgc: error: '%s' needs a value, not an empty string\n", opt);
+    *bad = true;
+  }
+  return v;
 }
 
-static int split_pair(const char *opt, const char *v, name_path *out) {
+/* A decimal integer from LO to HI for OPT ("--seed"); no sign, spaces or trailing bytes. */
+static bool parse_uint(const char *opt, const char *v, unsigned long long lo, unsigned long long hi,
+                       unsigned long long *out) {
+  char *end;
+  errno = 0;
+  unsigned long long x = v[0] >= '0' && v[0] <= '9' ? strtoull(v, &end, 10) : 0;
+  if (v[0] < '0' || v[0] > '9' || *end || errno || x < lo || x > hi) {
+    fprintf(stderr, "tgc: error: '%s' expects an integer from %llu to %llu, not '%s'\n", opt, lo, hi, v);
+    return false;
+  }
+  *out = x;
+  return true;
+}
+
+/* Appends NAME=VALUE to L; an error naming OPT when V is not of that form. */
+static int split_pair(const char *opt, const char *v, name_paths *l) {
   const char *eq = strchr(v, '=');
-  if (!eq || eq == v || !eq[1]) {
+  if (!eq || eq == v || !eq[1] || (eq == v + 1 && v[0] == '%')) {
     fprintf(stderr, "tgc: error: '%s' expects NAME=VALUE, not '%s'\n", opt, v);
     return 1;
   }
+  if (l->n == l->cap) {
+    l->cap = l->cap ? 2 * l->cap : 8;
+    l->v = tgc_xrealloc(l->v, sizeof *l->v * (size_t)l->cap);
+  }
+  name_path *out = &l->v[l->n++];
   char *name = tgc_xmalloc((size_t)(eq - v) + 1);
   memcpy(name, v, (size_t)(eq - v));
   name[eq - v] = 0;
@@ -84,48 +117,67 @@ static int split_pair(const char *opt, const char *v, name_path *out) {
   return 0;
 }
 
+static void name_paths_free(name_paths *l) {
+  for (int k = 0; k < l->n; k++)
+    free(l->v[k].alloc);
+  free(l->v);
+  memset(l, 0, sizeof *l);
+}
+
+/* Everything run_opts owns; the one cleanup of every exit of tgc run. */
+static void run_opts_free(run_opts *o) {
+  name_paths_free(&o->inputs);
+  name_paths_free(&o->outputs);
+  name_paths_free(&o->dims);
+}
+
+/* 0, 1 after an error (printed), -1 when --help was printed. O is filled (and owns memory) in every case. */
 static int parse_run_args(int argc, char **argv, run_opts *o) {
   memset(o, 0, sizeof *o);
   o->device = "auto";
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i], *v;
+    bool bad = false;
+    unsigned long long u;
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       run_usage(stdout);
       return -1;
-    } else if ((v = opt_value(argc, argv, &i, "--input"))) {
-      if (!*v || o->ninputs == 256 || split_pair("--input", v, &o->inputs[o->ninputs++]))
+    } else if ((v = opt_value(argc, argv, &i, "--input", &bad))) {
+      if (bad || split_pair("--input", v, &o->inputs))
         return 1;
-    } else if ((v = opt_value(argc, argv, &i, "--output"))) {
-      if (!*v || o->noutputs == 256 || split_pair("--output", v, &o->outputs[o->noutputs++]))
+    } else if ((v = opt_value(argc, argv, &i, "--output", &bad))) {
+      if (bad || split_pair("--output", v, &o->outputs))
         return 1;
-    } else if ((v = opt_value(argc, argv, &i, "--dim"))) {
-      if (!*v || o->ndims == 64 || split_pair("--dim", v, &o->dims[o->ndims++]))
+    } else if ((v = opt_value(argc, argv, &i, "--dim", &bad))) {
+      if (bad || split_pair("--dim", v, &o->dims))
         return 1;
-    } else if ((v = opt_value(argc, argv, &i, "--weights"))) {
-      if (!*v)
+      const name_path *d = &o->dims.v[o->dims.n - 1];
+      if (!parse_uint("--dim", d->path, 0, INT64_MAX, &u))
+        return 1;
+    } else if ((v = opt_value(argc, argv, &i, "--weights", &bad))) {
+      if (bad)
         return 1;
       o->weights = v;
-    } else if ((v = opt_value(argc, argv, &i, "--entry"))) {
-      if (!*v)
+    } else if ((v = opt_value(argc, argv, &i, "--entry", &bad))) {
+      if (bad)
         return 1;
       o->entry = v[0] == '@' ? v + 1 : v;
-    } else if ((v = opt_value(argc, argv, &i, "--device"))) {
-      if (!*v)
+      if (!*o->entry) {
+        fprintf(stderr, "tgc: error: '--entry' needs a function name, not '%s'\n", v);
+        return 1;
+      }
+    } else if ((v = opt_value(argc, argv, &i, "--device", &bad))) {
+      if (bad)
         return 1;
       if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto")) {
-        fprintf(stderr, "tgc: error: unknown device '%s' (use cpu, cuda or auto)\n", v);
+        fprintf(stderr, "tgc: error: unknown device '%s' in '--device' (use cpu, cuda or auto)\n", v);
         return 1;
       }
       o->device = v;
-    } else if ((v = opt_value(argc, argv, &i, "--seed"))) {
-      char *end;
-      errno = 0;
-      unsigned long long s = strtoull(v, &end, 10);
-      if (!*v || *end || errno) {
-        fprintf(stderr, "tgc: error: '--seed' expects a non-negative integer, not '%s'\n", v);
+    } else if ((v = opt_value(argc, argv, &i, "--seed", &bad))) {
+      if (bad || !parse_uint("--seed", v, 0, UINT64_MAX, &u))
         return 1;
-      }
-      o->seed = s;
+      o->seed = u;
     } else if (strcmp(a, "--random-inputs") == 0) {
       o->random_inputs = true;
     } else if (strcmp(a, "--check") == 0) {
@@ -134,14 +186,11 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
       o->time = true;
     } else if (strcmp(a, "--profile") == 0) {
       o->profile = true;
-    } else if ((v = opt_value(argc, argv, &i, "--repeat"))) {
-      char *end;
-      long n = strtol(v, &end, 10);
-      if (*end || n < 1 || n > 1000000) {
-        fprintf(stderr, "tgc: error: '--repeat %s': give a number of runs from 1 to 1000000\n", v);
+    } else if ((v = opt_value(argc, argv, &i, "--repeat", &bad))) {
+      if (bad || !parse_uint("--repeat", v, 1, 1000000, &u))
         return 1;
-      }
-      o->repeat = (int)n;
+      o->repeat = (int)u;
+      o->repeat_given = true;
     } else if (a[0] == '-' && a[1]) {
       fprintf(stderr, "tgc: error: unknown argument '%s' for 'tgc run' (try 'tgc run --help')\n", a);
       return 1;
@@ -287,30 +336,30 @@ static int check_against_cpu(const tgc_rt_plan *p, const tgc_rt_tensor *inputs, 
 }
 
 int tgc_driver_run(int argc, char **argv) {
+  /* every exit after this point goes through 'done', which frees what is set here */
   run_opts o;
-  int rc = parse_run_args(argc, argv, &o);
-  if (rc) {
-    for (int k = 0; k < o.ninputs; k++)
-      free(o.inputs[k].alloc);
-    for (int k = 0; k < o.noutputs; k++)
-      free(o.outputs[k].alloc);
-    for (int k = 0; k < o.ndims; k++)
-      free(o.dims[k].alloc);
-    return rc < 0 ? 0 : 1;
-  }
-  size_t len = 0;
-  tgc_rt_artifact *art = NULL;
-  char *text = tgc_read_input(o.input, &len, &art);
-  if (!text)
-    return 1;
   tgc_diag diag;
   tgc_diag_init(&diag, stderr);
-  rc = 1;
-  tgc_module *m = tgc_parse_module(strcmp(o.input, "-") == 0 ? "<stdin>" : o.input, text, len, &diag);
+  tgc_rt_artifact *art = NULL;
+  char *text = NULL;
+  tgc_module *m = NULL;
   tgc_rt_safetensors *weights = NULL;
   tgc_rt_tensor *inputs = NULL, *outputs = NULL;
   const tgc_rt_plan *p = NULL;
   char *wpath = NULL;
+  int64_t *syms = NULL;
+  int *save_index = NULL;
+  int rc = parse_run_args(argc, argv, &o);
+  if (rc) {
+    rc = rc < 0 ? 0 : 1;
+    goto done;
+  }
+  rc = 1;
+  size_t len = 0;
+  text = tgc_read_input(o.input, &len, &art);
+  if (!text)
+    goto done;
+  m = tgc_parse_module(strcmp(o.input, "-") == 0 ? "<stdin>" : o.input, text, len, &diag);
   if (!m || tgc_verify_module(m, &diag) != 0)
     goto done;
   const tgc_func *f = o.entry ? tgc_module_find_func(m, o.entry) : tgc_module_find_func(m, "main");
@@ -325,43 +374,40 @@ int tgc_driver_run(int argc, char **argv) {
   /* inputs */
   inputs = tgc_xcalloc(p->ninputs + 1, sizeof *inputs);
   outputs = tgc_xcalloc(p->noutputs + 1, sizeof *outputs);
-  for (int k = 0; k < o.ninputs; k++) {
+  for (int k = 0; k < o.inputs.n; k++) {
     uint32_t i = 0;
-    while (i < p->ninputs && strcmp(p->input_names[i], o.inputs[k].name) != 0)
+    while (i < p->ninputs && strcmp(p->input_names[i], o.inputs.v[k].name) != 0)
       i++;
     if (i == p->ninputs) {
-      fprintf(stderr, "tgc: error: '@%s' has no argument '%%%s'; its arguments are:", f->name, o.inputs[k].name);
+      fprintf(stderr, "tgc: error: '@%s' has no argument '%%%s'; its arguments are:", f->name, o.inputs.v[k].name);
       for (uint32_t j = 0; j < p->ninputs; j++)
         fprintf(stderr, " %%%s", p->input_names[j]);
       fprintf(stderr, "\n");
       goto done;
     }
     if (inputs[i].data) {
-      fprintf(stderr, "tgc: error: input '%%%s' is given twice\n", o.inputs[k].name);
+      fprintf(stderr, "tgc: error: input '%%%s' is given twice\n", o.inputs.v[k].name);
       goto done;
     }
     tgc_rt_err err = {""};
-    if (tgc_rt_npy_read(o.inputs[k].path, &inputs[i], &err)) {
+    if (tgc_rt_npy_read(o.inputs.v[k].path, &inputs[i], &err)) {
       tgc_driver_rt_error("reading an --input", &err);
       goto done;
     }
   }
-  int64_t *syms = tgc_xcalloc(p->nsyms + 1, sizeof *syms);
+  syms = tgc_xcalloc(p->nsyms + 1, sizeof *syms);
   for (uint32_t s = 0; s < p->nsyms; s++)
     syms[s] = 2;
-  for (int k = 0; k < o.ndims; k++) {
+  for (int k = 0; k < o.dims.n; k++) {
     uint32_t s = 0;
-    while (s < p->nsyms && strcmp(p->sym_names[s], o.dims[k].name) != 0)
+    while (s < p->nsyms && strcmp(p->sym_names[s], o.dims.v[k].name) != 0)
       s++;
-    char *end;
-    long long v = strtoll(o.dims[k].path, &end, 10);
-    if (s == p->nsyms || *end || v < 0) {
-      fprintf(stderr, "tgc: error: '--dim %s=%s': %s\n", o.dims[k].name, o.dims[k].path,
-              s == p->nsyms ? "no such symbol in the entry function" : "the size must be a non-negative integer");
-      free(syms);
+    if (s == p->nsyms) {
+      fprintf(stderr, "tgc: error: '--dim %s=%s': no such symbol in the entry function\n", o.dims.v[k].name,
+              o.dims.v[k].path);
       goto done;
     }
-    syms[s] = v;
+    syms[s] = (int64_t)strtoull(o.dims.v[k].path, NULL, 10); /* checked by parse_run_args */
   }
   uint64_t rng = o.seed;
   for (uint32_t i = 0; i < p->ninputs; i++) {
@@ -370,30 +416,26 @@ int tgc_driver_run(int argc, char **argv) {
     if (!o.random_inputs) {
       fprintf(stderr, "tgc: error: no value for input '%%%s' (use --input %s=FILE.npy or --random-inputs)\n",
               p->input_names[i], p->input_names[i]);
-      free(syms);
       goto done;
     }
-    if (random_input(p, i, syms, &rng, &inputs[i])) {
-      free(syms);
+    if (random_input(p, i, syms, &rng, &inputs[i]))
       goto done;
-    }
   }
-  free(syms);
 
   /* outputs to save */
-  int save_index[256];
-  for (int k = 0; k < o.noutputs; k++) {
+  save_index = tgc_xcalloc((size_t)o.outputs.n + 1, sizeof *save_index);
+  for (int k = 0; k < o.outputs.n; k++) {
     char *end;
-    long idx = strtol(o.outputs[k].name, &end, 10);
+    long idx = strtol(o.outputs.v[k].name, &end, 10);
     save_index[k] = -1;
     if (!*end && idx >= 0 && idx < (long)p->noutputs)
       save_index[k] = (int)idx;
     for (uint32_t j = 0; save_index[k] < 0 && j < p->noutputs; j++)
-      if (strcmp(p->output_names[j], o.outputs[k].name) == 0)
+      if (strcmp(p->output_names[j], o.outputs.v[k].name) == 0)
         save_index[k] = (int)j;
     if (save_index[k] < 0) {
       fprintf(stderr, "tgc: error: '@%s' has no result '%s' (give an index 0..%u or a returned value's name)\n",
-              f->name, o.outputs[k].name, p->noutputs ? p->noutputs - 1 : 0);
+              f->name, o.outputs.v[k].name, p->noutputs ? p->noutputs - 1 : 0);
       goto done;
     }
   }
@@ -440,8 +482,8 @@ int tgc_driver_run(int argc, char **argv) {
   if (o.time && !on_gpu)
     printf("time: %.3f ms (cpu)\n", t1 - t0);
   rc = 0;
-  for (int k = 0; k < o.noutputs && rc == 0; k++) {
-    if (tgc_rt_npy_write(o.outputs[k].path, &outputs[save_index[k]], &err)) {
+  for (int k = 0; k < o.outputs.n && rc == 0; k++) {
+    if (tgc_rt_npy_write(o.outputs.v[k].path, &outputs[save_index[k]], &err)) {
       tgc_driver_rt_error("writing an --output", &err);
       rc = 1;
     }
@@ -459,12 +501,9 @@ done:
   free(wpath);
   if (weights)
     tgc_rt_st_close(weights);
-  for (int k = 0; k < o.ninputs; k++)
-    free(o.inputs[k].alloc);
-  for (int k = 0; k < o.noutputs; k++)
-    free(o.outputs[k].alloc);
-  for (int k = 0; k < o.ndims; k++)
-    free(o.dims[k].alloc);
+  free(syms);
+  free(save_index);
+  run_opts_free(&o);
   tgc_module_destroy(m);
   tgc_diag_free(&diag);
   free(text);
