@@ -625,9 +625,24 @@ static int check_kernels(const tgc_cuda_module *cm, const char *target) {
   return failed ? 1 : 0;
 }
 
+static int compile_main(int argc, char **argv);
+
+/* Every mode prints through stdout; a write that failed (a full disk) must not exit 0 with the output lost, so
+ * the buffered output is flushed and its error state checked once, here, for all of them. */
 int main(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "run") == 0)
-    return tgc_driver_run(argc - 2, argv + 2);
+  int rc = argc > 1 && strcmp(argv[1], "run") == 0 ? tgc_driver_run(argc - 2, argv + 2) : compile_main(argc, argv);
+  errno = 0;
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    if (errno)
+      fprintf(stderr, "tgc: error: cannot write to standard output: %s\n", strerror(errno));
+    else
+      fprintf(stderr, "tgc: error: cannot write to standard output\n");
+    rc = 1;
+  }
+  return rc;
+}
+
+static int compile_main(int argc, char **argv) {
   options o;
   int exit_now;
   if (parse_args(argc, argv, &o, &exit_now))

@@ -7,6 +7,9 @@ Usage:
                                                 was read
   special_output.py chardev PATH COMMAND...     makes a null device (char 1,3) at PATH (root only) and prints
                                                 `exit: N` and `chardev: yes|no` (still one)
+  special_output.py full COMMAND...             runs COMMAND with its standard output on a file that cannot
+                                                grow (RLIMIT_FSIZE 0, SIGXFSZ ignored: every write fails with
+                                                EFBIG, like a full disk or /dev/full); prints `exit: N`
   special_output.py unprivileged COMMAND...     runs COMMAND as user nobody when root (so that permissions
                                                 apply), else as is; prints `exit: N`
 The real /dev is never touched: every special file lives where the test puts it (a %t directory).
@@ -55,6 +58,17 @@ def main(argv):
         os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
         run(cmd)
         print("chardev: %s" % ("yes" if stat.S_ISCHR(os.lstat(path).st_mode) else "no"))
+        return 0
+    if mode == "full":
+        import resource
+        import signal
+        import tempfile
+
+        def limit():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+        with tempfile.TemporaryFile() as out:
+            run(argv[2:], stdout=out, preexec_fn=limit)
         return 0
     if mode == "unprivileged":
         def drop():
