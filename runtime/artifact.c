@@ -13,6 +13,7 @@
 #define HEADER 24
 #define ENTRY 48
 #define NAME 32
+#define SUMMED_HEAD 16 /* the header bytes before the checksum, which it covers */
 
 struct tgc_rt_artifact {
   tgc_rt_mapped map; /* the whole file, read-only */
@@ -31,6 +32,17 @@ static uint64_t get64(const unsigned char *p) {
   for (int i = 7; i >= 0; i--)
     v = v << 8 | p[i];
   return v;
+}
+
+/* The hash of every byte of the file of SIZE bytes at B but the 8 that hold it. */
+static uint64_t checksum(const unsigned char *b, size_t size) {
+  XXH3_state_t *st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  XXH3_64bits_update(st, b, SUMMED_HEAD);
+  XXH3_64bits_update(st, b + HEADER, size - HEADER);
+  uint64_t h = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  return h;
 }
 
 bool tgc_rt_artifact_magic(const void *data, size_t len) { return len >= 8 && memcmp(data, MAGIC, 8) == 0; }
@@ -57,6 +69,7 @@ int tgc_rt_artifact_write(const char *path, const tgc_rt_section *s, size_t n, t
   }
   XXH3_state_t *st = XXH3_createState();
   XXH3_64bits_reset(st);
+  XXH3_64bits_update(st, head, SUMMED_HEAD); /* magic, version and section count */
   XXH3_64bits_update(st, head + HEADER, table - HEADER);
   tgc_rt_chunk *chunks = tgc_xcalloc(n + 1, sizeof *chunks);
   chunks[0] = (tgc_rt_chunk){head, table};
@@ -94,7 +107,7 @@ int tgc_rt_artifact_open(const char *path, tgc_rt_artifact **out, tgc_rt_err *er
     }
     if ((uint64_t)a->n > (size - HEADER) / ENTRY)
       why = "is truncated (its section table is cut off)";
-    else if (get64(b + 16) != XXH3_64bits(b + HEADER, size - HEADER))
+    else if (get64(b + 16) != checksum(b, size))
       why = "is corrupt or truncated (checksum mismatch)";
   }
   for (uint32_t i = 0; !why && i < a->n; i++) {

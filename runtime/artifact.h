@@ -3,15 +3,16 @@
  * as a fallback (sections "ir", "target", "nvrtc", "kernel/<key>.cubin", "kernel/<key>.ptx", where <key> is the
  * kernel's hash, tgc_rt_kernel_key). The container itself knows nothing of the IR.
  *
- * Layout (little-endian): "TGCART\0\0", u32 version, u32 section count, u64 xxHash3 of every byte after this
- * 24-byte header; then per section a 48-byte entry (name, NUL-padded to 32 bytes; u64 offset; u64 size); then
- * the sections' bytes. */
+ * Layout (little-endian): "TGCART\0\0", u32 version, u32 section count, u64 xxHash3 of every byte of the file
+ * but the hash itself (the magic, version and count included: in version 1 the count was outside the checksum, so
+ * a lowered count dropped kernels silently); then per section a 48-byte entry (name, NUL-padded to 32 bytes; u64
+ * offset; u64 size); then the sections' bytes. */
 #ifndef TGC_RT_ARTIFACT_H
 #define TGC_RT_ARTIFACT_H
 
 #include "rt.h"
 
-#define TGC_RT_ARTIFACT_VERSION 1u
+#define TGC_RT_ARTIFACT_VERSION 2u
 
 typedef struct tgc_rt_section {
   const char *name; /* at most 31 bytes */
