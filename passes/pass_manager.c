@@ -4,6 +4,7 @@
 #include "pass_manager.h"
 
 #include <math.h>
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,6 +34,54 @@ static const pass_info *find_pass(const char *name, size_t len) {
 }
 
 bool tgc_pass_exists(const char *name) { return find_pass(name, strlen(name)) != NULL; }
+
+/* -Rpass=REGEX as in clang: a POSIX extended regex searched for in the pass name (unanchored). */
+static bool remark_regex_matches(const char *re, const char *name) {
+  regex_t rx;
+  if (!re || regcomp(&rx, re, REG_EXTENDED | REG_NOSUB) != 0)
+    return false;
+  bool m = regexec(&rx, name, 0, NULL, 0) == 0;
+  regfree(&rx);
+  return m;
+}
+
+bool tgc_pass_remark_regex_check(const char *flag, const char *re, tgc_strbuf *msg) {
+  if (!*re) {
+    tgc_sb_printf(msg, "'%s' needs a pass name or regular expression", flag);
+    return false;
+  }
+  regex_t rx;
+  int rc = regcomp(&rx, re, REG_EXTENDED | REG_NOSUB);
+  if (rc != 0) {
+    char why[256];
+    regerror(rc, &rx, why, sizeof why);
+    tgc_sb_printf(msg, "invalid regular expression in '%s%s': %s", flag, re, why);
+    return false;
+  }
+  bool any = false;
+  const char *best = NULL;
+  size_t best_d = 4;
+  for (int i = 0; i < NPASSES; i++) {
+    any = any || regexec(&rx, registry[i].name, 0, NULL, 0) == 0;
+    size_t d = tgc_edit_distance(re, registry[i].name, 3);
+    if (d < best_d) {
+      best_d = d;
+      best = registry[i].name;
+    }
+  }
+  regfree(&rx);
+  if (any)
+    return true;
+  /* a typo or another compiler's pass name would otherwise print nothing and look like "no remarks" */
+  tgc_sb_printf(msg, "'%s%s' matches no pass", flag, re);
+  if (best)
+    tgc_sb_printf(msg, "; did you mean '%s'?", best);
+  tgc_sb_puts(msg, " (the passes are:");
+  for (int i = 0; i < NPASSES; i++)
+    tgc_sb_printf(msg, " %s", registry[i].name);
+  tgc_sb_puts(msg, ")");
+  return false;
+}
 
 void tgc_passes_list(FILE *out) {
   fprintf(out, "Available passes:\n");
@@ -502,8 +551,15 @@ int tgc_pipeline_run(const tgc_pipeline *p, tgc_module *m, tgc_diag *diag, const
     }
     tgc_arena scratch;
     tgc_arena_init(&scratch);
-    tgc_pass_ctx ctx = {m,     diag,  &scratch, inst->options, inst->noptions,
-                       false, o->remark_pass, o->remark_missed};
+    /* a pass sees its own name as remark_pass/remark_missed when the -Rpass regexes match it, else NULL */
+    tgc_pass_ctx ctx = {m,
+                        diag,
+                        &scratch,
+                        inst->options,
+                        inst->noptions,
+                        false,
+                        remark_regex_matches(o->remark_pass, name) ? name : NULL,
+                        remark_regex_matches(o->remark_missed, name) ? name : NULL};
     int errors = diag->nerrors;
     double t0 = now_s();
     int prc = inst->pass->fn(&ctx);

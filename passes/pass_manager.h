@@ -20,6 +20,10 @@ void tgc_passes_list(FILE *out);
 /* True when NAME is a registered pass (for validating --print-ir-after=NAME). */
 bool tgc_pass_exists(const char *name);
 
+/* Checks the regex RE of FLAG ("-Rpass="): true when it compiles (POSIX extended) and matches some registered
+ * pass name; else false with the reason in MSG (regerror's text, or the registered passes and the nearest name). */
+bool tgc_pass_remark_regex_check(const char *flag, const char *re, tgc_strbuf *msg);
+
 typedef struct tgc_pm_options {
   FILE *dump;               /* where IR dumps and the timing table go (stderr) */
   bool print_after_all, print_before_all;
@@ -30,8 +34,8 @@ typedef struct tgc_pm_options {
   bool verify_numerics;     /* the CPU backend before and after every pass */
   const char *weights_path; /* weights for numeric verification (may be NULL) */
   uint64_t numerics_seed;
-  const char *remark_pass;  /* -Rpass=NAME */
-  const char *remark_missed; /* -Rpass-missed=NAME */
+  const char *remark_pass;  /* -Rpass=REGEX: remarks of the passes whose name it matches */
+  const char *remark_missed; /* -Rpass-missed=REGEX */
 } tgc_pm_options;
 
 /* Runs P on M. Returns 0, or nonzero after reporting the failure (a pass error, a verifier error after a named

@@ -79,8 +79,8 @@ static void usage(FILE *out) {
         "  --verify-each=numerics   also run the module on the CPU backend before and after every pass and stop\n"
         "                           when an output diverges beyond its dtype's tolerance\n"
         "  --weights=FILE           weights for numeric verification (default: the module's 'weights' attribute)\n"
-        "  -Rpass=NAME              print remarks of pass NAME (what it did)\n"
-        "  -Rpass-missed=NAME       print what pass NAME could not do, and why\n"
+        "  -Rpass=REGEX             print remarks (what they did) of the passes whose name matches REGEX\n"
+        "  -Rpass-missed=REGEX      print what the passes matching REGEX could not do, and why\n"
         "  --print-launches         print how many kernels the optimized entry function launches, by kind\n"
         "  --version        print the version and exit\n"
         "  --help           print this help and exit\n",
@@ -220,8 +220,21 @@ static int parse_args(int argc, char **argv, options *o, int *exit_now) {
     } else if (strncmp(a, "--weights=", 10) == 0) {
       if (!(o->weights = flag_value(a, 10)))
         return 1;
-    } else if (strncmp(a, "-Rpass=", 7) == 0) {
-      o->pm.remark_pass = a + 7;
+    } else if (strncmp(a, "-Rpass=", 7) == 0 || strncmp(a, "-Rpass-missed=", 14) == 0) {
+      bool missed = a[6] == '-';
+      const char *re = a + (missed ? 14 : 7);
+      tgc_strbuf msg;
+      tgc_sb_init(&msg);
+      if (!tgc_pass_remark_regex_check(missed ? "-Rpass-missed=" : "-Rpass=", re, &msg)) {
+        fprintf(stderr, "tgc: error: %s\n", msg.data);
+        tgc_sb_free(&msg);
+        return 1;
+      }
+      tgc_sb_free(&msg);
+      if (missed)
+        o->pm.remark_missed = re;
+      else
+        o->pm.remark_pass = re;
     } else if (strncmp(a, "--plan-dims=", 12) == 0) {
       if (!(o->plan_dims = flag_value(a, 12)))
         return 1;
@@ -236,8 +249,6 @@ static int parse_args(int argc, char **argv, options *o, int *exit_now) {
       o->nvrtc_check = true;
     } else if (strcmp(a, "--print-launches") == 0) {
       o->print_launches = true;
-    } else if (strncmp(a, "-Rpass-missed=", 14) == 0) {
-      o->pm.remark_missed = a + 14;
     } else if (strcmp(a, "--verify") == 0) {
       o->verify = true;
     } else if (strcmp(a, "--no-verify") == 0) {
