@@ -335,6 +335,20 @@ static int check_against_cpu(const tgc_rt_plan *p, const tgc_rt_tensor *inputs, 
   return rc;
 }
 
+/* The options that only the CUDA backend acts on: given to a run on the CPU, each is named in a warning rather
+ * than silently ignored (a warning, not an error: with --device=auto the same command runs on machines with and
+ * without a GPU). */
+static void warn_gpu_only(const run_opts *o) {
+  const char *gpu_only[3] = {o->check ? "--check" : NULL, o->profile ? "--profile" : NULL,
+                             o->repeat_given ? "--repeat" : NULL};
+  bool cpu = strcmp(o->device, "cpu") == 0;
+  for (int k = 0; k < 3; k++)
+    if (gpu_only[k])
+      fprintf(stderr, "tgc: warning: %s has no effect with %s\n", gpu_only[k],
+              cpu ? "--device=cpu" : "the CPU backend (--device=auto chose it: no GPU, or a module the CUDA "
+                                     "backend cannot run)");
+}
+
 int tgc_driver_run(int argc, char **argv) {
   /* every exit after this point goes through 'done', which frees what is set here */
   run_opts o;
@@ -469,9 +483,12 @@ int tgc_driver_run(int argc, char **argv) {
   if (on_gpu) {
     if (o.check && check_against_cpu(p, inputs, outputs, &copts) != 0)
       goto done;
-  } else if (tgc_rt_cpu_run(p, inputs, outputs, &copts, &err)) {
-    tgc_driver_rt_error("the CPU backend's run", &err);
-    goto done;
+  } else {
+    warn_gpu_only(&o);
+    if (tgc_rt_cpu_run(p, inputs, outputs, &copts, &err)) {
+      tgc_driver_rt_error("the CPU backend's run", &err);
+      goto done;
+    }
   }
   double t1 = now_ms();
   for (uint32_t j = 0; j < p->noutputs; j++) {
