@@ -170,7 +170,7 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
       if (bad)
         return 1;
       if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto")) {
-        fprintf(stderr, "tgc: error: unknown device '%s' in '--device' (use cpu, cuda or auto)\n", v);
+        fprintf(stderr, "tgc: error: unknown device '%s' (use cpu, cuda or auto)\n", v);
         return 1;
       }
       o->device = v;
