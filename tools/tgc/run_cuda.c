@@ -220,7 +220,7 @@ static int check_flag(tgc_rt_cuda *cuda, const tgc_cuda_module *cm, tgc_rt_devpt
   tgc_rt_err err;
   int code = 0;
   if (tgc_rt_cuda_sync(cuda, &err) || tgc_rt_cuda_download(cuda, &code, errflag, sizeof code, &err)) {
-    fprintf(stderr, "tgc: error: %s\n", err.msg);
+    tgc_driver_rt_error("the CUDA backend", &err);
     return 1;
   }
   if (!code)
@@ -303,7 +303,7 @@ static int profile_steps(tgc_rt_cuda *cuda, tgc_rt_blas *blas, const tgc_cuda_mo
   rc = 0;
 out:
   if (rc)
-    fprintf(stderr, "tgc: error: %s\n", err.msg);
+    tgc_driver_rt_error("the CUDA backend", &err);
   for (uint32_t s = 0; s <= n; s++)
     tgc_rt_cuda_event_destroy(cuda, ev[s]);
   free(ev);
@@ -323,7 +323,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
   /* the device first: without one there is nothing to compile for */
   tgc_rt_cuda *cuda = tgc_rt_cuda_open(&err);
   if (!cuda) {
-    fprintf(stderr, "tgc: error: %s\n", err.msg);
+    tgc_driver_rt_error("the CUDA backend", &err);
     return 1;
   }
   double c0 = now_ms();
@@ -368,7 +368,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
   void *graph = NULL, *ev0 = NULL, *ev1 = NULL;
   float *times = NULL;
   if (cm.ngemms && !(blas = tgc_rt_blas_open(cuda, &err))) {
-    fprintf(stderr, "tgc: error: %s\n", err.msg);
+    tgc_driver_rt_error("the CUDA backend", &err);
     goto done;
   }
   if (tgc_rt_bind_symbols(p, inputs, syms, &err)) {
@@ -410,7 +410,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     }
   }
   if (need && !(nv = tgc_rt_nvrtc_open(&err))) {
-    fprintf(stderr, "tgc: error: %s\n", err.msg);
+    tgc_driver_rt_error("the CUDA backend", &err);
     goto done;
   }
   if (art && need)
@@ -466,7 +466,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     if (bs.b[i].kind == TGC_CUDA_BUF_TEMP)
       naive += (bs.b[i].bytes + 255) & ~(size_t)255;
   if (tgc_rt_cuda_alloc(cuda, arena_bytes, &arena, &err) || tgc_rt_cuda_alloc(cuda, 4, &errflag, &err)) {
-    fprintf(stderr, "tgc: error: %s\n", err.msg);
+    tgc_driver_rt_error("the CUDA backend", &err);
     free(fns);
     goto done;
   }
@@ -477,7 +477,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
       continue;
     }
     if (tgc_rt_cuda_alloc(cuda, b->bytes + b->tail, &b->p, &err)) {
-      fprintf(stderr, "tgc: error: %s\n", err.msg);
+      tgc_driver_rt_error("the CUDA backend", &err);
       free(fns);
       goto done;
     }
@@ -497,7 +497,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
                 (b->tail && tgc_rt_cuda_upload(cuda, b->p + b->bytes, zeros, b->tail, &err));
       free(zeros);
       if (bad) {
-        fprintf(stderr, "tgc: error: %s\n", err.msg);
+        tgc_driver_rt_error("the CUDA backend", &err);
         free(fns);
         goto done;
       }
@@ -582,7 +582,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
   /* run 1: queued step by step */
   double r0 = now_ms();
   if (enqueue(cuda, blas, &cm, ls, gs, errflag, &err)) {
-    fprintf(stderr, "tgc: error: %s\n", err.msg);
+    tgc_driver_rt_error("the CUDA backend", &err);
     goto done;
   }
   if (check_flag(cuda, &cm, errflag))
@@ -594,7 +594,7 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     value_bytes(v, p, syms, shape);
     if (tgc_rt_tensor_alloc(&outputs[i], v->type->dtype, v->type->rank, shape, &err) ||
         download(cuda, find_buf(&bs, v), v, outputs[i].data, tgc_rt_tensor_nbytes(&outputs[i]), &err)) {
-      fprintf(stderr, "tgc: error: %s\n", err.msg);
+      tgc_driver_rt_error("the CUDA backend", &err);
       goto done;
     }
   }
@@ -612,13 +612,13 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
       tgc_rt_blas_capturing(blas, false);
     if (cap || tgc_rt_cuda_event(cuda, &ev0, &err) ||
         tgc_rt_cuda_event(cuda, &ev1, &err)) {
-      fprintf(stderr, "tgc: error: %s\n", err.msg);
+      tgc_driver_rt_error("the CUDA backend", &err);
       goto done;
     }
     for (int r = 0; r < repeat - 1 + 3; r++) { /* three warm-up replays */
       if (tgc_rt_cuda_record(cuda, ev0, &err) || tgc_rt_cuda_graph_launch(cuda, graph, &err) ||
           tgc_rt_cuda_record(cuda, ev1, &err) || (r >= 3 && tgc_rt_cuda_elapsed(cuda, ev0, ev1, &times[r - 3], &err))) {
-        fprintf(stderr, "tgc: error: %s\n", err.msg);
+        tgc_driver_rt_error("the CUDA backend", &err);
         goto done;
       }
     }
