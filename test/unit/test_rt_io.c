@@ -3,7 +3,7 @@
  * format holds, headers in the spellings numpy and other writers use, and one hand-built file for
  * every error the readers report, each checked for the words of its message. Files go to a mkdtemp
  * directory that must be empty at the end (so a leftover temporary from an atomic write is caught
- * too). */
+ * too), and the one output writer tgc_rt_write_file on regular files, symlinks and FIFOs. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <inttypes.h>
@@ -728,6 +728,40 @@ static void test_st_errors(void) {
   remove(empty);
 }
 
+/* tgc_rt_write_file: a regular file is replaced (its mode kept), a symlink written through (the link kept), a
+ * FIFO replaced only with TGC_RT_WRITE_REPLACE (a FIFO nobody reads is never opened, so nothing blocks). */
+static void test_write_file(void) {
+  tgc_rt_err err;
+  tgc_rt_chunk c[2] = {{"ab", 2}, {"cd", 2}};
+  const char *reg = tmp_path("w-reg");
+  FILE *f = fopen(reg, "wb");
+  CHECK(f != NULL);
+  fclose(f);
+  CHECK(chmod(reg, 0640) == 0);
+  CHECK(tgc_rt_write_file(reg, c, 2, 0, &err) == 0);
+  bytes b = read_file(reg);
+  CHECK(b.len == 4 && memcmp(b.data, "abcd", 4) == 0);
+  free(b.data);
+  struct stat st;
+  CHECK(stat(reg, &st) == 0 && (st.st_mode & 07777) == 0640);
+  const char *link = tmp_path("w-link");
+  CHECK(symlink("w-reg", link) == 0);
+  CHECK(tgc_rt_write_file(link, c + 1, 1, 0, &err) == 0);
+  CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+  b = read_file(reg);
+  CHECK(b.len == 2 && memcmp(b.data, "cd", 2) == 0);
+  free(b.data);
+  const char *fifo = tmp_path("w-fifo");
+  CHECK(mkfifo(fifo, 0644) == 0);
+  CHECK(tgc_rt_write_file(fifo, c, 1, TGC_RT_WRITE_REPLACE, &err) == 0);
+  CHECK(lstat(fifo, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 2);
+  CHECK(tgc_rt_write_file(tmpdir, c, 1, 0, &err) == -1);
+  CHECK_HAS(err.msg, "it is a directory");
+  unlink(link);
+  unlink(reg);
+  unlink(fifo);
+}
+
 int main(void) {
   snprintf(tmpdir, sizeof tmpdir, "%s", "/tmp/tgc-test-rt-io-XXXXXX");
   if (!mkdtemp(tmpdir)) {
@@ -740,6 +774,7 @@ int main(void) {
   test_npy_errors();
   test_st_round_trip();
   test_st_errors();
+  test_write_file();
   /* Every test removed its files; rmdir fails if a temporary of an atomic write was left behind. */
   int rc = rmdir(tmpdir);
   CHECK(rc == 0);
