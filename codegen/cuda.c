@@ -1328,7 +1328,14 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
   return r;
 }
 
-static void ensure_buffer(gen *g, const tgc_value *v);
+static bool ensure_buffer(gen *g, const tgc_value *v);
+static const tgc_value *buffer_storage(const tgc_value *v);
+
+/* The constant op whose storage V is (V itself, or a top-level reshape of it), else NULL. */
+static const tgc_op *constant_def(const tgc_value *v) {
+  const tgc_value *s = v ? buffer_storage(v) : NULL;
+  return s && s->def && s->def->opcode == TGC_OP_CONSTANT ? s->def : NULL;
+}
 
 /* Adds a kernel computing ROOT into buffer OUT (ROOT's own value unless given), reading INS whose buffers are
  * OUTER (constants among them are inlined). Rows mode when every reduction allows it. False with g->why set
@@ -1343,9 +1350,10 @@ static bool value_kernel(gen *g, const char *kind, const tgc_value *root, tgc_va
   uint32_t n = 0, nconst = 0;
   for (uint32_t j = 0; j < nin; j++) {
     const tgc_value *o = outer[j];
-    if (o && o->def && o->def->opcode == TGC_OP_CONSTANT) {
+    const tgc_op *cdef = constant_def(o);
+    if (cdef) { /* a reshape keeps the linear order, so the constant is read at the input's linear index */
       cargs[nconst] = ins[j];
-      cdefs[nconst++] = o->def;
+      cdefs[nconst++] = cdef;
     } else {
       args[n] = o;
       kin[n++] = ins[j];
@@ -1393,16 +1401,32 @@ static bool value_kernel(gen *g, const char *kind, const tgc_value *root, tgc_va
   return true;
 }
 
-/* A constant that a library call or attention reads needs a buffer: a kernel writes it once per run. */
-static void ensure_buffer(gen *g, const tgc_value *v) {
-  if (!v->def || v->def->opcode != TGC_OP_CONSTANT)
-    return;
+/* A constant that a library call reads or the function returns (directly or through top-level reshapes, which
+ * share its storage) needs a buffer: a kernel of its own writes it once per run. The kernel belongs to the
+ * constant op (its name, location and error code), not to the launch being generated, if any. False with g->why
+ * set when the kernel cannot be generated. */
+static bool ensure_buffer(gen *g, const tgc_value *v) {
+  const tgc_op *c = constant_def(v);
+  if (!c)
+    return true;
+  v = &c->results[0];
   for (uint32_t i = 0; i < g->nconsts; i++)
     if (g->consts[i] == v)
-      return;
+      return true;
   g->consts = tgc_arena_grow(&g->m->arena, g->consts, g->nconsts, g->nconsts + 1, sizeof *g->consts);
   g->consts[g->nconsts++] = v;
-  value_kernel(g, "constant", v, NULL, NULL, 0, v);
+  const tgc_op *launch = g->launch;
+  char where[sizeof g->where];
+  memcpy(where, g->where, sizeof where);
+  g->launch = c;
+  snprintf(g->where, sizeof g->where, "constant at %s:%u:%u", c->loc.file ? c->loc.file : "?", c->loc.line,
+           c->loc.col);
+  bool ok = value_kernel(g, "constant", v, NULL, NULL, 0, v);
+  g->launch = launch;
+  memcpy(g->where, where, sizeof where);
+  if (!ok)
+    g->nconsts--;
+  return ok;
 }
 
 /* ---- strided views ---- */
@@ -1496,7 +1520,7 @@ static bool view_of(tgc_arena *a, const tgc_value *v, tgc_value *const *ins, con
                     uint32_t nin, view *out) {
   int i = in_index(ins, nin, v);
   if (i >= 0)
-    return !(outer[i]->def && outer[i]->def->opcode == TGC_OP_CONSTANT) && contiguous_view(a, outer[i], v->type, out);
+    return !constant_def(outer[i]) && contiguous_view(a, outer[i], v->type, out);
   const tgc_op *op = v->def;
   if (!op || op->noperands == 0)
     return false;
@@ -1594,7 +1618,8 @@ static const tgc_value *gemm_operand(gen *g, const tgc_value *v, tgc_value *cons
   for (;;) {
     int i = in_index(ins, nin, w);
     if (i >= 0) {
-      ensure_buffer(g, outer[i]);
+      if (!ensure_buffer(g, outer[i]))
+        return NULL;
       *trans = tr;
       *stored = w->type;
       return outer[i];
@@ -1700,7 +1725,7 @@ static bool gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value 
       const tgc_value *r = skip_reshapes(y->def->operands[s].value, ins, nin);
       int i = in_index(ins, nin, r);
       if (i >= 0 && r->type->dtype == dt && same_numel(ar, r->type, ot) && r->type->rank &&
-          tgc_dim_equal(r->type->dims[r->type->rank - 1], gm.n) && !(outer[i]->def && outer[i]->def->opcode == TGC_OP_CONSTANT)) {
+          tgc_dim_equal(r->type->dims[r->type->rank - 1], gm.n) && !constant_def(outer[i])) {
         gm.c = outer[i];
         y = skip_reshapes(y->def->operands[1 - s].value, ins, nin);
       }
@@ -1716,7 +1741,7 @@ static bool gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value 
     for (uint32_t s = 0; s < 2; s++) {
       const tgc_value *b = y->def->operands[s].value;
       int i = in_index(ins, nin, b);
-      if (i >= 0 && b->type->dtype == dt && is_bias(b, gm.n) && !(outer[i]->def && outer[i]->def->opcode == TGC_OP_CONSTANT)) {
+      if (i >= 0 && b->type->dtype == dt && is_bias(b, gm.n) && !constant_def(outer[i])) {
         gm.bias = outer[i];
         gm.epilogue = gm.epilogue == TGC_CUDA_EPI_GELU   ? TGC_CUDA_EPI_GELU_BIAS
                       : gm.epilogue == TGC_CUDA_EPI_RELU ? TGC_CUDA_EPI_RELU_BIAS
@@ -2382,8 +2407,6 @@ static bool gen_launch(gen *g, const tgc_op *op) {
 
 /* ---- padded GEMM results ---- */
 
-static const tgc_value *buffer_storage(const tgc_value *v);
-
 /* Whether V's storage is read by a step other than writing gemm GI, or by the function's result through a
  * reshape that changes its last dim. */
 static bool read_in_program(const tgc_cuda_module *cm, const tgc_value *v, uint32_t gi) {
@@ -2435,14 +2458,41 @@ static void pad_gemm_rows(tgc_cuda_module *cm) {
   }
 }
 
+/* The function the program is made of: @main, else the first. */
+static const tgc_func *entry_func(const tgc_module *m) {
+  const tgc_func *f = tgc_module_find_func(m, "main");
+  return f ? f : m->funcs;
+}
+
+static const tgc_op *first_untyped(const tgc_block *b) {
+  for (const tgc_op *o = b->first; o; o = o->next) {
+    for (uint32_t i = 0; i < o->nresults; i++)
+      if (!o->results[i].type)
+        return o;
+    const tgc_op *r = o->region ? first_untyped(o->region) : NULL;
+    if (r)
+      return r;
+  }
+  return NULL;
+}
+
+const tgc_op *tgc_cuda_first_untyped(const tgc_module *m) {
+  const tgc_func *f = entry_func(m);
+  return f ? first_untyped(f->body) : NULL;
+}
+
 void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *cm) {
   memset(cm, 0, sizeof *cm);
-  const tgc_func *f = tgc_module_find_func(m, "main");
-  if (!f)
-    f = m->funcs;
+  const tgc_func *f = entry_func(m);
   if (!f)
     return;
   cm->func = f;
+  /* every kernel is sized and typed from the values' types: without them nothing is generated */
+  const tgc_op *untyped = first_untyped(f->body);
+  if (untyped) {
+    add_pending(cm, m, untyped, TGC_CUDA_NEEDS_TYPES);
+    return;
+  }
   gen g;
   memset(&g, 0, sizeof g);
   g.m = m;
@@ -2451,8 +2501,16 @@ void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *cm) {
     if (op->opcode == TGC_OP_PARAM || op->opcode == TGC_OP_CONSTANT || op->opcode == TGC_OP_RESHAPE)
       continue;
     if (op->opcode == TGC_OP_RETURN) {
-      for (uint32_t j = 0; j < op->noperands; j++)
-        ensure_buffer(&g, op->operands[j].value);
+      /* a returned constant (written, or what folding left) is computed into its buffer by a kernel */
+      for (uint32_t j = 0; j < op->noperands; j++) {
+        uint32_t nk = cm->nkernels, ns = cm->nsteps;
+        g.why[0] = 0;
+        if (!ensure_buffer(&g, op->operands[j].value)) {
+          cm->nkernels = nk;
+          cm->nsteps = ns;
+          add_pending(cm, m, constant_def(op->operands[j].value), g.why[0] ? g.why : "not generated");
+        }
+      }
       continue;
     }
     g.launch = op;

@@ -32,6 +32,12 @@ typedef struct tgc_cuda_run_opts {
 int tgc_run_cuda(struct tgc_module *m, const struct tgc_func *f, const struct tgc_rt_plan *p,
                  const struct tgc_rt_tensor *inputs, struct tgc_rt_tensor *outputs,
                  const struct tgc_rt_safetensors *weights, const tgc_cuda_run_opts *opts);
+struct tgc_diag;
+struct tgc_cuda_module;
+/* The CUDA program of M (codegen/cuda.h). The backend needs every value's type: a module that lacks some (-O0,
+ * or a --passes pipeline without shape-infer) gets shape-infer first, with a note saying so. 1 after reporting
+ * shape-infer's errors. Every path to CUDA code (--emit=cuda, -o x.tgc, tgc run --device=cuda) comes here. */
+int tgc_driver_cuda_generate(struct tgc_module *m, struct tgc_diag *diag, struct tgc_cuda_module *cm);
 /* `tgc run ...` with ARGV holding the arguments after "run". */
 int tgc_driver_run(int argc, char **argv);
 
