@@ -365,13 +365,97 @@ static bool const_values(const tgc_attr *a, const tgc_attr **vals, uint32_t *n, 
   return true;
 }
 
-static void const_literal(tgc_strbuf *b, const tgc_attr *a, const char *ct) {
-  if (a->kind == TGC_ATTR_FLOAT)
-    tgc_sb_printf(b, "(%s)%.17g", ct, a->u.f);
-  else if (a->kind == TGC_ATTR_BOOL)
-    tgc_sb_printf(b, "(%s)%d", ct, a->u.b);
+/* ---- literals: every number the generated code spells goes through these ---- */
+
+/* V as an element of a DT tensor stores it (the runtime's rounding, wrapping and saturation, so the kernels
+ * agree with the CPU backend): a double for float dtypes, *I for integer and bool ones. */
+static double element_value(tgc_dtype dt, double v, bool from_int, int64_t iv, int64_t *i) {
+  uint64_t storage = 0;
+  tgc_rt_tensor t;
+  memset(&t, 0, sizeof t);
+  t.dtype = dt;
+  t.data = &storage;
+  if (from_int && tgc_dtype_kind_of(dt) != TGC_DTK_FLOAT)
+    tgc_rt_set_i64(&t, 0, dt == TGC_DT_BOOL ? iv != 0 : iv);
   else
-    tgc_sb_printf(b, "(%s)%lldLL", ct, (long long)a->u.i);
+    tgc_rt_set(&t, 0, from_int ? (double)iv : v);
+  if (tgc_dtype_kind_of(dt) == TGC_DTK_FLOAT)
+    return tgc_rt_get(&t, 0);
+  *i = tgc_rt_get_i64(&t, 0);
+  return (double)*i;
+}
+
+void tgc_cuda_float_literal(tgc_strbuf *b, double v, tgc_dtype dt) {
+  bool dbl = dt == TGC_DT_F64;
+  int64_t unused;
+  if (!dbl)
+    v = element_value(tgc_dtype_kind_of(dt) == TGC_DTK_FLOAT ? dt : TGC_DT_F32, v, false, 0, &unused);
+  if (isnan(v)) { /* the IR's NaN has no sign */
+    tgc_sb_puts(b, dbl ? "(double)NAN" : "NAN");
+    return;
+  }
+  if (isinf(v)) {
+    tgc_sb_puts(b, v > 0 ? (dbl ? "(double)INFINITY" : "INFINITY") : dbl ? "(-(double)INFINITY)" : "(-INFINITY)");
+    return;
+  }
+  /* integers as 100.0, else the shortest digits that read back as the same float or double */
+  char buf[48];
+  if (fabs(v) < 1e15 && v == floor(v))
+    snprintf(buf, sizeof buf, "%.1f", fabs(v));
+  else
+    for (int prec = 1; prec <= 17; prec++) {
+      snprintf(buf, sizeof buf, "%.*g", prec, fabs(v));
+      if (dbl ? strtod(buf, NULL) == fabs(v) : strtof(buf, NULL) == (float)fabs(v))
+        break;
+    }
+  bool neg = signbit(v) != 0;
+  tgc_sb_printf(b, "%s%s%s%s%s", neg ? "(-" : "", buf, strpbrk(buf, ".e") ? "" : ".0", dbl ? "" : "f", neg ? ")" : "");
+}
+
+/* An integer as a long long literal (the smallest one has no literal of its own). */
+static void int_literal(tgc_strbuf *b, int64_t i) {
+  if (i == INT64_MIN)
+    tgc_sb_puts(b, "(-9223372036854775807LL - 1)");
+  else
+    tgc_sb_printf(b, "%lldLL", (long long)i);
+}
+
+/* V (or the integer IV when FROM_INT) as a value of dtype DT, spelled in DT's compute type. */
+static void value_literal(tgc_strbuf *b, tgc_dtype dt, double v, bool from_int, int64_t iv) {
+  int64_t i = 0;
+  switch (tgc_dtype_kind_of(dt)) {
+  case TGC_DTK_FLOAT:
+    tgc_cuda_float_literal(b, from_int ? (double)iv : v, dt);
+    return;
+  case TGC_DTK_SINT:
+  case TGC_DTK_UINT:
+    element_value(dt, v, from_int, iv, &i);
+    int_literal(b, i);
+    return;
+  case TGC_DTK_BOOL:
+    element_value(dt, v, from_int, iv, &i);
+    tgc_sb_puts(b, i ? "true" : "false");
+    return;
+  }
+  tgc_unreachable();
+}
+
+/* One value of a constant of dtype DT. */
+static void const_literal(tgc_strbuf *b, const tgc_attr *a, tgc_dtype dt) {
+  if (a->kind == TGC_ATTR_FLOAT)
+    value_literal(b, dt, a->u.f, false, 0);
+  else
+    value_literal(b, dt, 0, true, a->kind == TGC_ATTR_BOOL ? a->u.b : a->u.i);
+}
+
+/* A float attribute of OP as a literal of the precision DBL picks (math parameters: eps, scale). */
+static const char *float_attr(emitter *e, const tgc_op *op, const char *name, double dflt, bool dbl) {
+  tgc_strbuf b;
+  tgc_sb_init(&b);
+  tgc_cuda_float_literal(&b, tgc_op_attr_float(op, name, dflt), dbl ? TGC_DT_F64 : TGC_DT_F32);
+  const char *r = tgc_arena_strndup(&e->m->arena, b.data, b.len);
+  tgc_sb_free(&b);
+  return r;
 }
 
 /* An index into a dim of size DIM, checked: out of range sets *err and reads element 0 instead. */
@@ -515,13 +599,13 @@ static void row_stats(emitter *e, const kernel_src *k, const tgc_op *op, const i
     line(e, "const float %s = %s / (float)%s;", *a, s, n);
     const char *v = row_loop(e, k, op, I, n, TGC_OP_REDUCE_SUM, "float", body_sq_dev, *a);
     *b = fresh(e, "rstd");
-    line(e, "const float %s = rsqrtf(%s / (float)%s + %.9gf);", *b, v, n, tgc_op_attr_float(op, "eps", 1e-5));
+    line(e, "const float %s = rsqrtf(%s / (float)%s + %s);", *b, v, n, float_attr(e, op, "eps", 1e-5, false));
     return;
   }
   case TGC_OP_RMS_NORM: {
     const char *v = row_loop(e, k, op, I, n, TGC_OP_REDUCE_SUM, "float", body_sq_dev, NULL);
     *b = fresh(e, "rstd");
-    line(e, "const float %s = rsqrtf(%s / (float)%s + %.9gf);", *b, v, n, tgc_op_attr_float(op, "eps", 1e-6));
+    line(e, "const float %s = rsqrtf(%s / (float)%s + %s);", *b, v, n, float_attr(e, op, "eps", 1e-6, false));
     return;
   }
   default:
@@ -690,13 +774,13 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
     tgc_strbuf b;
     tgc_sb_init(&b);
     if (n == 1) {
-      const_literal(&b, vals[0], ct);
+      const_literal(&b, vals[0], t->dtype);
       line(e, "const %s %s = %s;", ct, r, b.data);
     } else {
       for (uint32_t i = 0; i < n; i++) {
         if (i)
           tgc_sb_puts(&b, ", ");
-        const_literal(&b, vals[i], ct);
+        const_literal(&b, vals[i], t->dtype);
       }
       const char *arr = fresh(e, "cv");
       line(e, "const %s %s[%u] = {%s};", ct, arr, n, b.data);
@@ -762,7 +846,11 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
       line(e, "%s = %s && %s >= 0 && %s < %s;", in, in, s, s, dim_str(e, w->type->dims[d]));
       J.ix[d] = s;
     }
-    line(e, "%s %s = (%s)%.17g;", ct, r, ct, tgc_op_attr_float(op, "value", 0));
+    tgc_strbuf pv;
+    tgc_sb_init(&pv);
+    value_literal(&pv, t->dtype, tgc_op_attr_float(op, "value", 0), false, 0); /* as the padded tensor stores it */
+    line(e, "%s %s = %s;", ct, r, pv.data);
+    tgc_sb_free(&pv);
     line(e, "if (%s) {", in);
     e->indent++;
     line(e, "%s = %s;", r, eval(e, k, w, &J));
@@ -902,12 +990,30 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
     const char *x = eval(e, k, op->operands[0].value, &J);
     const tgc_attr *lo = tgc_op_attr(op, "min"), *hi = tgc_op_attr(op, "max");
     line(e, "%s %s = %s;", ct, r, x);
-    if (lo)
-      line(e, "%s = %s < (%s)%.17g ? (%s)%.17g : %s;", r, r, ct, tgc_op_attr_float(op, "min", 0), ct,
-           tgc_op_attr_float(op, "min", 0), r);
-    if (hi)
-      line(e, "%s = %s > (%s)%.17g ? (%s)%.17g : %s;", r, r, ct, tgc_op_attr_float(op, "max", 0), ct,
-           tgc_op_attr_float(op, "max", 0), r);
+    for (int side = 0; side < 2; side++) {
+      const tgc_attr *bound = side ? hi : lo;
+      if (!bound)
+        continue;
+      double bv = tgc_op_attr_float(op, side ? "max" : "min", 0);
+      tgc_strbuf lit;
+      tgc_sb_init(&lit);
+      if (tgc_dtype_kind_of(t->dtype) == TGC_DTK_FLOAT) {
+        tgc_cuda_float_literal(&lit, bv, dbl ? TGC_DT_F64 : TGC_DT_F32);
+      } else {
+        /* integers: the CPU backend's bounds, ceil(min) and floor(max), saturated to the 64-bit range; a NaN
+         * bound bounds nothing (a comparison with NaN is false, as for floats) */
+        if (isnan(bv)) {
+          tgc_sb_free(&lit);
+          continue;
+        }
+        bv = side ? floor(bv) : ceil(bv);
+        int_literal(&lit, bv <= -9223372036854775808.0 ? INT64_MIN
+                          : bv >= 9223372036854775808.0 ? INT64_MAX
+                                                        : (int64_t)bv);
+      }
+      line(e, "%s = %s %s %s ? %s : %s;", r, r, side ? ">" : "<", lit.data, lit.data, r);
+      tgc_sb_free(&lit);
+    }
     return r;
   }
   case TGC_OP_NOT: {
@@ -1977,7 +2083,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
     view_index(&e, &mo, &full, mix);
     bool_mask = mt->dtype == TGC_DT_BOOL;
   }
-  double scale = tgc_op_attr_float(at, "scale", 1.0 / sqrt((double)D));
+  const char *scale = float_attr(&e, at, "scale", 1.0 / sqrt((double)D), false);
   bool causal = tgc_op_attr_bool(at, "causal", false);
   const char *sq = dim_str(&e, qt->dims[2]), *sk = dim_str(&e, kt->dims[2]);
   const char *T = storage_type(dt);
@@ -2089,7 +2195,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
     line(&e, "  for (int nt = 0; nt < BN / 8; nt++)");
     line(&e, "    #pragma unroll");
     line(&e, "    for (int i = 0; i < 4; i++) {");
-    line(&e, "      s[nt][i] = s[nt][i] * %.9gf + mk[nt][i];", scale);
+    line(&e, "      s[nt][i] = s[nt][i] * %s + mk[nt][i];", scale);
     line(&e, "      mx[i >> 1] = fmaxf(mx[i >> 1], s[nt][i]);");
     line(&e, "    }");
     line(&e, "  float ref[2], corr[2];");
@@ -2181,7 +2287,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
     line(&e, "#pragma unroll");
     line(&e, "for (int t = 0; t < D / TPQ; t++) {");
     line(&e, "  const long long d = t * TPQ + part;");
-    line(&e, "  qv[t] = active ? tgc_ld(q[%s]) * %.9gf : 0.0f;", qo.data, scale);
+    line(&e, "  qv[t] = active ? tgc_ld(q[%s]) * %s : 0.0f;", qo.data, scale);
     line(&e, "}");
     line(&e, "#pragma unroll");
     line(&e, "for (int t = 0; t < DV / TPQ; t++)");

@@ -90,6 +90,12 @@ const tgc_op *tgc_cuda_first_untyped(const tgc_module *m);
  * location) and each GEMM's description, then the launches not generated. */
 void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out);
 const char *tgc_cuda_epilogue_name(tgc_cuda_epilogue e);
+/* Appends V as a CUDA C literal, the one spelling of every float the generated code holds: for f64 a double
+ * (1.0, 1e-300), for the other float dtypes a float of V rounded to DT (1.0f, 3.40282347e+38f; f16, bf16 and
+ * fp8 values are computed in float), for integer dtypes an f32 literal. The shortest digits that read back to the
+ * same value; negative values parenthesized ((-0.0f)); non-finite values through the kernel preamble's macros:
+ * INFINITY, (-INFINITY), NAN, and (double)INFINITY, (-(double)INFINITY), (double)NAN for f64. */
+void tgc_cuda_float_literal(tgc_strbuf *out, double v, tgc_dtype dt);
 /* K's source without its heading comment and with its name replaced by "tgc_kernel": kernels that differ only
  * in name (one per layer) have the same canonical source, compile once and share an artifact entry. The caller
  * frees the result. */
