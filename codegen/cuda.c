@@ -56,6 +56,7 @@ typedef struct {
   const tgc_type *root_t;
   index_vec root_I;
   bool *vloaded;
+  bool ipow; /* the kernel needs IPOW */
 } emitter;
 
 static void line(emitter *e, const char *fmt, ...) TGC_PRINTF(2, 3);
@@ -303,7 +304,7 @@ static const char *unary_expr(const tgc_op *op, const char *x, bool dbl, char *b
   case TGC_OP_TANH: snprintf(buf, n, "tanh%s(%s)", f, x); break;
   case TGC_OP_ERF: snprintf(buf, n, "erf%s(%s)", f, x); break;
   case TGC_OP_SIGMOID: snprintf(buf, n, "1 / (1 + exp%s(-%s))", f, x); break;
-  case TGC_OP_RELU: snprintf(buf, n, "(%s > 0 ? %s : 0)", x, x); break;
+  case TGC_OP_RELU: snprintf(buf, n, "(%s > 0 || %s != %s ? %s : 0)", x, x, x, x); break; /* NaN stays NaN */
   case TGC_OP_SILU: snprintf(buf, n, "%s / (1 + exp%s(-%s))", x, f, x); break;
   case TGC_OP_SIN: snprintf(buf, n, "sin%s(%s)", f, x); break;
   case TGC_OP_COS: snprintf(buf, n, "cos%s(%s)", f, x); break;
@@ -1016,10 +1017,13 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
     }
     return r;
   }
-  case TGC_OP_NOT: {
+  case TGC_OP_NOT: { /* as the CPU backend: logical for bool, bitwise for integers, x == 0 for floats */
     index_vec J = broadcast_index(I, op->operands[0].value->type);
     const char *x = eval(e, k, op->operands[0].value, &J);
-    line(e, "const %s %s = %s%s;", ct, r, t->dtype == TGC_DT_BOOL ? "!" : "~", x);
+    if (tgc_dtype_kind_of(t->dtype) == TGC_DTK_FLOAT)
+      line(e, "const %s %s = (%s)(%s == 0);", ct, r, ct, x);
+    else
+      line(e, "const %s %s = %s%s;", ct, r, t->dtype == TGC_DT_BOOL ? "!" : "~", x);
     return r;
   }
   case TGC_OP_POW:
@@ -1031,10 +1035,12 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
       x[j] = eval(e, k, op->operands[j].value, &J);
     }
     const char *f = dbl ? "" : "f";
-    if (op->opcode == TGC_OP_POW)
-      line(e, "const %s %s = (%s)pow%s(%s, %s);", ct, r, ct, tgc_dtype_kind_of(t->dtype) == TGC_DTK_FLOAT ? f : "",
-           x[0], x[1]);
-    else /* NaN propagates, as torch.maximum does */
+    if (op->opcode == TGC_OP_POW && tgc_dtype_kind_of(t->dtype) == TGC_DTK_FLOAT) {
+      line(e, "const %s %s = (%s)pow%s(%s, %s);", ct, r, ct, f, x[0], x[1]);
+    } else if (op->opcode == TGC_OP_POW) { /* integers and bool: exact, wrapping, as the CPU backend */
+      e->ipow = true;
+      line(e, "const %s %s = (%s)tgc_ipow((long long)%s, (long long)%s, err, %d);", ct, r, ct, x[0], x[1], e->code);
+    } else /* NaN propagates, as torch.maximum does */
       line(e, "const %s %s = (%s != %s || %s != %s) ? (%s)NAN : (%s %s %s ? %s : %s);", ct, r, x[0], x[0], x[1], x[1],
            ct, x[0], op->opcode == TGC_OP_MAXIMUM ? ">" : "<", x[1], x[0], x[1]);
     return r;
@@ -1185,6 +1191,21 @@ static const char *vector_type(uint32_t bytes) {
 static const char *const HEADERS = "#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n#include <cuda_fp8.h>\n"
                                    "#ifndef INFINITY\n#define INFINITY __int_as_float(0x7f800000)\n#endif\n"
                                    "#ifndef NAN\n#define NAN __int_as_float(0x7fffffff)\n#endif\n";
+
+/* Integer power by squaring, wrapping modulo 2^64 as the CPU backend's; a negative exponent is an error, which
+ * the kernel reports as -CODE in *err (the runtime names it at the launch). */
+static const char *const IPOW =
+    "__device__ long long tgc_ipow(long long b, long long e, int *err, int code) {\n"
+    "  if (e < 0) {\n"
+    "    atomicExch(err, -code);\n"
+    "    return 0;\n"
+    "  }\n"
+    "  unsigned long long r = 1, x = (unsigned long long)b;\n"
+    "  for (; e > 0; e >>= 1, x *= x)\n"
+    "    if (e & 1)\n"
+    "      r *= x;\n"
+    "  return (long long)r;\n"
+    "}\n";
 
 /* Block-wide reductions for rows kernels: a butterfly in each warp, then every thread combines the warps'
  * partials (at most 32), so all threads get the result. */
@@ -1371,6 +1392,8 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
   }
   tgc_sb_printf(&src, "// %s\n", g->where);
   tgc_sb_puts(&src, HEADERS);
+  if (e->ipow)
+    tgc_sb_puts(&src, IPOW);
   if (rows) {
     tgc_sb_printf(&src, "#define BLOCK %u /* threads per block: one block per row */\n", row_block(t->dims[t->rank - 1]));
     tgc_sb_puts(&src, BLOCK_REDUCE);
@@ -2453,9 +2476,13 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
 /* ---- the program ---- */
 
 static void add_pending(tgc_cuda_module *cm, tgc_module *m, const tgc_op *op, const char *why) {
+  const char *w = tgc_arena_strndup(&m->arena, why, strlen(why));
   if (!cm->npending)
-    cm->why = tgc_arena_strndup(&m->arena, why, strlen(why));
+    cm->why = w;
   cm->pending = tgc_arena_grow(&m->arena, cm->pending, cm->npending, cm->npending + 1, sizeof *cm->pending);
+  cm->pending_why =
+      tgc_arena_grow(&m->arena, cm->pending_why, cm->npending, cm->npending + 1, sizeof *cm->pending_why);
+  cm->pending_why[cm->npending] = w;
   cm->pending[cm->npending++] = op;
 }
 
@@ -2732,9 +2759,9 @@ void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out) {
     tgc_sb_printf(out, "// ===== %u launches not generated (%s) =====\n", cm->npending, cm->why);
     for (uint32_t i = 0; i < cm->npending; i++) {
       const tgc_op *op = cm->pending[i];
-      tgc_sb_printf(out, "//   %s at %s:%u:%u\n",
+      tgc_sb_printf(out, "//   %s at %s:%u:%u: %s\n",
                     op->opcode == TGC_OP_FUSION ? tgc_op_attr_str(op, "kind", "fusion") : tgc_op_name(op->opcode),
-                    op->loc.file ? op->loc.file : "?", op->loc.line, op->loc.col);
+                    op->loc.file ? op->loc.file : "?", op->loc.line, op->loc.col, cm->pending_why[i]);
     }
   }
 }

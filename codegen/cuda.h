@@ -29,7 +29,8 @@ typedef struct tgc_cuda_kernel {
   tgc_cuda_grid grid;
   const tgc_dim *count, *gy, *gz;
   uint32_t block, per_block;
-  int code; /* the value the kernel writes to *err: its launch's number + 1 */
+  int code; /* the value the kernel writes to *err: its launch's number + 1 (an index out of range), or minus it
+            * (an integer power with a negative exponent) */
 } tgc_cuda_kernel;
 
 typedef enum {
@@ -73,8 +74,9 @@ typedef struct tgc_cuda_module {
   uint32_t ngemms;
   tgc_cuda_step *steps; /* in execution order */
   uint32_t nsteps;
-  /* launches that cannot be generated (collectives, quantization...), with the reason for the first */
+  /* launches that cannot be generated (collectives, quantization...), each with its reason; WHY is the first's */
   const tgc_op **pending;
+  const char **pending_why;
   uint32_t npending;
   const char *why;
 } tgc_cuda_module;

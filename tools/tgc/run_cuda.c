@@ -244,10 +244,10 @@ static int check_flag(tgc_rt_cuda *cuda, const tgc_cuda_module *cm, tgc_rt_devpt
   if (!code)
     return 0;
   for (uint32_t k = 0; k < cm->nkernels; k++)
-    if (cm->kernels[k].code == code) {
+    if (cm->kernels[k].code == code || cm->kernels[k].code == -code) {
       const tgc_op *op = cm->kernels[k].op;
-      fprintf(stderr, "%s:%u:%u: error: an index is out of range (in %s, on the GPU)\n",
-              op->loc.file ? op->loc.file : "?", op->loc.line, op->loc.col,
+      fprintf(stderr, "%s:%u:%u: error: %s (in %s, on the GPU)\n", op->loc.file ? op->loc.file : "?", op->loc.line,
+              op->loc.col, code > 0 ? "an index is out of range" : "integer power with a negative exponent",
               op->opcode == TGC_OP_FUSION ? tgc_op_attr_str(op, "kind", "fusion") : tgc_op_name(op->opcode));
       return 1;
     }
