@@ -1,5 +1,6 @@
-/* Unit tests of the CUDA backend's one float-literal printer (tgc_cuda_float_literal): every special value in
- * every float dtype is valid CUDA C (no `1f`, `inf` or `nan`) and reads back to the value the dtype holds. */
+/* Unit tests of the CUDA backend: its one float-literal printer (tgc_cuda_float_literal: every special value in
+ * every float dtype is valid CUDA C, no `1f`, `inf` or `nan`, and reads back to the value the dtype holds), and
+ * generation's refusal of a module with untyped values (it crashed). */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "cuda.h"
+#include "frontend.h"
 #include "check.h"
 
 static char buf[128];
@@ -115,7 +117,39 @@ static void test_round_trip(void) {
   CHECK(bad == 0);
 }
 
+/* An untyped value (the IR allows it before shape-infer): nothing is generated and the op is the one pending
+ * launch, with the reason naming the pass; typed, the same module is one kernel. */
+static void test_untyped(void) {
+  static const char src[] = "module @m {\n  func @main(%x: f32[4]) -> f32[4] {\n    %y = neg(%x)\n    return %y\n"
+                            "  }\n}\n";
+  tgc_diag d;
+  tgc_diag_init(&d, stderr);
+  tgc_module *m = tgc_parse_module("u.tir", src, strlen(src), &d);
+  CHECK(m != NULL);
+  if (!m)
+    return;
+  const tgc_op *u = tgc_cuda_first_untyped(m);
+  CHECK(u && u->opcode == TGC_OP_NEG && u->loc.line == 3);
+  tgc_cuda_module cm;
+  tgc_cuda_generate(m, &cm);
+  CHECK(cm.nkernels == 0 && cm.nsteps == 0 && cm.npending == 1 && cm.pending[0] == u);
+  CHECK_STR(cm.why, TGC_CUDA_NEEDS_TYPES);
+  CHECK_HAS(cm.why, "run shape-infer");
+  tgc_module_destroy(m);
+  static const char typed[] = "module @m {\n  func @main(%x: f32[4]) -> f32[4] {\n    %y = neg(%x) : f32[4]\n"
+                              "    return %y\n  }\n}\n";
+  m = tgc_parse_module("t.tir", typed, strlen(typed), &d);
+  CHECK(m && !tgc_cuda_first_untyped(m));
+  if (m) {
+    tgc_cuda_generate(m, &cm);
+    CHECK(cm.nkernels == 1 && cm.npending == 0);
+    tgc_module_destroy(m);
+  }
+  tgc_diag_free(&d);
+}
+
 int main(void) {
+  test_untyped();
   test_f32();
   test_f64();
   test_narrow();
