@@ -56,6 +56,7 @@ typedef struct {
   const tgc_type *root_t;
   index_vec root_I;
   bool *vloaded;
+  bool ipow; /* the kernel needs IPOW */
 } emitter;
 
 static void line(emitter *e, const char *fmt, ...) TGC_PRINTF(2, 3);
@@ -303,7 +304,7 @@ static const char *unary_expr(const tgc_op *op, const char *x, bool dbl, char *b
   case TGC_OP_TANH: snprintf(buf, n, "tanh%s(%s)", f, x); break;
   case TGC_OP_ERF: snprintf(buf, n, "erf%s(%s)", f, x); break;
   case TGC_OP_SIGMOID: snprintf(buf, n, "1 / (1 + exp%s(-%s))", f, x); break;
-  case TGC_OP_RELU: snprintf(buf, n, "(%s > 0 ? %s : 0)", x, x); break;
+  case TGC_OP_RELU: snprintf(buf, n, "(%s > 0 || %s != %s ? %s : 0)", x, x, x, x); break; /* NaN stays NaN */
   case TGC_OP_SILU: snprintf(buf, n, "%s / (1 + exp%s(-%s))", x, f, x); break;
   case TGC_OP_SIN: snprintf(buf, n, "sin%s(%s)", f, x); break;
   case TGC_OP_COS: snprintf(buf, n, "cos%s(%s)", f, x); break;
@@ -365,13 +366,97 @@ static bool const_values(const tgc_attr *a, const tgc_attr **vals, uint32_t *n, 
   return true;
 }
 
-static void const_literal(tgc_strbuf *b, const tgc_attr *a, const char *ct) {
-  if (a->kind == TGC_ATTR_FLOAT)
-    tgc_sb_printf(b, "(%s)%.17g", ct, a->u.f);
-  else if (a->kind == TGC_ATTR_BOOL)
-    tgc_sb_printf(b, "(%s)%d", ct, a->u.b);
+/* ---- literals: every number the generated code spells goes through these ---- */
+
+/* V as an element of a DT tensor stores it (the runtime's rounding, wrapping and saturation, so the kernels
+ * agree with the CPU backend): a double for float dtypes, *I for integer and bool ones. */
+static double element_value(tgc_dtype dt, double v, bool from_int, int64_t iv, int64_t *i) {
+  uint64_t storage = 0;
+  tgc_rt_tensor t;
+  memset(&t, 0, sizeof t);
+  t.dtype = dt;
+  t.data = &storage;
+  if (from_int && tgc_dtype_kind_of(dt) != TGC_DTK_FLOAT)
+    tgc_rt_set_i64(&t, 0, dt == TGC_DT_BOOL ? iv != 0 : iv);
   else
-    tgc_sb_printf(b, "(%s)%lldLL", ct, (long long)a->u.i);
+    tgc_rt_set(&t, 0, from_int ? (double)iv : v);
+  if (tgc_dtype_kind_of(dt) == TGC_DTK_FLOAT)
+    return tgc_rt_get(&t, 0);
+  *i = tgc_rt_get_i64(&t, 0);
+  return (double)*i;
+}
+
+void tgc_cuda_float_literal(tgc_strbuf *b, double v, tgc_dtype dt) {
+  bool dbl = dt == TGC_DT_F64;
+  int64_t unused;
+  if (!dbl)
+    v = element_value(tgc_dtype_kind_of(dt) == TGC_DTK_FLOAT ? dt : TGC_DT_F32, v, false, 0, &unused);
+  if (isnan(v)) { /* the IR's NaN has no sign */
+    tgc_sb_puts(b, dbl ? "(double)NAN" : "NAN");
+    return;
+  }
+  if (isinf(v)) {
+    tgc_sb_puts(b, v > 0 ? (dbl ? "(double)INFINITY" : "INFINITY") : dbl ? "(-(double)INFINITY)" : "(-INFINITY)");
+    return;
+  }
+  /* integers as 100.0, else the shortest digits that read back as the same float or double */
+  char buf[48];
+  if (fabs(v) < 1e15 && v == floor(v))
+    snprintf(buf, sizeof buf, "%.1f", fabs(v));
+  else
+    for (int prec = 1; prec <= 17; prec++) {
+      snprintf(buf, sizeof buf, "%.*g", prec, fabs(v));
+      if (dbl ? strtod(buf, NULL) == fabs(v) : strtof(buf, NULL) == (float)fabs(v))
+        break;
+    }
+  bool neg = signbit(v) != 0;
+  tgc_sb_printf(b, "%s%s%s%s%s", neg ? "(-" : "", buf, strpbrk(buf, ".e") ? "" : ".0", dbl ? "" : "f", neg ? ")" : "");
+}
+
+/* An integer as a long long literal (the smallest one has no literal of its own). */
+static void int_literal(tgc_strbuf *b, int64_t i) {
+  if (i == INT64_MIN)
+    tgc_sb_puts(b, "(-9223372036854775807LL - 1)");
+  else
+    tgc_sb_printf(b, "%lldLL", (long long)i);
+}
+
+/* V (or the integer IV when FROM_INT) as a value of dtype DT, spelled in DT's compute type. */
+static void value_literal(tgc_strbuf *b, tgc_dtype dt, double v, bool from_int, int64_t iv) {
+  int64_t i = 0;
+  switch (tgc_dtype_kind_of(dt)) {
+  case TGC_DTK_FLOAT:
+    tgc_cuda_float_literal(b, from_int ? (double)iv : v, dt);
+    return;
+  case TGC_DTK_SINT:
+  case TGC_DTK_UINT:
+    element_value(dt, v, from_int, iv, &i);
+    int_literal(b, i);
+    return;
+  case TGC_DTK_BOOL:
+    element_value(dt, v, from_int, iv, &i);
+    tgc_sb_puts(b, i ? "true" : "false");
+    return;
+  }
+  tgc_unreachable();
+}
+
+/* One value of a constant of dtype DT. */
+static void const_literal(tgc_strbuf *b, const tgc_attr *a, tgc_dtype dt) {
+  if (a->kind == TGC_ATTR_FLOAT)
+    value_literal(b, dt, a->u.f, false, 0);
+  else
+    value_literal(b, dt, 0, true, a->kind == TGC_ATTR_BOOL ? a->u.b : a->u.i);
+}
+
+/* A float attribute of OP as a literal of the precision DBL picks (math parameters: eps, scale). */
+static const char *float_attr(emitter *e, const tgc_op *op, const char *name, double dflt, bool dbl) {
+  tgc_strbuf b;
+  tgc_sb_init(&b);
+  tgc_cuda_float_literal(&b, tgc_op_attr_float(op, name, dflt), dbl ? TGC_DT_F64 : TGC_DT_F32);
+  const char *r = tgc_arena_strndup(&e->m->arena, b.data, b.len);
+  tgc_sb_free(&b);
+  return r;
 }
 
 /* An index into a dim of size DIM, checked: out of range sets *err and reads element 0 instead. */
@@ -515,13 +600,13 @@ static void row_stats(emitter *e, const kernel_src *k, const tgc_op *op, const i
     line(e, "const float %s = %s / (float)%s;", *a, s, n);
     const char *v = row_loop(e, k, op, I, n, TGC_OP_REDUCE_SUM, "float", body_sq_dev, *a);
     *b = fresh(e, "rstd");
-    line(e, "const float %s = rsqrtf(%s / (float)%s + %.9gf);", *b, v, n, tgc_op_attr_float(op, "eps", 1e-5));
+    line(e, "const float %s = rsqrtf(%s / (float)%s + %s);", *b, v, n, float_attr(e, op, "eps", 1e-5, false));
     return;
   }
   case TGC_OP_RMS_NORM: {
     const char *v = row_loop(e, k, op, I, n, TGC_OP_REDUCE_SUM, "float", body_sq_dev, NULL);
     *b = fresh(e, "rstd");
-    line(e, "const float %s = rsqrtf(%s / (float)%s + %.9gf);", *b, v, n, tgc_op_attr_float(op, "eps", 1e-6));
+    line(e, "const float %s = rsqrtf(%s / (float)%s + %s);", *b, v, n, float_attr(e, op, "eps", 1e-6, false));
     return;
   }
   default:
@@ -690,13 +775,13 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
     tgc_strbuf b;
     tgc_sb_init(&b);
     if (n == 1) {
-      const_literal(&b, vals[0], ct);
+      const_literal(&b, vals[0], t->dtype);
       line(e, "const %s %s = %s;", ct, r, b.data);
     } else {
       for (uint32_t i = 0; i < n; i++) {
         if (i)
           tgc_sb_puts(&b, ", ");
-        const_literal(&b, vals[i], ct);
+        const_literal(&b, vals[i], t->dtype);
       }
       const char *arr = fresh(e, "cv");
       line(e, "const %s %s[%u] = {%s};", ct, arr, n, b.data);
@@ -762,7 +847,11 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
       line(e, "%s = %s && %s >= 0 && %s < %s;", in, in, s, s, dim_str(e, w->type->dims[d]));
       J.ix[d] = s;
     }
-    line(e, "%s %s = (%s)%.17g;", ct, r, ct, tgc_op_attr_float(op, "value", 0));
+    tgc_strbuf pv;
+    tgc_sb_init(&pv);
+    value_literal(&pv, t->dtype, tgc_op_attr_float(op, "value", 0), false, 0); /* as the padded tensor stores it */
+    line(e, "%s %s = %s;", ct, r, pv.data);
+    tgc_sb_free(&pv);
     line(e, "if (%s) {", in);
     e->indent++;
     line(e, "%s = %s;", r, eval(e, k, w, &J));
@@ -902,18 +991,39 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
     const char *x = eval(e, k, op->operands[0].value, &J);
     const tgc_attr *lo = tgc_op_attr(op, "min"), *hi = tgc_op_attr(op, "max");
     line(e, "%s %s = %s;", ct, r, x);
-    if (lo)
-      line(e, "%s = %s < (%s)%.17g ? (%s)%.17g : %s;", r, r, ct, tgc_op_attr_float(op, "min", 0), ct,
-           tgc_op_attr_float(op, "min", 0), r);
-    if (hi)
-      line(e, "%s = %s > (%s)%.17g ? (%s)%.17g : %s;", r, r, ct, tgc_op_attr_float(op, "max", 0), ct,
-           tgc_op_attr_float(op, "max", 0), r);
+    for (int side = 0; side < 2; side++) {
+      const tgc_attr *bound = side ? hi : lo;
+      if (!bound)
+        continue;
+      double bv = tgc_op_attr_float(op, side ? "max" : "min", 0);
+      tgc_strbuf lit;
+      tgc_sb_init(&lit);
+      if (tgc_dtype_kind_of(t->dtype) == TGC_DTK_FLOAT) {
+        tgc_cuda_float_literal(&lit, bv, dbl ? TGC_DT_F64 : TGC_DT_F32);
+      } else {
+        /* integers: the CPU backend's bounds, ceil(min) and floor(max), saturated to the 64-bit range; a NaN
+         * bound bounds nothing (a comparison with NaN is false, as for floats) */
+        if (isnan(bv)) {
+          tgc_sb_free(&lit);
+          continue;
+        }
+        bv = side ? floor(bv) : ceil(bv);
+        int_literal(&lit, bv <= -9223372036854775808.0 ? INT64_MIN
+                          : bv >= 9223372036854775808.0 ? INT64_MAX
+                                                        : (int64_t)bv);
+      }
+      line(e, "%s = %s %s %s ? %s : %s;", r, r, side ? ">" : "<", lit.data, lit.data, r);
+      tgc_sb_free(&lit);
+    }
     return r;
   }
-  case TGC_OP_NOT: {
+  case TGC_OP_NOT: { /* as the CPU backend: logical for bool, bitwise for integers, x == 0 for floats */
     index_vec J = broadcast_index(I, op->operands[0].value->type);
     const char *x = eval(e, k, op->operands[0].value, &J);
-    line(e, "const %s %s = %s%s;", ct, r, t->dtype == TGC_DT_BOOL ? "!" : "~", x);
+    if (tgc_dtype_kind_of(t->dtype) == TGC_DTK_FLOAT)
+      line(e, "const %s %s = (%s)(%s == 0);", ct, r, ct, x);
+    else
+      line(e, "const %s %s = %s%s;", ct, r, t->dtype == TGC_DT_BOOL ? "!" : "~", x);
     return r;
   }
   case TGC_OP_POW:
@@ -925,10 +1035,12 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
       x[j] = eval(e, k, op->operands[j].value, &J);
     }
     const char *f = dbl ? "" : "f";
-    if (op->opcode == TGC_OP_POW)
-      line(e, "const %s %s = (%s)pow%s(%s, %s);", ct, r, ct, tgc_dtype_kind_of(t->dtype) == TGC_DTK_FLOAT ? f : "",
-           x[0], x[1]);
-    else /* NaN propagates, as torch.maximum does */
+    if (op->opcode == TGC_OP_POW && tgc_dtype_kind_of(t->dtype) == TGC_DTK_FLOAT) {
+      line(e, "const %s %s = (%s)pow%s(%s, %s);", ct, r, ct, f, x[0], x[1]);
+    } else if (op->opcode == TGC_OP_POW) { /* integers and bool: exact, wrapping, as the CPU backend */
+      e->ipow = true;
+      line(e, "const %s %s = (%s)tgc_ipow((long long)%s, (long long)%s, err, %d);", ct, r, ct, x[0], x[1], e->code);
+    } else /* NaN propagates, as torch.maximum does */
       line(e, "const %s %s = (%s != %s || %s != %s) ? (%s)NAN : (%s %s %s ? %s : %s);", ct, r, x[0], x[0], x[1], x[1],
            ct, x[0], op->opcode == TGC_OP_MAXIMUM ? ">" : "<", x[1], x[0], x[1]);
     return r;
@@ -1079,6 +1191,21 @@ static const char *vector_type(uint32_t bytes) {
 static const char *const HEADERS = "#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n#include <cuda_fp8.h>\n"
                                    "#ifndef INFINITY\n#define INFINITY __int_as_float(0x7f800000)\n#endif\n"
                                    "#ifndef NAN\n#define NAN __int_as_float(0x7fffffff)\n#endif\n";
+
+/* Integer power by squaring, wrapping modulo 2^64 as the CPU backend's; a negative exponent is an error, which
+ * the kernel reports as -CODE in *err (the runtime names it at the launch). */
+static const char *const IPOW =
+    "__device__ long long tgc_ipow(long long b, long long e, int *err, int code) {\n"
+    "  if (e < 0) {\n"
+    "    atomicExch(err, -code);\n"
+    "    return 0;\n"
+    "  }\n"
+    "  unsigned long long r = 1, x = (unsigned long long)b;\n"
+    "  for (; e > 0; e >>= 1, x *= x)\n"
+    "    if (e & 1)\n"
+    "      r *= x;\n"
+    "  return (long long)r;\n"
+    "}\n";
 
 /* Block-wide reductions for rows kernels: a butterfly in each warp, then every thread combines the warps'
  * partials (at most 32), so all threads get the result. */
@@ -1265,6 +1392,8 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
   }
   tgc_sb_printf(&src, "// %s\n", g->where);
   tgc_sb_puts(&src, HEADERS);
+  if (e->ipow)
+    tgc_sb_puts(&src, IPOW);
   if (rows) {
     tgc_sb_printf(&src, "#define BLOCK %u /* threads per block: one block per row */\n", row_block(t->dims[t->rank - 1]));
     tgc_sb_puts(&src, BLOCK_REDUCE);
@@ -1328,7 +1457,14 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
   return r;
 }
 
-static void ensure_buffer(gen *g, const tgc_value *v);
+static bool ensure_buffer(gen *g, const tgc_value *v);
+static const tgc_value *buffer_storage(const tgc_value *v);
+
+/* The constant op whose storage V is (V itself, or a top-level reshape of it), else NULL. */
+static const tgc_op *constant_def(const tgc_value *v) {
+  const tgc_value *s = v ? buffer_storage(v) : NULL;
+  return s && s->def && s->def->opcode == TGC_OP_CONSTANT ? s->def : NULL;
+}
 
 /* Adds a kernel computing ROOT into buffer OUT (ROOT's own value unless given), reading INS whose buffers are
  * OUTER (constants among them are inlined). Rows mode when every reduction allows it. False with g->why set
@@ -1343,9 +1479,10 @@ static bool value_kernel(gen *g, const char *kind, const tgc_value *root, tgc_va
   uint32_t n = 0, nconst = 0;
   for (uint32_t j = 0; j < nin; j++) {
     const tgc_value *o = outer[j];
-    if (o && o->def && o->def->opcode == TGC_OP_CONSTANT) {
+    const tgc_op *cdef = constant_def(o);
+    if (cdef) { /* a reshape keeps the linear order, so the constant is read at the input's linear index */
       cargs[nconst] = ins[j];
-      cdefs[nconst++] = o->def;
+      cdefs[nconst++] = cdef;
     } else {
       args[n] = o;
       kin[n++] = ins[j];
@@ -1393,16 +1530,32 @@ static bool value_kernel(gen *g, const char *kind, const tgc_value *root, tgc_va
   return true;
 }
 
-/* A constant that a library call or attention reads needs a buffer: a kernel writes it once per run. */
-static void ensure_buffer(gen *g, const tgc_value *v) {
-  if (!v->def || v->def->opcode != TGC_OP_CONSTANT)
-    return;
+/* A constant that a library call reads or the function returns (directly or through top-level reshapes, which
+ * share its storage) needs a buffer: a kernel of its own writes it once per run. The kernel belongs to the
+ * constant op (its name, location and error code), not to the launch being generated, if any. False with g->why
+ * set when the kernel cannot be generated. */
+static bool ensure_buffer(gen *g, const tgc_value *v) {
+  const tgc_op *c = constant_def(v);
+  if (!c)
+    return true;
+  v = &c->results[0];
   for (uint32_t i = 0; i < g->nconsts; i++)
     if (g->consts[i] == v)
-      return;
+      return true;
   g->consts = tgc_arena_grow(&g->m->arena, g->consts, g->nconsts, g->nconsts + 1, sizeof *g->consts);
   g->consts[g->nconsts++] = v;
-  value_kernel(g, "constant", v, NULL, NULL, 0, v);
+  const tgc_op *launch = g->launch;
+  char where[sizeof g->where];
+  memcpy(where, g->where, sizeof where);
+  g->launch = c;
+  snprintf(g->where, sizeof g->where, "constant at %s:%u:%u", c->loc.file ? c->loc.file : "?", c->loc.line,
+           c->loc.col);
+  bool ok = value_kernel(g, "constant", v, NULL, NULL, 0, v);
+  g->launch = launch;
+  memcpy(g->where, where, sizeof where);
+  if (!ok)
+    g->nconsts--;
+  return ok;
 }
 
 /* ---- strided views ---- */
@@ -1496,7 +1649,7 @@ static bool view_of(tgc_arena *a, const tgc_value *v, tgc_value *const *ins, con
                     uint32_t nin, view *out) {
   int i = in_index(ins, nin, v);
   if (i >= 0)
-    return !(outer[i]->def && outer[i]->def->opcode == TGC_OP_CONSTANT) && contiguous_view(a, outer[i], v->type, out);
+    return !constant_def(outer[i]) && contiguous_view(a, outer[i], v->type, out);
   const tgc_op *op = v->def;
   if (!op || op->noperands == 0)
     return false;
@@ -1594,7 +1747,8 @@ static const tgc_value *gemm_operand(gen *g, const tgc_value *v, tgc_value *cons
   for (;;) {
     int i = in_index(ins, nin, w);
     if (i >= 0) {
-      ensure_buffer(g, outer[i]);
+      if (!ensure_buffer(g, outer[i]))
+        return NULL;
       *trans = tr;
       *stored = w->type;
       return outer[i];
@@ -1700,7 +1854,7 @@ static bool gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value 
       const tgc_value *r = skip_reshapes(y->def->operands[s].value, ins, nin);
       int i = in_index(ins, nin, r);
       if (i >= 0 && r->type->dtype == dt && same_numel(ar, r->type, ot) && r->type->rank &&
-          tgc_dim_equal(r->type->dims[r->type->rank - 1], gm.n) && !(outer[i]->def && outer[i]->def->opcode == TGC_OP_CONSTANT)) {
+          tgc_dim_equal(r->type->dims[r->type->rank - 1], gm.n) && !constant_def(outer[i])) {
         gm.c = outer[i];
         y = skip_reshapes(y->def->operands[1 - s].value, ins, nin);
       }
@@ -1716,7 +1870,7 @@ static bool gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value 
     for (uint32_t s = 0; s < 2; s++) {
       const tgc_value *b = y->def->operands[s].value;
       int i = in_index(ins, nin, b);
-      if (i >= 0 && b->type->dtype == dt && is_bias(b, gm.n) && !(outer[i]->def && outer[i]->def->opcode == TGC_OP_CONSTANT)) {
+      if (i >= 0 && b->type->dtype == dt && is_bias(b, gm.n) && !constant_def(outer[i])) {
         gm.bias = outer[i];
         gm.epilogue = gm.epilogue == TGC_CUDA_EPI_GELU   ? TGC_CUDA_EPI_GELU_BIAS
                       : gm.epilogue == TGC_CUDA_EPI_RELU ? TGC_CUDA_EPI_RELU_BIAS
@@ -1952,7 +2106,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
     view_index(&e, &mo, &full, mix);
     bool_mask = mt->dtype == TGC_DT_BOOL;
   }
-  double scale = tgc_op_attr_float(at, "scale", 1.0 / sqrt((double)D));
+  const char *scale = float_attr(&e, at, "scale", 1.0 / sqrt((double)D), false);
   bool causal = tgc_op_attr_bool(at, "causal", false);
   const char *sq = dim_str(&e, qt->dims[2]), *sk = dim_str(&e, kt->dims[2]);
   const char *T = storage_type(dt);
@@ -2064,7 +2218,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
     line(&e, "  for (int nt = 0; nt < BN / 8; nt++)");
     line(&e, "    #pragma unroll");
     line(&e, "    for (int i = 0; i < 4; i++) {");
-    line(&e, "      s[nt][i] = s[nt][i] * %.9gf + mk[nt][i];", scale);
+    line(&e, "      s[nt][i] = s[nt][i] * %s + mk[nt][i];", scale);
     line(&e, "      mx[i >> 1] = fmaxf(mx[i >> 1], s[nt][i]);");
     line(&e, "    }");
     line(&e, "  float ref[2], corr[2];");
@@ -2156,7 +2310,7 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
     line(&e, "#pragma unroll");
     line(&e, "for (int t = 0; t < D / TPQ; t++) {");
     line(&e, "  const long long d = t * TPQ + part;");
-    line(&e, "  qv[t] = active ? tgc_ld(q[%s]) * %.9gf : 0.0f;", qo.data, scale);
+    line(&e, "  qv[t] = active ? tgc_ld(q[%s]) * %s : 0.0f;", qo.data, scale);
     line(&e, "}");
     line(&e, "#pragma unroll");
     line(&e, "for (int t = 0; t < DV / TPQ; t++)");
@@ -2322,9 +2476,13 @@ static bool gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_v
 /* ---- the program ---- */
 
 static void add_pending(tgc_cuda_module *cm, tgc_module *m, const tgc_op *op, const char *why) {
+  const char *w = tgc_arena_strndup(&m->arena, why, strlen(why));
   if (!cm->npending)
-    cm->why = tgc_arena_strndup(&m->arena, why, strlen(why));
+    cm->why = w;
   cm->pending = tgc_arena_grow(&m->arena, cm->pending, cm->npending, cm->npending + 1, sizeof *cm->pending);
+  cm->pending_why =
+      tgc_arena_grow(&m->arena, cm->pending_why, cm->npending, cm->npending + 1, sizeof *cm->pending_why);
+  cm->pending_why[cm->npending] = w;
   cm->pending[cm->npending++] = op;
 }
 
@@ -2382,8 +2540,6 @@ static bool gen_launch(gen *g, const tgc_op *op) {
 
 /* ---- padded GEMM results ---- */
 
-static const tgc_value *buffer_storage(const tgc_value *v);
-
 /* Whether V's storage is read by a step other than writing gemm GI, or by the function's result through a
  * reshape that changes its last dim. */
 static bool read_in_program(const tgc_cuda_module *cm, const tgc_value *v, uint32_t gi) {
@@ -2435,14 +2591,41 @@ static void pad_gemm_rows(tgc_cuda_module *cm) {
   }
 }
 
+/* The function the program is made of: @main, else the first. */
+static const tgc_func *entry_func(const tgc_module *m) {
+  const tgc_func *f = tgc_module_find_func(m, "main");
+  return f ? f : m->funcs;
+}
+
+static const tgc_op *first_untyped(const tgc_block *b) {
+  for (const tgc_op *o = b->first; o; o = o->next) {
+    for (uint32_t i = 0; i < o->nresults; i++)
+      if (!o->results[i].type)
+        return o;
+    const tgc_op *r = o->region ? first_untyped(o->region) : NULL;
+    if (r)
+      return r;
+  }
+  return NULL;
+}
+
+const tgc_op *tgc_cuda_first_untyped(const tgc_module *m) {
+  const tgc_func *f = entry_func(m);
+  return f ? first_untyped(f->body) : NULL;
+}
+
 void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *cm) {
   memset(cm, 0, sizeof *cm);
-  const tgc_func *f = tgc_module_find_func(m, "main");
-  if (!f)
-    f = m->funcs;
+  const tgc_func *f = entry_func(m);
   if (!f)
     return;
   cm->func = f;
+  /* every kernel is sized and typed from the values' types: without them nothing is generated */
+  const tgc_op *untyped = first_untyped(f->body);
+  if (untyped) {
+    add_pending(cm, m, untyped, TGC_CUDA_NEEDS_TYPES);
+    return;
+  }
   gen g;
   memset(&g, 0, sizeof g);
   g.m = m;
@@ -2451,8 +2634,16 @@ void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *cm) {
     if (op->opcode == TGC_OP_PARAM || op->opcode == TGC_OP_CONSTANT || op->opcode == TGC_OP_RESHAPE)
       continue;
     if (op->opcode == TGC_OP_RETURN) {
-      for (uint32_t j = 0; j < op->noperands; j++)
-        ensure_buffer(&g, op->operands[j].value);
+      /* a returned constant (written, or what folding left) is computed into its buffer by a kernel */
+      for (uint32_t j = 0; j < op->noperands; j++) {
+        uint32_t nk = cm->nkernels, ns = cm->nsteps;
+        g.why[0] = 0;
+        if (!ensure_buffer(&g, op->operands[j].value)) {
+          cm->nkernels = nk;
+          cm->nsteps = ns;
+          add_pending(cm, m, constant_def(op->operands[j].value), g.why[0] ? g.why : "not generated");
+        }
+      }
       continue;
     }
     g.launch = op;
@@ -2568,9 +2759,9 @@ void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out) {
     tgc_sb_printf(out, "// ===== %u launches not generated (%s) =====\n", cm->npending, cm->why);
     for (uint32_t i = 0; i < cm->npending; i++) {
       const tgc_op *op = cm->pending[i];
-      tgc_sb_printf(out, "//   %s at %s:%u:%u\n",
+      tgc_sb_printf(out, "//   %s at %s:%u:%u: %s\n",
                     op->opcode == TGC_OP_FUSION ? tgc_op_attr_str(op, "kind", "fusion") : tgc_op_name(op->opcode),
-                    op->loc.file ? op->loc.file : "?", op->loc.line, op->loc.col);
+                    op->loc.file ? op->loc.file : "?", op->loc.line, op->loc.col, cm->pending_why[i]);
     }
   }
 }

@@ -29,7 +29,8 @@ typedef struct tgc_cuda_kernel {
   tgc_cuda_grid grid;
   const tgc_dim *count, *gy, *gz;
   uint32_t block, per_block;
-  int code; /* the value the kernel writes to *err: its launch's number + 1 */
+  int code; /* the value the kernel writes to *err: its launch's number + 1 (an index out of range), or minus it
+            * (an integer power with a negative exponent) */
 } tgc_cuda_kernel;
 
 typedef enum {
@@ -73,18 +74,30 @@ typedef struct tgc_cuda_module {
   uint32_t ngemms;
   tgc_cuda_step *steps; /* in execution order */
   uint32_t nsteps;
-  /* launches that cannot be generated (collectives, quantization...), with the reason for the first */
+  /* launches that cannot be generated (collectives, quantization...), each with its reason; WHY is the first's */
   const tgc_op **pending;
+  const char **pending_why;
   uint32_t npending;
   const char *why;
 } tgc_cuda_module;
 
-/* Generates the CUDA program of M's entry function ("main", else the first) into M's arena. */
+/* Generates the CUDA program of M's entry function ("main", else the first) into M's arena. Every value must
+ * have a type (shape-infer): when one has none, nothing is generated and its op is the one pending launch, with
+ * the reason TGC_CUDA_NEEDS_TYPES. */
 void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *out);
+#define TGC_CUDA_NEEDS_TYPES "the CUDA backend needs every value's type: run shape-infer (-O1 or --passes=shape-infer)"
+/* The first op of M's entry function (regions included) with a result that has no type, or NULL. */
+const tgc_op *tgc_cuda_first_untyped(const tgc_module *m);
 /* Prints the program: the steps in order, every kernel's source (each headed by a comment naming its launch and
  * location) and each GEMM's description, then the launches not generated. */
 void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out);
 const char *tgc_cuda_epilogue_name(tgc_cuda_epilogue e);
+/* Appends V as a CUDA C literal, the one spelling of every float the generated code holds: for f64 a double
+ * (1.0, 1e-300), for the other float dtypes a float of V rounded to DT (1.0f, 3.40282347e+38f; f16, bf16 and
+ * fp8 values are computed in float), for integer dtypes an f32 literal. The shortest digits that read back to the
+ * same value; negative values parenthesized ((-0.0f)); non-finite values through the kernel preamble's macros:
+ * INFINITY, (-INFINITY), NAN, and (double)INFINITY, (-(double)INFINITY), (double)NAN for f64. */
+void tgc_cuda_float_literal(tgc_strbuf *out, double v, tgc_dtype dt);
 /* K's source without its heading comment and with its name replaced by "tgc_kernel": kernels that differ only
  * in name (one per layer) have the same canonical source, compile once and share an artifact entry. The caller
  * frees the result. */

@@ -54,6 +54,24 @@ static const tgc_value *storage_of(const tgc_value *v) {
   return v;
 }
 
+int tgc_driver_cuda_generate(struct tgc_module *m, struct tgc_diag *diag, struct tgc_cuda_module *cm) {
+  const tgc_op *untyped = tgc_cuda_first_untyped(m);
+  if (untyped) {
+    tgc_note(diag, untyped->loc, "the CUDA backend needs every value's type: running shape-infer first (add it to "
+             "the pipeline, e.g. -O1 or --passes=shape-infer, to make this explicit)");
+    tgc_pipeline *pl = tgc_pipeline_parse("shape-infer", diag);
+    tgc_pm_options o;
+    memset(&o, 0, sizeof o);
+    o.dump = stderr;
+    int rc = pl ? tgc_pipeline_run(pl, m, diag, &o) : 1;
+    tgc_pipeline_destroy(pl);
+    if (rc)
+      return 1;
+  }
+  tgc_cuda_generate(m, cm);
+  return 0;
+}
+
 static int64_t eval_dim(const tgc_dim *d, const tgc_rt_plan *p, const int64_t *syms) {
   int64_t sum = 0;
   for (uint32_t i = 0; i < d->nterms; i++) {
@@ -226,10 +244,10 @@ static int check_flag(tgc_rt_cuda *cuda, const tgc_cuda_module *cm, tgc_rt_devpt
   if (!code)
     return 0;
   for (uint32_t k = 0; k < cm->nkernels; k++)
-    if (cm->kernels[k].code == code) {
+    if (cm->kernels[k].code == code || cm->kernels[k].code == -code) {
       const tgc_op *op = cm->kernels[k].op;
-      fprintf(stderr, "%s:%u:%u: error: an index is out of range (in %s, on the GPU)\n",
-              op->loc.file ? op->loc.file : "?", op->loc.line, op->loc.col,
+      fprintf(stderr, "%s:%u:%u: error: %s (in %s, on the GPU)\n", op->loc.file ? op->loc.file : "?", op->loc.line,
+              op->loc.col, code > 0 ? "an index is out of range" : "integer power with a negative exponent",
               op->opcode == TGC_OP_FUSION ? tgc_op_attr_str(op, "kind", "fusion") : tgc_op_name(op->opcode));
       return 1;
     }
@@ -337,14 +355,14 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
   pmo.dump = stderr;
   int prc = art ? 0 : pl ? tgc_pipeline_run(pl, m, &diag, &pmo) : 1;
   tgc_pipeline_destroy(pl);
+  tgc_cuda_module cm;
+  prc = prc || tgc_driver_cuda_generate(m, &diag, &cm);
   tgc_diag_free(&diag);
   if (prc) {
     tgc_rt_cuda_close(cuda);
     return 1;
   }
   f = tgc_module_find_func(m, f->name);
-  tgc_cuda_module cm;
-  tgc_cuda_generate(m, &cm);
   if (cm.npending) {
     const tgc_op *op = cm.pending[0];
     bool fb = ro && ro->fallback;

@@ -2,9 +2,10 @@
 """Runs a generated CUDA kernel on the host and compares it with the CPU reference backend.
 
 The module must compile (shape-infer + fuse) to exactly one launch, a pointwise or a rows kernel, whose operands
-are @main's arguments and whose result is returned. The kernel from `tgc --emit=cuda` is compiled as C++ with
-g++ and a shim for the CUDA built-ins, and its output compared with `tgc run` on the same random inputs:
-relative error < 1e-5 (fp32 math vs the reference's double).
+are @main's arguments and whose result is returned (or to no launch and a returned constant, which a kernel of
+its own writes). The kernel from `tgc --emit=cuda` is compiled as C++ with g++ and a shim for the CUDA
+built-ins, and its output compared with `tgc run` on the same random inputs: relative error < 1e-5 (fp32 math
+vs the reference's double), with NaNs and infinities exactly where the reference has them.
   - pointwise: called once per output element (one "thread");
   - rows: each block is emulated with one host thread per CUDA thread (pthreads): __syncthreads is a barrier,
     __shared__ is static storage, and __shfl_xor_sync exchanges through a slot per thread between two
@@ -66,8 +67,8 @@ def main():
     tir = subprocess.run([a.tgc, passes, a.tir], capture_output=True, text=True, check=True).stdout
     cuda = subprocess.run([a.tgc, passes, "--emit=cuda", a.tir], capture_output=True, text=True, check=True).stdout
     kernels = re.findall(r"// ===== kernel (\w+) \((\w+)\) =====\n(.*?)(?=\n// =====|\Z)", cuda, re.S)
-    if len(kernels) != 1 or kernels[0][1] not in ("pointwise", "rows"):
-        print(f"host_check: expected one pointwise or rows kernel, got {[(k[0], k[1]) for k in kernels]}")
+    if len(kernels) != 1 or kernels[0][1] not in ("pointwise", "rows", "constant"):
+        print(f"host_check: expected one pointwise, rows or constant kernel, got {[(k[0], k[1]) for k in kernels]}")
         return 1
     name, kind, src = kernels[0]
     sig = re.search(r"void %s\((.*?)\) \{" % name, src).group(1)
@@ -76,11 +77,12 @@ def main():
     head = re.search(r"func @main\((.*?)\) ->", tir).group(1)
     args = re.findall(r"%([\w.]+): (\w+)\[([^\]]*)\]", head)
     body_lines = tir[tir.index("func @main"):].split("\n")[1:]
-    launch = next(m for m in (re.match(r"\s+\(?%[^=]+= (\w+)\((.*?)\)", l) for l in body_lines)
-                  if m and m.group(1) not in ("param", "constant", "reshape"))
-    # scalar constants are inlined into the kernel: its inputs are the launch's other operands
+    launch = next((m for m in (re.match(r"\s+\(?%[^=]+= (\w+)\((.*?)\)", l) for l in body_lines)
+                   if m and m.group(1) not in ("param", "constant", "reshape")), None)
+    # scalar constants are inlined into the kernel: its inputs are the launch's other operands (none when the
+    # result is a constant, which a kernel of its own writes)
     argnames = [nm for nm, _, _ in args]
-    operands = [o for o in re.findall(r"%([\w.]+)", launch.group(2)) if o in argnames]
+    operands = [o for o in re.findall(r"%([\w.]+)", launch.group(2)) if o in argnames] if launch else []
     order = [next(i for i, (nm, _, _) in enumerate(args) if nm == op) for op in operands]
     if len(order) != n_in:
         print(f"host_check: the kernel takes {n_in} inputs, the launch has {len(order)} operands")
@@ -98,7 +100,8 @@ def main():
         ref = os.path.join(d, "ref.npy")
         subprocess.run(run + ["--output", f"0={ref}"], check=True, capture_output=True)
         want = np.load(ref)
-        ctype = {np.dtype("float32"): "float", np.dtype("int64"): "long long", np.dtype("bool"): "bool"}
+        ctype = {np.dtype("float32"): "float", np.dtype("float64"): "double", np.dtype("int64"): "long long",
+                 np.dtype("int32"): "int", np.dtype("bool"): "bool"}
         glob, body, call = [PRELUDE, src], ["int main() {"], []
         for j, k in enumerate(order):
             x = files[k]
@@ -111,7 +114,7 @@ def main():
         call += [str(int(dims[s])) for s in syms]
         glob.append("static int err = 0;")
         call.append("&err")
-        if kind == "pointwise":
+        if kind in ("pointwise", "constant"):
             body.append(f"  for (long long t = 0; t < {want.size}; t++) {{ threadIdx.x = t; {name}({', '.join(call)}); }}")
         else:
             block = int(re.search(r"#define BLOCK (\d+)", src).group(1))
@@ -148,8 +151,13 @@ def main():
         ok = np.array_equal(got, want)
         print(f"host_check: kernel {name}: {want.dtype}{list(want.shape)} {'exact' if ok else 'MISMATCH'}")
         return 0 if ok else 1
-    err = np.linalg.norm(got.astype(np.float64) - want) / max(np.linalg.norm(want.astype(np.float64)), 1e-30)
-    ok = np.isfinite(got).all() and err < 1e-5
+    # non-finite values (an -inf mask, a NaN constant) must be where the reference has them, with their sign
+    got64, want64 = got.astype(np.float64), want.astype(np.float64)
+    fin = np.isfinite(want64)
+    same = np.array_equal(np.isnan(got64), np.isnan(want64)) and np.array_equal(got64[np.isinf(want64)],
+                                                                              want64[np.isinf(want64)])
+    err = np.linalg.norm(got64[fin] - want64[fin]) / max(np.linalg.norm(want64[fin]), 1e-30)
+    ok = same and np.isfinite(got64[fin]).all() and err < 1e-5
     print(f"host_check: kernel {name}: {want.dtype}{list(want.shape)} relerr {err:.1e} {'ok' if ok else 'FAIL'}")
     return 0 if ok else 1
 

@@ -1,0 +1,159 @@
+/* Unit tests of the CUDA backend: its one float-literal printer (tgc_cuda_float_literal: every special value in
+ * every float dtype is valid CUDA C, no `1f`, `inf` or `nan`, and reads back to the value the dtype holds), and
+ * generation's refusal of a module with untyped values (it crashed). */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda.h"
+#include "frontend.h"
+#include "check.h"
+
+static char buf[128];
+
+static const char *lit(double v, tgc_dtype dt) {
+  tgc_strbuf b;
+  tgc_sb_init(&b);
+  tgc_cuda_float_literal(&b, v, dt);
+  snprintf(buf, sizeof buf, "%s", b.data ? b.data : "");
+  tgc_sb_free(&b);
+  return buf;
+}
+
+static void test_f32(void) {
+  CHECK_STR(lit(0.0, TGC_DT_F32), "0.0f");
+  CHECK_STR(lit(-0.0, TGC_DT_F32), "(-0.0f)");
+  CHECK_STR(lit(1.0, TGC_DT_F32), "1.0f");
+  CHECK_STR(lit(-1.0, TGC_DT_F32), "(-1.0f)");
+  CHECK_STR(lit(100.0, TGC_DT_F32), "100.0f");
+  CHECK_STR(lit(0.1, TGC_DT_F32), "0.1f");
+  CHECK_STR(lit(1e-5, TGC_DT_F32), "1e-05f");
+  CHECK_STR(lit(1e20, TGC_DT_F32), "1e+20f");
+  CHECK_STR(lit(16777217.0, TGC_DT_F32), "16777216.0f"); /* rounded to f32 first */
+  CHECK_STR(lit(FLT_MAX, TGC_DT_F32), "3.4028235e+38f");
+  CHECK_STR(lit(FLT_MIN, TGC_DT_F32), "1.1754944e-38f");
+  CHECK_STR(lit(FLT_TRUE_MIN, TGC_DT_F32), "1e-45f"); /* the smallest subnormal */
+  CHECK_STR(lit(1e300, TGC_DT_F32), "INFINITY");       /* beyond f32: the f32 value is infinite */
+  CHECK_STR(lit(-1e300, TGC_DT_F32), "(-INFINITY)");
+  CHECK_STR(lit(1e-300, TGC_DT_F32), "0.0f");
+  CHECK_STR(lit(INFINITY, TGC_DT_F32), "INFINITY");
+  CHECK_STR(lit(-INFINITY, TGC_DT_F32), "(-INFINITY)");
+  CHECK_STR(lit(NAN, TGC_DT_F32), "NAN");
+  CHECK_STR(lit(-NAN, TGC_DT_F32), "NAN");
+}
+
+static void test_f64(void) {
+  CHECK_STR(lit(0.0, TGC_DT_F64), "0.0");
+  CHECK_STR(lit(-0.0, TGC_DT_F64), "(-0.0)");
+  CHECK_STR(lit(1.0, TGC_DT_F64), "1.0");
+  CHECK_STR(lit(0.1, TGC_DT_F64), "0.1");
+  CHECK_STR(lit(1e-300, TGC_DT_F64), "1e-300");
+  CHECK_STR(lit(16777217.0, TGC_DT_F64), "16777217.0");
+  CHECK_STR(lit(DBL_MAX, TGC_DT_F64), "1.7976931348623157e+308");
+  CHECK_STR(lit(-DBL_MAX, TGC_DT_F64), "(-1.7976931348623157e+308)");
+  CHECK_STR(lit(DBL_MIN, TGC_DT_F64), "2.2250738585072014e-308");
+  CHECK_STR(lit(DBL_TRUE_MIN, TGC_DT_F64), "5e-324");
+  CHECK_STR(lit(INFINITY, TGC_DT_F64), "(double)INFINITY");
+  CHECK_STR(lit(-INFINITY, TGC_DT_F64), "(-(double)INFINITY)");
+  CHECK_STR(lit(NAN, TGC_DT_F64), "(double)NAN");
+}
+
+/* f16, bf16 and fp8 values are computed in float: a float literal of the value the dtype holds */
+static void test_narrow(void) {
+  CHECK_STR(lit(1.0, TGC_DT_F16), "1.0f");
+  CHECK_STR(lit(0.0, TGC_DT_F16), "0.0f");
+  CHECK_STR(lit(-0.0, TGC_DT_F16), "(-0.0f)");
+  CHECK_STR(lit(0.1, TGC_DT_F16), "0.099975586f");
+  CHECK_STR(lit(65504.0, TGC_DT_F16), "65504.0f");  /* the largest f16 */
+  CHECK_STR(lit(65520.0, TGC_DT_F16), "INFINITY");  /* rounds past it */
+  CHECK_STR(lit(5.960464477539063e-08, TGC_DT_F16), "5.9604645e-08f"); /* the smallest subnormal */
+  CHECK_STR(lit(1e-8, TGC_DT_F16), "0.0f");
+  CHECK_STR(lit(-INFINITY, TGC_DT_F16), "(-INFINITY)");
+  CHECK_STR(lit(NAN, TGC_DT_F16), "NAN");
+  CHECK_STR(lit(0.1, TGC_DT_BF16), "0.100097656f");
+  CHECK_STR(lit(1e39, TGC_DT_BF16), "INFINITY");
+  CHECK_STR(lit(1.0, TGC_DT_BF16), "1.0f");
+  CHECK_STR(lit(448.0, TGC_DT_F8E4M3), "448.0f");
+  CHECK_STR(lit(1000.0, TGC_DT_F8E4M3), "NAN"); /* E4M3FN has no infinity */
+  CHECK_STR(lit(INFINITY, TGC_DT_F8E4M3), "NAN");
+  CHECK_STR(lit(1e6, TGC_DT_F8E5M2), "INFINITY");
+  CHECK_STR(lit(1.5, TGC_DT_I32), "1.5f"); /* a float in an integer kernel is an f32 */
+}
+
+/* The literal without its parentheses and suffix, parsed back. */
+static double parse_back(const char *s, bool dbl) {
+  char t[128];
+  size_t n = 0;
+  for (const char *p = s; *p && n + 1 < sizeof t; p++)
+    if (*p != '(' && *p != ')' && *p != 'f')
+      t[n++] = *p;
+  t[n] = 0;
+  return dbl ? strtod(t, NULL) : (double)strtof(t, NULL);
+}
+
+/* Finite values of both precisions, from bit patterns spread over the whole range, read back bit for bit. */
+static void test_round_trip(void) {
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  int bad = 0;
+  for (int i = 0; i < 20000; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    double d;
+    memcpy(&d, &x, sizeof d);
+    uint32_t fb = (uint32_t)(x >> 32);
+    float f;
+    memcpy(&f, &fb, sizeof f);
+    if (isfinite(d)) {
+      double r = parse_back(lit(d, TGC_DT_F64), true);
+      bad += memcmp(&r, &d, sizeof d) != 0;
+    }
+    if (isfinite(f)) {
+      float r = (float)parse_back(lit(f, TGC_DT_F32), false);
+      bad += memcmp(&r, &f, sizeof f) != 0;
+    }
+  }
+  CHECK(bad == 0);
+}
+
+/* An untyped value (the IR allows it before shape-infer): nothing is generated and the op is the one pending
+ * launch, with the reason naming the pass; typed, the same module is one kernel. */
+static void test_untyped(void) {
+  static const char src[] = "module @m {\n  func @main(%x: f32[4]) -> f32[4] {\n    %y = neg(%x)\n    return %y\n"
+                            "  }\n}\n";
+  tgc_diag d;
+  tgc_diag_init(&d, stderr);
+  tgc_module *m = tgc_parse_module("u.tir", src, strlen(src), &d);
+  CHECK(m != NULL);
+  if (!m)
+    return;
+  const tgc_op *u = tgc_cuda_first_untyped(m);
+  CHECK(u && u->opcode == TGC_OP_NEG && u->loc.line == 3);
+  tgc_cuda_module cm;
+  tgc_cuda_generate(m, &cm);
+  CHECK(cm.nkernels == 0 && cm.nsteps == 0 && cm.npending == 1 && cm.pending[0] == u);
+  CHECK_STR(cm.why, TGC_CUDA_NEEDS_TYPES);
+  CHECK_HAS(cm.why, "run shape-infer");
+  tgc_module_destroy(m);
+  static const char typed[] = "module @m {\n  func @main(%x: f32[4]) -> f32[4] {\n    %y = neg(%x) : f32[4]\n"
+                              "    return %y\n  }\n}\n";
+  m = tgc_parse_module("t.tir", typed, strlen(typed), &d);
+  CHECK(m && !tgc_cuda_first_untyped(m));
+  if (m) {
+    tgc_cuda_generate(m, &cm);
+    CHECK(cm.nkernels == 1 && cm.npending == 0);
+    tgc_module_destroy(m);
+  }
+  tgc_diag_free(&d);
+}
+
+int main(void) {
+  test_untyped();
+  test_f32();
+  test_f64();
+  test_narrow();
+  test_round_trip();
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
