@@ -110,6 +110,10 @@ class T:
         self.dtype = dtype
         self.dims = [dict(d) for d in dims]
 
+    def empty(self):
+        """Has a dim that is 0 (a static one: symbols are at least 1 when the fuzzer runs)."""
+        return any(dstatic(d) == 0 for d in self.dims)
+
     @property
     def rank(self):
         return len(self.dims)
@@ -166,6 +170,8 @@ class Gen:
         syms = SYMS if self.bound is None else sorted(self.bound)
         if x < 0.35 and syms:
             return dsym(self.r.choice(syms))
+        if x < 0.37:
+            return dconst(0)  # empty tensors are valid (ir.md §4)
         return dconst(self.r.choice([1, 1, 2, 3, 4, 5, 8]))
 
     def rand_type(self, dtype=None, rank=None):
@@ -195,14 +201,42 @@ class Gen:
         self.weights[name] = (ty.dtype, shape, data)
         return self.emit(f'param() {{name = "{name}"}}', ty)
 
-    def constant(self, dtype):
+    def constant(self, dtype, like=None):
+        """A scalar constant, or with LIKE (a type) sometimes a list constant that broadcasts with it."""
+        if like is not None and like.rank and self.r.random() < 0.3:
+            return self.constant_list(dtype, like)
         if dtype == "bool":
             v = self.r.choice(["true", "false"])
         elif dtype in INTS:
             v = str(self.r.randint(-3, 5))
+            if self.r.random() < 0.05:  # the dtype's extremes: wrapping arithmetic must not be UB
+                v = self.r.choice({"i32": ["2147483647", "-2147483648"],
+                                   "i64": ["9223372036854775807", "-9223372036854775807"]}[dtype])
         else:
             v = self.r.choice(["0.5", "2.0", "-1.25", "3", "1.0e-3", "0.0"])
+            if self.r.random() < 0.05:  # huge and non-finite values (overflow on casts, -inf masks)
+                v = self.r.choice(["1.0e30", "-3.0e38", "65504", "inf", "-inf", "nan"])
         return self.emit(f"constant() {{value = {v}}}", T(dtype, []))
+
+    def constant_list(self, dtype, like):
+        """A constant of LIKE's trailing (at most 2) dims, symbolic ones as 1, written as a nested list (constant
+        folding reads it element by element)."""
+        shape = [dstatic(d) if dstatic(d) is not None and self.r.random() < 0.8 else 1
+                 for d in like.dims[-self.r.randint(1, min(2, like.rank)):]]
+
+        def item():
+            if dtype == "bool":
+                return self.r.choice(["true", "false"])
+            if dtype in INTS:
+                return str(self.r.randint(1, 5))
+            return self.r.choice(["0.5", "-1.5", "2", "0.25", "1.0e-2"])
+
+        def nest(dims):
+            if len(dims) == 1:
+                return "[" + ", ".join(item() for _ in range(dims[0])) + "]"
+            return "[" + ", ".join(nest(dims[1:]) for _ in range(dims[0])) + "]"
+
+        return self.emit(f"constant() {{value = {nest(shape)}}}", self.static_type(dtype, shape))
 
     def like_operand(self, ty, allow_bcast=True):
         """A second operand broadcastable with TY: a value of the same type, a suffix/unit-dim variant, a
@@ -214,7 +248,7 @@ class Gen:
             if same:
                 return same[0]
         if x < 0.55 or not allow_bcast:
-            return self.constant(ty.dtype)
+            return self.constant(ty.dtype, ty if allow_bcast else None)
         # a static param of the trailing dims, with some dims replaced by 1
         k = self.r.randint(0, ty.rank)
         dims = []
@@ -291,7 +325,7 @@ class Gen:
             b = self.emit(f"constant() {{value = {self.r.randint(1, 4)}}}", T(ta.dtype, []))
         elif op == "pow" and is_float(ta.dtype):
             a = self.emit(f"abs({a})", ta)
-            b = self.constant(ta.dtype)
+            b = self.constant(ta.dtype, ta)
         elif op == "pow":
             b = self.emit(f"constant() {{value = {self.r.randint(0, 3)}}}", T(ta.dtype, []))
         else:
@@ -331,7 +365,7 @@ class Gen:
         if not v:
             return
         a, ta = v
-        b = self.constant(ta.dtype)
+        b = self.constant(ta.dtype, ta)
         self.emit(f"where({cn}, {a}, {b})", T(ta.dtype, self.broadcast_type(ct, ta)))
 
     def op_cast(self):
@@ -343,7 +377,8 @@ class Gen:
         self.emit(f"cast({name})", t.with_dtype(dt))
 
     def op_reduce(self):
-        v = self.pick(lambda t: t.rank >= 1 and t.dtype != "bool")
+        # no empty operands: the maximum of no elements is (rightly) a run-time error
+        v = self.pick(lambda t: t.rank >= 1 and t.dtype != "bool" and not t.empty())
         if not v:
             return
         name, t = v
@@ -418,7 +453,8 @@ class Gen:
         self.emit(f"matmul({name}, {w})", T(t.dtype, dims))
 
     def op_attention(self):
-        v = self.pick(lambda t: t.rank == 4 and is_float(t.dtype))
+        # not 0 heads: ir.md asks that Hkv divide H, and whether 0 divides 0 is left open (fuzz findings)
+        v = self.pick(lambda t: t.rank == 4 and is_float(t.dtype) and dstatic(t.dims[1]) != 0)
         if not v:
             return
         name, t = v
@@ -520,19 +556,23 @@ class Gen:
         n = dstatic(t.dims[ax])
         cut = self.r.randint(1, n - 1)
         sizes = [cut, n - cut]
-        names = [self.fresh(), self.fresh()]
+        if n >= 3 and self.r.random() < 0.4:
+            c2 = self.r.randint(1, n - cut - 1) if n - cut >= 2 else 0
+            if c2:
+                sizes = [cut, c2, n - cut - c2]
+        names = [self.fresh() for _ in sizes]
         types = []
         for s in sizes:
             dims = list(t.dims)
             dims[ax] = dconst(s)
             types.append(T(t.dtype, dims))
         self.used.add(name)
-        self.lines.append(f"    ({', '.join(names)}) = split({name}) {{axis = {ax}, sizes = [{sizes[0]}, {sizes[1]}]}}"
+        self.lines.append(f"    ({', '.join(names)}) = split({name}) {{axis = {ax}, sizes = [{', '.join(map(str, sizes))}]}}"
                           f" : ({', '.join(str(x) for x in types)})")
         self.values.extend(zip(names, types))
 
     def op_gather(self):
-        v = self.pick(lambda t: t.rank >= 1 and t.dtype != "bool")
+        v = self.pick(lambda t: t.rank >= 1 and t.dtype != "bool" and not t.empty())
         if not v:
             return
         name, t = v
@@ -596,6 +636,10 @@ class Gen:
             t = self.rand_type()
             if i == 0 and self.r.random() < 0.3:
                 t = self.rand_type(dtype=self.r.choice(FLOATS), rank=4)
+            elif i == 0 and self.r.random() < 0.1:
+                # a long last dim with few rows: split-reductions cuts its reductions (min-length 16384)
+                t = T(self.r.choice(FLOATS), [dconst(self.r.choice([1, 2, 3]))] * self.r.randint(0, 1) +
+                      [dconst(self.r.choice([16384, 20000, 33000]))])
             n = f"%a{i}"
             args.append((n, t))
             self.values.append((n, t))
