@@ -139,15 +139,21 @@ class Gen:
         self.weights = {}  # name -> (dtype, shape, np array)
         self.n = 0
         self.bound = None  # the symbols the arguments bind, once they exist
+        self.untyped = self.r.random() < 0.2  # some results without a declared type (ir.md §3)
 
     # ---- helpers ----
     def fresh(self, base="v"):
         self.n += 1
         return f"%{base}{self.n}"
 
+    NEEDS_TYPE = ("cast(", "reshape(", "broadcast_to(", "iota(", "param(", "constant(", "quantize(", "dequantize(")
+
     def emit(self, text, ty, add=True):
         name = self.fresh()
-        self.lines.append(f"    {name} = {text} : {ty}")
+        if self.untyped and not text.startswith(self.NEEDS_TYPE) and self.r.random() < 0.15:
+            self.lines.append(f"    {name} = {text}")  # the IR allows it; shape-infer gives the type
+        else:
+            self.lines.append(f"    {name} = {text} : {ty}")
         self.used.update(re.findall(r"%\w+", text))
         if add:
             self.values.append((name, ty))
@@ -176,7 +182,7 @@ class Gen:
 
     def rand_type(self, dtype=None, rank=None):
         if rank is None:
-            rank = self.r.choice([0, 1, 1, 2, 2, 2, 3, 3, 4])
+            rank = self.r.choice([0, 1, 1, 2, 2, 2, 3, 3, 4] * 6 + [5, 6, 8])
         if dtype is None:
             dtype = self.r.choice(["f32"] * 4 + ["f16", "bf16", "i32", "i64", "bool"])
         return T(dtype, [self.rand_dim() for _ in range(rank)])
@@ -640,6 +646,11 @@ class Gen:
                 # a long last dim with few rows: split-reductions cuts its reductions (min-length 16384)
                 t = T(self.r.choice(FLOATS), [dconst(self.r.choice([1, 2, 3]))] * self.r.randint(0, 1) +
                       [dconst(self.r.choice([16384, 20000, 33000]))])
+            if args and self.r.random() < 0.15 and t.rank:
+                bound = sorted({k[0] for _, u in args for d in u.dims for k in d if len(k) == 1 and d == {k: 1}})
+                if bound:
+                    b = dsym(self.r.choice(bound))
+                    t.dims[self.r.randrange(t.rank)] = self.r.choice([dadd(b, dconst(1)), dmul(dconst(2), b)])
             n = f"%a{i}"
             args.append((n, t))
             self.values.append((n, t))
@@ -660,8 +671,13 @@ class Gen:
         produced = [v for v in self.values if v[0] not in dict(args)] or self.values
         sinks = [v for v in produced[:-1] if v[0] not in self.used]
         results = [produced[-1]]
-        if self.r.random() < 0.6 and (sinks or len(produced) > 1):
+        x = self.r.random()
+        if x < 0.5 and (sinks or len(produced) > 1):
             results.append(self.r.choice(sinks or produced[:-1]))
+        elif x < 0.57:
+            results.append(results[0])  # one value returned twice
+        elif x < 0.62:
+            results.append(args[0])  # an argument returned as it is
         sig = ", ".join(f"{n}: {t}" for n, t in args)
         rets = ", ".join(str(t) for _, t in results)
         text = [f'module @{name} {{weights = "{name}.safetensors"}} {{',
