@@ -23,6 +23,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree (the lit tests run this)
 sys.path.insert(0, HERE)
 import gen_modules  # noqa: E402
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree (the lit tests run this)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fuzz_cli  # noqa: E402
 
