@@ -25,4 +25,4 @@ check:
 	@scripts/check
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-make

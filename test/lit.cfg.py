@@ -69,3 +69,6 @@ if "address" in sanitize:
     config.available_features.add("asan")
 if "undefined" in sanitize:
     config.available_features.add("ubsan")
+
+# Last, once every feature is known: tests that pass lit's features on to a script (test/docs/).
+config.substitutions.append(("%features", ",".join(sorted(config.available_features))))
