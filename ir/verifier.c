@@ -1,11 +1,14 @@
 /* The IR verifier: structural invariants every pass must preserve. It checks operand and result arity and
  * attribute schemas against ops.def, SSA dominance (a value is defined earlier in the same block; regions
  * are isolated), terminators, region well-formedness, consistency of declared types (returns, region
- * arguments and yields, comparisons), symbolic dims bound by function arguments, and mesh references.
- * Op-specific shape rules belong to shape inference. Every problem is reported with the op's location. */
+ * arguments and yields, comparisons), symbolic dims bound by function arguments, mesh references, the rank
+ * limit TGC_MAX_RANK, and, for every op whose operand types are all known, the op's type rule (ir/infer.c, the
+ * rules shape inference applies): a shape error or a declared result type that contradicts the rule is
+ * reported at that op at every optimization level. Every problem is reported with the op's location. */
 #include <string.h>
 
-#include "ir.h"
+#include "infer.h"
+#include "tgc/limits.h"
 
 typedef struct {
   tgc_diag *diag;
@@ -477,6 +480,27 @@ static void verify_op_specific(verifier *v, const tgc_op *op) {
   }
 }
 
+/* The op's type rule, when every operand type is known: its shape errors, and declared result types that
+ * contradict it, are reported here rather than at a later op or at the return. */
+static void verify_type_rule(verifier *v, const tgc_op *op) {
+  if (op->opcode == TGC_OP_RETURN || op->opcode == TGC_OP_YIELD || op->opcode == TGC_OP_FUSION)
+    return; /* no results, or a region's yield decides (verify_region_op) */
+  const tgc_type **ot = tgc_arena_alloc(&v->scratch, sizeof *ot * (op->noperands + 1));
+  for (uint32_t i = 0; i < op->noperands; i++) {
+    ot[i] = op->operands[i].value->type;
+    if (!ot[i])
+      return;
+  }
+  tgc_infer in = {.m = v->m, .diag = v->diag, .tmp = &v->scratch};
+  const tgc_type **res = tgc_arena_alloc(&v->scratch, sizeof *res * (op->nresults + 1));
+  if (tgc_ir_infer_op(&in, op, ot, res)) {
+    for (uint32_t i = 0; i < op->nresults; i++)
+      if (res[i] && op->results[i].type && !tgc_type_equal(op->results[i].type, res[i]))
+        tgc_ir_report_type_mismatch(&in, op, i, ot, res[i]);
+  }
+  v->errors += in.errors;
+}
+
 static void verify_region_op(verifier *v, const tgc_op *op) {
   const tgc_op_info *info = tgc_op_info_of(op->opcode);
   if (!(info->flags & TGC_OPF_REGION)) {
@@ -551,12 +575,15 @@ static void verify_block(verifier *v, const tgc_block *b, bool is_region) {
     if (tgc_diag_should_stop(v->diag))
       break;
     const tgc_op_info *info = tgc_op_info_of(op->opcode);
+    int errors_before = v->errors;
     check_operands_defined(v, op, &defined);
     verify_arity(v, op);
     verify_attrs(v, op);
     verify_types(v, op);
     verify_op_specific(v, op);
     verify_region_op(v, op);
+    if (v->errors == errors_before)
+      verify_type_rule(v, op); /* on an op the checks above found well-formed */
     if (info->flags & TGC_OPF_TERMINATOR) {
       if (op->opcode != want)
         VERR(v, op->loc, "'%s' cannot appear in %s (use '%s')", info->name, where, tgc_op_name(want));
