@@ -207,6 +207,7 @@ static const char *linearize(emitter *e, const index_vec *I, const tgc_type *t) 
 
 static index_vec delinearize(emitter *e, const char *lin, const tgc_type *t) {
   index_vec r;
+  TGC_ASSERT(t->rank <= TGC_RT_MAX_RANK); /* the verifier's rank limit */
   r.rank = t->rank;
   const char *rest = lin;
   for (uint32_t d = t->rank; d-- > 0;) {

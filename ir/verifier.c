@@ -251,6 +251,15 @@ static void check_type_syms(verifier *v, const tgc_type *t, tgc_loc loc, const c
   }
 }
 
+/* Where a type enters the IR: the rank limit, then its symbols. */
+static void check_type(verifier *v, const tgc_type *t, tgc_loc loc, const char *what) {
+  if (t && t->rank > TGC_MAX_RANK) {
+    VERR(v, loc, "the type of %s has rank %u, above the maximum rank %d", what, t->rank, TGC_MAX_RANK);
+    return;
+  }
+  check_type_syms(v, t, loc, what);
+}
+
 /* ---- blocks and ops ---- */
 
 static void verify_block(verifier *v, const tgc_block *b, bool is_region);
@@ -305,7 +314,7 @@ static void verify_types(verifier *v, const tgc_op *op) {
     }
     char what[64];
     snprintf(what, sizeof what, "result #%u of '%s'", i, info->name);
-    check_type_syms(v, t, op->loc, what);
+    check_type(v, t, op->loc, what);
   }
   if ((info->flags & TGC_OPF_COMPARE) && op->nresults == 1 && op->results[0].type &&
       op->results[0].type->dtype != TGC_DT_BOOL)
@@ -535,7 +544,7 @@ static void verify_region_op(verifier *v, const tgc_op *op) {
   for (uint32_t i = 0; i < r->nargs; i++) {
     char what[64];
     snprintf(what, sizeof what, "region argument #%u", i);
-    check_type_syms(v, r->args[i]->type, r->args[i]->loc, what);
+    check_type(v, r->args[i]->type, r->args[i]->loc, what);
   }
   verify_block(v, r, true);
   const tgc_op *y = r->last;
@@ -630,12 +639,12 @@ static void verify_func(verifier *v, const tgc_func *f) {
   for (uint32_t i = 0; i < b->nargs; i++) {
     char what[64];
     snprintf(what, sizeof what, "argument #%u", i);
-    check_type_syms(v, b->args[i]->type, b->args[i]->loc, what);
+    check_type(v, b->args[i]->type, b->args[i]->loc, what);
   }
   for (uint32_t i = 0; i < f->nresults; i++) {
     char what[64];
     snprintf(what, sizeof what, "result #%u of '@%s'", i, f->name);
-    check_type_syms(v, f->result_types[i], f->loc, what);
+    check_type(v, f->result_types[i], f->loc, what);
   }
   verify_block(v, b, false);
   const tgc_op *ret = b->last;

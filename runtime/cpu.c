@@ -64,6 +64,27 @@ bool tgc_rt_poly_eval(const tgc_rt_poly *p, const int64_t *syms, int64_t *out) {
   return true;
 }
 
+int tgc_rt_plan_check(const tgc_rt_plan *p, tgc_rt_err *err) {
+  for (uint32_t i = 0; i < p->ninputs; i++)
+    if (p->input_types[i].rank > TGC_RT_MAX_RANK)
+      return tgc_rt_errorf(err, "error: input '%%%s' of '@%s' has rank %u, above the maximum rank %d",
+                           p->input_names[i], p->name, p->input_types[i].rank, TGC_RT_MAX_RANK);
+  for (uint32_t i = 0; i < p->noutputs; i++)
+    if (p->output_types[i].rank > TGC_RT_MAX_RANK)
+      return tgc_rt_errorf(err, "error: result #%u of '@%s' has rank %u, above the maximum rank %d", i, p->name,
+                           p->output_types[i].rank, TGC_RT_MAX_RANK);
+  for (uint32_t k = 0; k < p->nsteps; k++) {
+    const tgc_rt_step *s = &p->steps[k];
+    for (uint32_t i = 0; i < s->nout; i++)
+      if (s->out_types[i].rank > TGC_RT_MAX_RANK)
+        return tgc_rt_errorf(err, "%s: error: result #%u of '%s' has rank %u, above the maximum rank %d", s->loc, i,
+                             tgc_op_name(s->op), s->out_types[i].rank, TGC_RT_MAX_RANK);
+    if (s->region && tgc_rt_plan_check(s->region, err))
+      return 1;
+  }
+  return 0;
+}
+
 bool tgc_rt_cpu_supports(tgc_opcode op, tgc_dtype dt) {
   (void)op;
   (void)dt;
@@ -103,6 +124,7 @@ static void tensor_type_str(const tgc_rt_tensor *t, char *buf, size_t n) {
 
 /* Evaluates a declared type's shape with the bound symbols. */
 static int eval_shape(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_type *t, int64_t *shape) {
+  TGC_ASSERT(t->rank <= TGC_RT_MAX_RANK); /* tgc_rt_plan_check */
   for (uint32_t i = 0; i < t->rank; i++) {
     if (!tgc_rt_poly_eval(&t->dims[i], c->syms, &shape[i]))
       return step_error(c, s, "dim %u of the declared type overflows 64-bit integers", i);
@@ -1623,7 +1645,9 @@ int tgc_rt_cpu_run(const tgc_rt_plan *plan, const tgc_rt_tensor *inputs, tgc_rt_
   c.nsyms = plan->nsyms;
   c.syms = tgc_xcalloc(plan->nsyms + 1, sizeof *c.syms);
   c.bound = tgc_xcalloc(plan->nsyms + 1, sizeof *c.bound);
-  int rc = bind_inputs(&c, plan, inputs);
+  int rc = tgc_rt_plan_check(plan, err);
+  if (rc == 0)
+    rc = bind_inputs(&c, plan, inputs);
   if (rc == 0)
     rc = run_plan(&c, plan, inputs, outputs);
   for (uint32_t i = 0; rc == 0 && i < plan->noutputs; i++) {

@@ -304,6 +304,13 @@ int tgc_driver_run(int argc, char **argv) {
     goto done;
   }
   p = tgc_lower_func(m, f);
+  {
+    tgc_rt_err perr;
+    if (tgc_rt_plan_check(p, &perr)) {
+      fprintf(stderr, "%s%s\n", strncmp(perr.msg, "error: ", 7) == 0 ? "tgc: " : "", perr.msg);
+      goto done;
+    }
+  }
 
   /* inputs */
   inputs = tgc_xcalloc(p->ninputs + 1, sizeof *inputs);
