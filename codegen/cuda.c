@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "lower.h"
+#include "tgc/slice.h"
 
 /* ---- the emitter: one place that handles indentation ---- */
 
@@ -731,7 +732,8 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
         fail(e, "a slice with a negative start on a symbolic dim");
         return "0";
       }
-      start = start + dim < 0 ? 0 : start + dim;
+      int64_t len;
+      tgc_slice_range(dim, start, INT64_MAX, 1, &start, &len);
     }
     index_vec J = *I;
     const char *s = fresh(e, "i");

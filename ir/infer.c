@@ -19,6 +19,7 @@
 
 #include "infer.h"
 #include "tgc/limits.h"
+#include "tgc/slice.h"
 
 typedef tgc_infer infer;
 
@@ -622,14 +623,10 @@ static bool slice(infer *in, const tgc_op *op, const tgc_type *x, const tgc_type
   const tgc_type *decl = op->results[0].type;
   const tgc_dim *d = x->dims[a], *len;
   int64_t size;
-  if (tgc_dim_is_const(d, &size)) {
-    if (start < 0)
-      start = start + size < 0 ? 0 : start + size;
-    if (end < 0)
-      end = end + size < 0 ? 0 : end + size;
-    start = start > size ? size : start;
-    end = end > size ? size : end;
-    len = dconst(in, end > start ? (end - start - 1) / step + 1 : 0);
+  if (tgc_dim_is_const(d, &size) && size >= 0) {
+    int64_t first, n;
+    tgc_slice_range(size, start, end, step, &first, &n);
+    len = dconst(in, n);
   } else if ((start == 0 || start <= INT64_MIN / 2) && end >= INT64_MAX / 2 && step == 1) {
     len = d;
   } else if (decl) {

@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "plan.h"
+#include "tgc/slice.h"
 
 typedef struct {
   const tgc_rt_cpu_opts *opts;
@@ -993,14 +994,8 @@ static int run_slice(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, t
   int64_t step = tgc_rt_step_int(s, "step", 1);
   if (step <= 0)
     return step_error(c, s, "'step' must be positive, not %lld", (long long)step);
-  /* Python clamping of negative and out-of-range bounds */
-  if (start < 0)
-    start = start + dim < 0 ? 0 : start + dim;
-  if (end < 0)
-    end = end + dim < 0 ? 0 : end + dim;
-  start = start > dim ? dim : start;
-  end = end > dim ? dim : end;
-  int64_t len = end > start ? (end - start + step - 1) / step : 0;
+  int64_t len;
+  tgc_slice_range(dim, start, end, step, &start, &len); /* Python's clamping, overflow-free */
   int64_t shape[TGC_RT_MAX_RANK];
   memcpy(shape, x->shape, sizeof(int64_t) * x->rank);
   shape[a] = len;
