@@ -522,13 +522,22 @@ static const tgc_dim *numel(infer *in, const tgc_type *t) {
   return p;
 }
 
-/* Two element counts differ for sure when both are constants, or both are one monomial c*X*Y.. of the same
- * symbols with different coefficients (a zero symbol aside). Other differences may vanish at run time. */
-static bool counts_differ(const tgc_dim *p, const tgc_dim *q) {
+/* Two element counts differ for sure when their difference is nonzero for every size the symbols may take
+ * (sizes are >= 0): a nonzero constant (N vs N + 1), or a nonzero constant term with every other coefficient
+ * of its sign (N*S + 1 vs N*S - S); or when both are one monomial c*X*Y.. of the same symbols with different
+ * coefficients (a zero symbol aside). Other differences may vanish at run time. */
+static bool counts_differ(infer *in, const tgc_dim *p, const tgc_dim *q) {
   if (tgc_dim_equal(p, q))
     return false;
-  if (tgc_dim_is_const(p, NULL) && tgc_dim_is_const(q, NULL))
-    return true;
+  const tgc_dim *diff;
+  if (tgc_dim_sub(in->tmp, p, q, &diff) == TGC_DIM_OK && diff->nterms > 0) {
+    const tgc_term *c = &diff->terms[diff->nterms - 1]; /* canonical: the constant term is last */
+    bool same_sign = c->nsyms == 0;
+    for (uint32_t i = 0; same_sign && i < diff->nterms; i++)
+      same_sign = (diff->terms[i].coeff > 0) == (c->coeff > 0);
+    if (same_sign)
+      return true;
+  }
   if (p->nterms != 1 || q->nterms != 1 || p->terms[0].nsyms != q->terms[0].nsyms)
     return false;
   for (uint32_t i = 0; i < p->terms[0].nsyms; i++)
@@ -547,7 +556,7 @@ static bool reshape(infer *in, const tgc_op *op, const tgc_type *x, const tgc_ty
     return false;
   }
   const tgc_dim *p = numel(in, x), *q = numel(in, t);
-  if (p && q && counts_differ(p, q)) {
+  if (p && q && counts_differ(in, p, q)) {
     IERR(in, op->loc, "'reshape' changes the element count: its operand %s has %s elements, but the declared %s has %s",
          tstr(in, x), dstr(in, p), tstr(in, t), dstr(in, q));
     return false;
