@@ -877,7 +877,7 @@ static bool quantize(infer *in, const tgc_op *op, const tgc_type *const *ot, con
 
 /* ---- collectives ---- */
 
-/* The group size of a collective: the product of the sizes of its mesh axes. */
+/* The group size of a collective: the product of the sizes of its mesh axes (tgc_mesh_group_size). */
 static bool group_size(infer *in, const tgc_op *op, const tgc_mesh **mesh_out, int64_t *n) {
   const tgc_attr *ma = tgc_op_attr(op, "mesh"), *axes = tgc_op_attr(op, "axes");
   const tgc_mesh *mesh = ma && ma->kind == TGC_ATTR_SYM ? tgc_module_find_mesh(in->m, ma->u.s) : NULL;
@@ -885,20 +885,16 @@ static bool group_size(infer *in, const tgc_op *op, const tgc_mesh **mesh_out, i
     IERR(in, op->loc, "'%s' needs a declared mesh and a list of its axes", opname(op));
     return false;
   }
-  *n = 1;
-  for (uint32_t i = 0; i < axes->u.list.n; i++) {
-    const tgc_attr *x = axes->u.list.items[i];
-    uint32_t j = 0;
-    while (x->kind == TGC_ATTR_STR && j < mesh->naxes && strcmp(mesh->axis_names[j], x->u.s) != 0)
-      j++;
-    if (x->kind != TGC_ATTR_STR || j == mesh->naxes) {
-      IERR(in, op->loc, "mesh '@%s' of '%s' has no such axis (item #%u of 'axes')", mesh->name, opname(op), i);
-      return false;
-    }
-    if (__builtin_mul_overflow(*n, mesh->axis_sizes[j], n)) {
-      IERR(in, op->loc, "the group of '%s' has more devices than 64-bit integers count", opname(op));
-      return false;
-    }
+  uint32_t bad = 0;
+  *n = tgc_mesh_group_size(mesh, axes, &bad);
+  if (*n == 0) {
+    IERR(in, op->loc, "mesh '@%s' of '%s' has no such axis (item #%u of 'axes')", mesh->name, opname(op), bad);
+    return false;
+  }
+  if (*n < 0) {
+    IERR(in, op->loc, "the group of '%s' (the axes of mesh '@%s' it names) has more than %d devices", opname(op),
+         mesh->name, TGC_MAX_GROUP);
+    return false;
   }
   *mesh_out = mesh;
   return true;

@@ -482,6 +482,10 @@ static void verify_op_specific(verifier *v, const tgc_op *op) {
       if (!found)
         VERR(v, op->loc, "mesh '@%s' has no axis '%s'", mesh->name, x->u.s);
     }
+    uint32_t bad;
+    if (axes && tgc_mesh_group_size(mesh, axes, &bad) < 0)
+      VERR(v, op->loc, "the group of '%s' (the axes of mesh '@%s' it names) has more than %d devices", info->name,
+           mesh->name, TGC_MAX_GROUP);
     break;
   }
   default:

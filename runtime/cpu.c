@@ -1176,9 +1176,12 @@ static int run_pad(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, tgc
     return step_error(c, s, "'low' and 'high' need one entry per dim (%u)", x->rank);
   int64_t shape[TGC_RT_MAX_RANK];
   for (uint32_t d = 0; d < x->rank; d++) {
-    shape[d] = x->shape[d] + lo->items[d].i + hi->items[d].i;
-    if (lo->items[d].i < 0 || hi->items[d].i < 0)
+    int64_t l = lo->items[d].i, h = hi->items[d].i;
+    if (l < 0 || h < 0)
       return step_error(c, s, "negative padding is not supported (dim %u)", d);
+    if (__builtin_add_overflow(x->shape[d], l, &shape[d]) || __builtin_add_overflow(shape[d], h, &shape[d]))
+      return step_error(c, s, "dim %u of the result, %lld + %lld + %lld, overflows 64-bit integers", d,
+                        (long long)x->shape[d], (long long)l, (long long)h);
   }
   tgc_dtype dt = x->dtype;
   if (alloc_out(c, s, out, dt, x->rank, shape))
@@ -1313,7 +1316,7 @@ static int run_quant(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *cons
       return step_error(c, s, "'group' must be positive, not %lld", (long long)group);
     memcpy(sshape, x->shape, sizeof(int64_t) * x->rank);
     if (group > 0)
-      sshape[axis] = (x->shape[axis] + group - 1) / group;
+      sshape[axis] = x->shape[axis] / group + (x->shape[axis] % group != 0); /* rounding up, overflow-free */
     const tgc_rt_tensor *ops[2] = {scales, zps};
     for (int k = 0; k < 2; k++) {
       const tgc_rt_tensor *t2 = ops[k];
@@ -1527,6 +1530,10 @@ static int run_step(cpu_ctx *c, const tgc_rt_step *s, tgc_rt_tensor *vals) {
   case TGC_OP_ALL_REDUCE:
   case TGC_OP_ALL_GATHER:
   case TGC_OP_REDUCE_SCATTER:
+    if (s->mesh_size < 1) {
+      rc = step_error(c, s, "no valid device group (a mesh axis it names is missing, or the group is too large)");
+      break;
+    }
     if (s->mesh_size != 1) {
       rc = step_error(c, s, "the CPU backend runs one device; a group of %lld devices needs the sharding "
                       "simulation", (long long)s->mesh_size);
