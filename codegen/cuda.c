@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "lower.h"
+#include "tgc/clamp.h"
 #include "tgc/slice.h"
 
 /* ---- the emitter: one place that handles indentation ---- */
@@ -905,6 +906,18 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
     const char *x = eval(e, k, op->operands[0].value, &J);
     const tgc_attr *lo = tgc_op_attr(op, "min"), *hi = tgc_op_attr(op, "max");
     line(e, "%s %s = %s;", ct, r, x);
+    if (tgc_dtype_kind_of(t->dtype) != TGC_DTK_FLOAT) {
+      /* integer bounds as the CPU backend reads them (tgc_clamp_int_bound), compared in 64 bits; a bound at
+       * the int64 extreme bounds nothing (and INT64_MIN has no literal) */
+      int64_t b;
+      if (lo && tgc_clamp_int_bound(lo->kind == TGC_ATTR_INT, lo->u.i, tgc_op_attr_float(op, "min", 0), true, &b) &&
+          b != INT64_MIN)
+        line(e, "%s = (long long)%s < %lldLL ? (%s)%lldLL : %s;", r, r, (long long)b, ct, (long long)b, r);
+      if (hi && tgc_clamp_int_bound(hi->kind == TGC_ATTR_INT, hi->u.i, tgc_op_attr_float(op, "max", 0), false, &b) &&
+          b != INT64_MAX)
+        line(e, "%s = (long long)%s > %lldLL ? (%s)%lldLL : %s;", r, r, (long long)b, ct, (long long)b, r);
+      return r;
+    }
     if (lo)
       line(e, "%s = %s < (%s)%.17g ? (%s)%.17g : %s;", r, r, ct, tgc_op_attr_float(op, "min", 0), ct,
            tgc_op_attr_float(op, "min", 0), r);

@@ -14,10 +14,12 @@
  *
  * The rules agree with the CPU reference backend (runtime/cpu.c), which computes the same shapes at run time.
  * They never change the IR and tolerate IR the verifier would reject (never a crash). */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "infer.h"
+#include "tgc/clamp.h"
 #include "tgc/limits.h"
 #include "tgc/slice.h"
 
@@ -313,6 +315,36 @@ static bool broadcast(infer *in, const tgc_op *op, const tgc_type *const *ts, ui
   *rank = r;
   *dims = d;
   return true;
+}
+
+/* clamp's bounds (docs/ir.md 8.1): never NaN; on an integer or bool operand, integers its dtype holds (a
+ * float-to-int conversion of 1.0e300 has no meaning, and 1.5 would round differently by direction). */
+static bool clamp_bounds(infer *in, const tgc_op *op, const tgc_type *x) {
+  static const char *const names[] = {"min", "max"};
+  bool ok = true;
+  for (int k = 0; k < 2; k++) {
+    const tgc_attr *b = tgc_op_attr(op, names[k]);
+    if (!b || (b->kind != TGC_ATTR_INT && b->kind != TGC_ATTR_FLOAT))
+      continue; /* absent, or reported by the schema check */
+    int64_t lo = 0, hi = 0;
+    bool is_i = b->kind == TGC_ATTR_INT;
+    bool fits = tgc_clamp_bound_ok(x->dtype, is_i, is_i ? b->u.i : 0, is_i ? 0.0 : b->u.f, &lo, &hi);
+    if (!fits && b->kind == TGC_ATTR_FLOAT && isnan(b->u.f)) {
+      IERR(in, op->loc, "'%s' of 'clamp' is NaN, which bounds nothing", names[k]);
+      ok = false;
+      continue;
+    }
+    if (!fits) {
+      tgc_strbuf sb;
+      tgc_sb_init(&sb);
+      tgc_attr_print(b, &sb);
+      IERR(in, op->loc, "'%s' of 'clamp' is %s, which its operand's dtype %s cannot hold: on integers, bounds are "
+           "integers from %lld to %lld", names[k], sb.data, tgc_dtype_name(x->dtype), (long long)lo, (long long)hi);
+      tgc_sb_free(&sb);
+      ok = false;
+    }
+  }
+  return ok;
 }
 
 static bool unary(infer *in, const tgc_op *op, const tgc_type *x, bool float_only, const tgc_type **res) {
@@ -972,8 +1004,9 @@ static bool infer_rule(infer *in, const tgc_op *op, const tgc_type *const *ot, c
   case TGC_OP_ABS:
   case TGC_OP_RELU:
   case TGC_OP_NOT:
-  case TGC_OP_CLAMP:
     return unary(in, op, x, false, res);
+  case TGC_OP_CLAMP:
+    return clamp_bounds(in, op, x) && unary(in, op, x, false, res);
   case TGC_OP_CAST:
     if (!need_declared(in, op))
       return false;

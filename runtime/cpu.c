@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "plan.h"
+#include "tgc/clamp.h"
 #include "tgc/slice.h"
 
 typedef struct {
@@ -379,8 +380,23 @@ static int run_elementwise(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor
   const char *approx = tgc_rt_step_str(s, "approximate", "none");
   bool tanh_gelu = strcmp(approx, "tanh") == 0;
   double flo = tgc_rt_step_float(s, "min", -INFINITY), fhi = tgc_rt_step_float(s, "max", INFINITY);
-  int64_t ilo = tgc_rt_step_attr(s, "min") ? (int64_t)ceil(flo) : INT64_MIN;
-  int64_t ihi = tgc_rt_step_attr(s, "max") ? (int64_t)floor(fhi) : INT64_MAX;
+  int64_t ilo = INT64_MIN, ihi = INT64_MAX;
+  const tgc_rt_attr *amin = tgc_rt_step_attr(s, "min"), *amax = tgc_rt_step_attr(s, "max");
+  for (int k = 0; s->op == TGC_OP_CLAMP && k < 2; k++) {
+    const tgc_rt_attr *b = k ? amax : amin;
+    int64_t lo = 0, hi = 0;
+    if (!b || tgc_clamp_bound_ok(in[0]->dtype, b->kind == TGC_RT_ATTR_INT, b->i, b->f, &lo, &hi))
+      continue;
+    if (b->kind != TGC_RT_ATTR_INT && isnan(b->f))
+      return step_error(c, s, "'%s' is NaN, which bounds nothing", b->name);
+    return step_error(c, s, "'%s' is %.16g, which the dtype %s cannot hold: on integers, bounds are integers from %lld "
+                      "to %lld", b->name, b->kind == TGC_RT_ATTR_INT ? (double)b->i : b->f,
+                      tgc_dtype_name(in[0]->dtype), (long long)lo, (long long)hi);
+  }
+  if (amin && !tgc_clamp_int_bound(amin->kind == TGC_RT_ATTR_INT, amin->i, amin->f, true, &ilo))
+    ilo = INT64_MIN;
+  if (amax && !tgc_clamp_int_bound(amax->kind == TGC_RT_ATTR_INT, amax->i, amax->f, false, &ihi))
+    ihi = INT64_MAX;
   bool is_bool = dt == TGC_DT_BOOL || (in[0]->dtype == TGC_DT_BOOL && (s->op == TGC_OP_NOT || s->op == TGC_OP_AND ||
                                                                       s->op == TGC_OP_OR));
   int64_t st[3][TGC_RT_MAX_RANK];
