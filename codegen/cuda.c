@@ -1537,7 +1537,10 @@ static bool view_of(tgc_arena *a, const tgc_value *v, tgc_value *const *ins, con
     if (op->opcode == TGC_OP_SLICE) {
       start = tgc_op_attr_int(op, "start", 0);
       step = tgc_op_attr_int(op, "step", 1);
-      if (start < 0)
+      int64_t dim, len;
+      if (tgc_dim_is_const(x->type->dims[axis], &dim) && dim >= 0)
+        tgc_slice_range(dim, start, tgc_op_attr_int(op, "end", INT64_MAX), step, &start, &len);
+      else if (start < 0)
         return false;
     } else {
       const tgc_attr *sizes = tgc_op_attr(op, "sizes");

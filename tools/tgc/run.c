@@ -163,6 +163,7 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
 static int random_input(const tgc_rt_plan *p, uint32_t i, const int64_t *syms, uint64_t *rng, tgc_rt_tensor *t) {
   const tgc_rt_type *ty = &p->input_types[i];
   int64_t shape[TGC_RT_MAX_RANK];
+  TGC_ASSERT(ty->rank <= TGC_RT_MAX_RANK); /* tgc_rt_plan_check */
   for (uint32_t d = 0; d < ty->rank; d++) {
     if (!tgc_rt_poly_eval(&ty->dims[d], syms, &shape[d]) || shape[d] < 0) {
       fprintf(stderr, "tgc: error: dim %u of input '%%%s' is not a valid size with the given --dim values\n", d,
