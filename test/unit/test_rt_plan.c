@@ -21,8 +21,10 @@ static void test_rank_above_limit(void) {
   tgc_diag_init(&diag, stderr);
   tgc_module *m = tgc_parse_module("rank17.tir", src, strlen(src), &diag);
   CHECK(m != NULL);
-  if (!m)
+  if (!m) {
+    tgc_diag_free(&diag);
     return;
+  }
   const tgc_rt_plan *p = tgc_lower_func(m, m->funcs);
   tgc_rt_err err;
   CHECK(tgc_rt_plan_check(p, &err) != 0);
@@ -35,6 +37,7 @@ static void test_rank_above_limit(void) {
   CHECK(tgc_rt_cpu_run(p, &in, &out, NULL, &err) != 0);
   CHECK_HAS(err.msg, "above the maximum rank 16");
   tgc_module_destroy(m);
+  tgc_diag_free(&diag);
 }
 
 int main(void) {
