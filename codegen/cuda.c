@@ -25,6 +25,8 @@
 #include <string.h>
 
 #include "lower.h"
+#include "tgc/clamp.h"
+#include "tgc/slice.h"
 
 /* ---- the emitter: one place that handles indentation ---- */
 
@@ -208,6 +210,7 @@ static const char *linearize(emitter *e, const index_vec *I, const tgc_type *t) 
 
 static index_vec delinearize(emitter *e, const char *lin, const tgc_type *t) {
   index_vec r;
+  TGC_ASSERT(t->rank <= TGC_RT_MAX_RANK); /* the verifier's rank limit */
   r.rank = t->rank;
   const char *rest = lin;
   for (uint32_t d = t->rank; d-- > 0;) {
@@ -815,7 +818,8 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
         fail(e, "a slice with a negative start on a symbolic dim");
         return "0";
       }
-      start = start + dim < 0 ? 0 : start + dim;
+      int64_t len;
+      tgc_slice_range(dim, start, INT64_MAX, 1, &start, &len);
     }
     index_vec J = *I;
     const char *s = fresh(e, "i");
@@ -991,27 +995,24 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
     const char *x = eval(e, k, op->operands[0].value, &J);
     const tgc_attr *lo = tgc_op_attr(op, "min"), *hi = tgc_op_attr(op, "max");
     line(e, "%s %s = %s;", ct, r, x);
+    if (tgc_dtype_kind_of(t->dtype) != TGC_DTK_FLOAT) {
+      /* integer bounds as the CPU backend reads them (tgc_clamp_int_bound), compared in 64 bits; a bound at
+       * the int64 extreme bounds nothing (and INT64_MIN has no literal) */
+      int64_t b;
+      if (lo && tgc_clamp_int_bound(lo->kind == TGC_ATTR_INT, lo->u.i, tgc_op_attr_float(op, "min", 0), true, &b) &&
+          b != INT64_MIN)
+        line(e, "%s = (long long)%s < %lldLL ? (%s)%lldLL : %s;", r, r, (long long)b, ct, (long long)b, r);
+      if (hi && tgc_clamp_int_bound(hi->kind == TGC_ATTR_INT, hi->u.i, tgc_op_attr_float(op, "max", 0), false, &b) &&
+          b != INT64_MAX)
+        line(e, "%s = (long long)%s > %lldLL ? (%s)%lldLL : %s;", r, r, (long long)b, ct, (long long)b, r);
+      return r;
+    }
     for (int side = 0; side < 2; side++) {
-      const tgc_attr *bound = side ? hi : lo;
-      if (!bound)
+      if (!(side ? hi : lo))
         continue;
-      double bv = tgc_op_attr_float(op, side ? "max" : "min", 0);
       tgc_strbuf lit;
       tgc_sb_init(&lit);
-      if (tgc_dtype_kind_of(t->dtype) == TGC_DTK_FLOAT) {
-        tgc_cuda_float_literal(&lit, bv, dbl ? TGC_DT_F64 : TGC_DT_F32);
-      } else {
-        /* integers: the CPU backend's bounds, ceil(min) and floor(max), saturated to the 64-bit range; a NaN
-         * bound bounds nothing (a comparison with NaN is false, as for floats) */
-        if (isnan(bv)) {
-          tgc_sb_free(&lit);
-          continue;
-        }
-        bv = side ? floor(bv) : ceil(bv);
-        int_literal(&lit, bv <= -9223372036854775808.0 ? INT64_MIN
-                          : bv >= 9223372036854775808.0 ? INT64_MAX
-                                                        : (int64_t)bv);
-      }
+      tgc_cuda_float_literal(&lit, tgc_op_attr_float(op, side ? "max" : "min", 0), dbl ? TGC_DT_F64 : TGC_DT_F32);
       line(e, "%s = %s %s %s ? %s : %s;", r, r, side ? ">" : "<", lit.data, lit.data, r);
       tgc_sb_free(&lit);
     }
@@ -1674,7 +1675,10 @@ static bool view_of(tgc_arena *a, const tgc_value *v, tgc_value *const *ins, con
     if (op->opcode == TGC_OP_SLICE) {
       start = tgc_op_attr_int(op, "start", 0);
       step = tgc_op_attr_int(op, "step", 1);
-      if (start < 0)
+      int64_t dim, len;
+      if (tgc_dim_is_const(x->type->dims[axis], &dim) && dim >= 0)
+        tgc_slice_range(dim, start, tgc_op_attr_int(op, "end", INT64_MAX), step, &start, &len);
+      else if (start < 0)
         return false;
     } else {
       const tgc_attr *sizes = tgc_op_attr(op, "sizes");

@@ -185,12 +185,9 @@ static const tgc_rt_plan *lower_block(lowerer *l, const tgc_block *b, const char
     if (tgc_op_info_of(o->opcode)->flags & TGC_OPF_COLLECTIVE) {
       const tgc_attr *ma = tgc_op_attr(o, "mesh"), *axes = tgc_op_attr(o, "axes");
       const tgc_mesh *mesh = ma ? tgc_module_find_mesh(l->m, ma->u.s) : NULL;
-      int64_t size = 1;
-      for (uint32_t i = 0; mesh && axes && i < axes->u.list.n; i++)
-        for (uint32_t j = 0; j < mesh->naxes; j++)
-          if (strcmp(mesh->axis_names[j], axes->u.list.items[i]->u.s) == 0)
-            size *= mesh->axis_sizes[j];
-      s->mesh_size = size;
+      uint32_t bad;
+      int64_t size = mesh ? tgc_mesh_group_size(mesh, axes, &bad) : 0;
+      s->mesh_size = size > 0 ? size : 0; /* 0: no valid group (the verifier reports why) */
     }
   }
   p->nsteps = nsteps;

@@ -223,6 +223,23 @@ tgc_mesh *tgc_module_find_mesh(const tgc_module *m, const char *name) {
   return NULL;
 }
 
+int64_t tgc_mesh_group_size(const tgc_mesh *mesh, const tgc_attr *axes, uint32_t *bad) {
+  int64_t n = 1;
+  for (uint32_t i = 0; axes && axes->kind == TGC_ATTR_LIST && i < axes->u.list.n; i++) {
+    const tgc_attr *x = axes->u.list.items[i];
+    uint32_t j = 0;
+    while (x->kind == TGC_ATTR_STR && j < mesh->naxes && strcmp(mesh->axis_names[j], x->u.s) != 0)
+      j++;
+    if (x->kind != TGC_ATTR_STR || j == mesh->naxes) {
+      *bad = i;
+      return 0;
+    }
+    if (__builtin_mul_overflow(n, mesh->axis_sizes[j], &n) || n > TGC_MAX_GROUP)
+      return -1;
+  }
+  return n;
+}
+
 tgc_func *tgc_module_find_func(const tgc_module *m, const char *name) {
   for (tgc_func *f = m->funcs; f; f = f->next)
     if (strcmp(f->name, name) == 0)

@@ -208,6 +208,12 @@ const char *tgc_module_strdup(tgc_module *m, const char *s, size_t len);
 tgc_mesh *tgc_module_add_mesh(tgc_module *m, const char *name, uint32_t naxes, const char *const *axis_names,
                               const int64_t *sizes, tgc_loc loc);
 tgc_mesh *tgc_module_find_mesh(const tgc_module *m, const char *name);
+/* The most devices a mesh axis or a collective's group may have. */
+enum { TGC_MAX_GROUP = 2147483647 };
+/* The devices in a collective's group: the product of the sizes of the axes of MESH named by AXES (a list of
+ * strings). 0 when item *BAD of AXES names no axis of MESH; -1 when the product exceeds TGC_MAX_GROUP
+ * (computed without overflow). */
+int64_t tgc_mesh_group_size(const tgc_mesh *mesh, const tgc_attr *axes, uint32_t *bad);
 tgc_func *tgc_module_find_func(const tgc_module *m, const char *name);
 
 /* Creates a function with the given argument and result types, an empty body, appended to M. */

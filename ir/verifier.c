@@ -1,11 +1,14 @@
 /* The IR verifier: structural invariants every pass must preserve. It checks operand and result arity and
  * attribute schemas against ops.def, SSA dominance (a value is defined earlier in the same block; regions
  * are isolated), terminators, region well-formedness, consistency of declared types (returns, region
- * arguments and yields, comparisons), symbolic dims bound by function arguments, and mesh references.
- * Op-specific shape rules belong to shape inference. Every problem is reported with the op's location. */
+ * arguments and yields, comparisons), symbolic dims bound by function arguments, mesh references, the rank
+ * limit TGC_MAX_RANK, and, for every op whose operand types are all known, the op's type rule (ir/infer.c, the
+ * rules shape inference applies): a shape error or a declared result type that contradicts the rule is
+ * reported at that op at every optimization level. Every problem is reported with the op's location. */
 #include <string.h>
 
-#include "ir.h"
+#include "infer.h"
+#include "tgc/limits.h"
 
 typedef struct {
   tgc_diag *diag;
@@ -248,6 +251,15 @@ static void check_type_syms(verifier *v, const tgc_type *t, tgc_loc loc, const c
   }
 }
 
+/* Where a type enters the IR: the rank limit, then its symbols. */
+static void check_type(verifier *v, const tgc_type *t, tgc_loc loc, const char *what) {
+  if (t && t->rank > TGC_MAX_RANK) {
+    VERR(v, loc, "the type of %s has rank %u, above the maximum rank %d", what, t->rank, TGC_MAX_RANK);
+    return;
+  }
+  check_type_syms(v, t, loc, what);
+}
+
 /* ---- blocks and ops ---- */
 
 static void verify_block(verifier *v, const tgc_block *b, bool is_region);
@@ -302,7 +314,7 @@ static void verify_types(verifier *v, const tgc_op *op) {
     }
     char what[64];
     snprintf(what, sizeof what, "result #%u of '%s'", i, info->name);
-    check_type_syms(v, t, op->loc, what);
+    check_type(v, t, op->loc, what);
   }
   if ((info->flags & TGC_OPF_COMPARE) && op->nresults == 1 && op->results[0].type &&
       op->results[0].type->dtype != TGC_DT_BOOL)
@@ -472,11 +484,36 @@ static void verify_op_specific(verifier *v, const tgc_op *op) {
       if (!found)
         VERR(v, op->loc, "mesh '@%s' has no axis '%s'", mesh->name, x->u.s);
     }
+    uint32_t bad;
+    if (axes && tgc_mesh_group_size(mesh, axes, &bad) < 0)
+      VERR(v, op->loc, "the group of '%s' (the axes of mesh '@%s' it names) has more than %d devices", info->name,
+           mesh->name, TGC_MAX_GROUP);
     break;
   }
   default:
     break;
   }
+}
+
+/* The op's type rule, when every operand type is known: its shape errors, and declared result types that
+ * contradict it, are reported here rather than at a later op or at the return. */
+static void verify_type_rule(verifier *v, const tgc_op *op) {
+  if (op->opcode == TGC_OP_RETURN || op->opcode == TGC_OP_YIELD || op->opcode == TGC_OP_FUSION)
+    return; /* no results, or a region's yield decides (verify_region_op) */
+  const tgc_type **ot = tgc_arena_alloc(&v->scratch, sizeof *ot * (op->noperands + 1));
+  for (uint32_t i = 0; i < op->noperands; i++) {
+    ot[i] = op->operands[i].value->type;
+    if (!ot[i])
+      return;
+  }
+  tgc_infer in = {.m = v->m, .diag = v->diag, .tmp = &v->scratch};
+  const tgc_type **res = tgc_arena_alloc(&v->scratch, sizeof *res * (op->nresults + 1));
+  if (tgc_ir_infer_op(&in, op, ot, res)) {
+    for (uint32_t i = 0; i < op->nresults; i++)
+      if (res[i] && op->results[i].type && !tgc_type_equal(op->results[i].type, res[i]))
+        tgc_ir_report_type_mismatch(&in, op, i, ot, res[i]);
+  }
+  v->errors += in.errors;
 }
 
 static void verify_region_op(verifier *v, const tgc_op *op) {
@@ -513,7 +550,7 @@ static void verify_region_op(verifier *v, const tgc_op *op) {
   for (uint32_t i = 0; i < r->nargs; i++) {
     char what[64];
     snprintf(what, sizeof what, "region argument #%u", i);
-    check_type_syms(v, r->args[i]->type, r->args[i]->loc, what);
+    check_type(v, r->args[i]->type, r->args[i]->loc, what);
   }
   verify_block(v, r, true);
   const tgc_op *y = r->last;
@@ -553,12 +590,15 @@ static void verify_block(verifier *v, const tgc_block *b, bool is_region) {
     if (tgc_diag_should_stop(v->diag))
       break;
     const tgc_op_info *info = tgc_op_info_of(op->opcode);
+    int errors_before = v->errors;
     check_operands_defined(v, op, &defined);
     verify_arity(v, op);
     verify_attrs(v, op);
     verify_types(v, op);
     verify_op_specific(v, op);
     verify_region_op(v, op);
+    if (v->errors == errors_before)
+      verify_type_rule(v, op); /* on an op the checks above found well-formed */
     if (info->flags & TGC_OPF_TERMINATOR) {
       if (op->opcode != want)
         VERR(v, op->loc, "'%s' cannot appear in %s (use '%s')", info->name, where, tgc_op_name(want));
@@ -605,12 +645,12 @@ static void verify_func(verifier *v, const tgc_func *f) {
   for (uint32_t i = 0; i < b->nargs; i++) {
     char what[64];
     snprintf(what, sizeof what, "argument #%u", i);
-    check_type_syms(v, b->args[i]->type, b->args[i]->loc, what);
+    check_type(v, b->args[i]->type, b->args[i]->loc, what);
   }
   for (uint32_t i = 0; i < f->nresults; i++) {
     char what[64];
     snprintf(what, sizeof what, "result #%u of '@%s'", i, f->name);
-    check_type_syms(v, f->result_types[i], f->loc, what);
+    check_type(v, f->result_types[i], f->loc, what);
   }
   verify_block(v, b, false);
   const tgc_op *ret = b->last;

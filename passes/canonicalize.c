@@ -38,6 +38,7 @@
 
 #include "lower.h"
 #include "pass.h"
+#include "tgc/slice.h"
 
 enum {
   FOLD_MAX_ELEMS = 4096,              /* larger results would bloat the printed module */
@@ -495,11 +496,10 @@ static bool simplify_slice(canon *c, tgc_op *op) {
     return false;
   int64_t start = tgc_op_attr_int(op, "start", 0), end = tgc_op_attr_int(op, "end", 0), n;
   bool whole;
-  if (tgc_dim_is_const(x->type->dims[axis], &n)) {
-    /* Python's slice rules: negative bounds count from the end, both clamp to [0, n] */
-    start = start < 0 ? (start + n < 0 ? 0 : start + n) : (start > n ? n : start);
-    end = end < 0 ? (end + n < 0 ? 0 : end + n) : (end > n ? n : end);
-    whole = start == 0 && end == n;
+  if (tgc_dim_is_const(x->type->dims[axis], &n) && n >= 0) {
+    int64_t first, len;
+    tgc_slice_range(n, start, end, 1, &first, &len);
+    whole = first == 0 && len == n;
   } else {
     whole = start == 0 && end == INT64_MAX; /* a symbolic dim may be any size */
   }

@@ -12,6 +12,8 @@
 
 #include "arena.h"
 #include "plan.h"
+#include "tgc/clamp.h"
+#include "tgc/slice.h"
 
 typedef struct {
   const tgc_rt_cpu_opts *opts;
@@ -64,6 +66,27 @@ bool tgc_rt_poly_eval(const tgc_rt_poly *p, const int64_t *syms, int64_t *out) {
   return true;
 }
 
+int tgc_rt_plan_check(const tgc_rt_plan *p, tgc_rt_err *err) {
+  for (uint32_t i = 0; i < p->ninputs; i++)
+    if (p->input_types[i].rank > TGC_RT_MAX_RANK)
+      return tgc_rt_errorf(err, "error: input '%%%s' of '@%s' has rank %u, above the maximum rank %d",
+                           p->input_names[i], p->name, p->input_types[i].rank, TGC_RT_MAX_RANK);
+  for (uint32_t i = 0; i < p->noutputs; i++)
+    if (p->output_types[i].rank > TGC_RT_MAX_RANK)
+      return tgc_rt_errorf(err, "error: result #%u of '@%s' has rank %u, above the maximum rank %d", i, p->name,
+                           p->output_types[i].rank, TGC_RT_MAX_RANK);
+  for (uint32_t k = 0; k < p->nsteps; k++) {
+    const tgc_rt_step *s = &p->steps[k];
+    for (uint32_t i = 0; i < s->nout; i++)
+      if (s->out_types[i].rank > TGC_RT_MAX_RANK)
+        return tgc_rt_errorf(err, "%s: error: result #%u of '%s' has rank %u, above the maximum rank %d", s->loc, i,
+                             tgc_op_name(s->op), s->out_types[i].rank, TGC_RT_MAX_RANK);
+    if (s->region && tgc_rt_plan_check(s->region, err))
+      return 1;
+  }
+  return 0;
+}
+
 bool tgc_rt_cpu_supports(tgc_opcode op, tgc_dtype dt) {
   (void)op;
   (void)dt;
@@ -103,6 +126,7 @@ static void tensor_type_str(const tgc_rt_tensor *t, char *buf, size_t n) {
 
 /* Evaluates a declared type's shape with the bound symbols. */
 static int eval_shape(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_type *t, int64_t *shape) {
+  TGC_ASSERT(t->rank <= TGC_RT_MAX_RANK); /* tgc_rt_plan_check */
   for (uint32_t i = 0; i < t->rank; i++) {
     if (!tgc_rt_poly_eval(&t->dims[i], c->syms, &shape[i]))
       return step_error(c, s, "dim %u of the declared type overflows 64-bit integers", i);
@@ -356,8 +380,23 @@ static int run_elementwise(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor
   const char *approx = tgc_rt_step_str(s, "approximate", "none");
   bool tanh_gelu = strcmp(approx, "tanh") == 0;
   double flo = tgc_rt_step_float(s, "min", -INFINITY), fhi = tgc_rt_step_float(s, "max", INFINITY);
-  int64_t ilo = tgc_rt_step_attr(s, "min") ? (int64_t)ceil(flo) : INT64_MIN;
-  int64_t ihi = tgc_rt_step_attr(s, "max") ? (int64_t)floor(fhi) : INT64_MAX;
+  int64_t ilo = INT64_MIN, ihi = INT64_MAX;
+  const tgc_rt_attr *amin = tgc_rt_step_attr(s, "min"), *amax = tgc_rt_step_attr(s, "max");
+  for (int k = 0; s->op == TGC_OP_CLAMP && k < 2; k++) {
+    const tgc_rt_attr *b = k ? amax : amin;
+    int64_t lo = 0, hi = 0;
+    if (!b || tgc_clamp_bound_ok(in[0]->dtype, b->kind == TGC_RT_ATTR_INT, b->i, b->f, &lo, &hi))
+      continue;
+    if (b->kind != TGC_RT_ATTR_INT && isnan(b->f))
+      return step_error(c, s, "'%s' is NaN, which bounds nothing", b->name);
+    return step_error(c, s, "'%s' is %.16g, which the dtype %s cannot hold: on integers, bounds are integers from %lld "
+                      "to %lld", b->name, b->kind == TGC_RT_ATTR_INT ? (double)b->i : b->f,
+                      tgc_dtype_name(in[0]->dtype), (long long)lo, (long long)hi);
+  }
+  if (amin && !tgc_clamp_int_bound(amin->kind == TGC_RT_ATTR_INT, amin->i, amin->f, true, &ilo))
+    ilo = INT64_MIN;
+  if (amax && !tgc_clamp_int_bound(amax->kind == TGC_RT_ATTR_INT, amax->i, amax->f, false, &ihi))
+    ihi = INT64_MAX;
   bool is_bool = dt == TGC_DT_BOOL || (in[0]->dtype == TGC_DT_BOOL && (s->op == TGC_OP_NOT || s->op == TGC_OP_AND ||
                                                                       s->op == TGC_OP_OR));
   int64_t st[3][TGC_RT_MAX_RANK];
@@ -975,14 +1014,8 @@ static int run_slice(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, t
   int64_t step = tgc_rt_step_int(s, "step", 1);
   if (step <= 0)
     return step_error(c, s, "'step' must be positive, not %lld", (long long)step);
-  /* Python clamping of negative and out-of-range bounds */
-  if (start < 0)
-    start = start + dim < 0 ? 0 : start + dim;
-  if (end < 0)
-    end = end + dim < 0 ? 0 : end + dim;
-  start = start > dim ? dim : start;
-  end = end > dim ? dim : end;
-  int64_t len = end > start ? (end - start + step - 1) / step : 0;
+  int64_t len;
+  tgc_slice_range(dim, start, end, step, &start, &len); /* Python's clamping, overflow-free */
   int64_t shape[TGC_RT_MAX_RANK];
   memcpy(shape, x->shape, sizeof(int64_t) * x->rank);
   shape[a] = len;
@@ -1163,9 +1196,12 @@ static int run_pad(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, tgc
     return step_error(c, s, "'low' and 'high' need one entry per dim (%u)", x->rank);
   int64_t shape[TGC_RT_MAX_RANK];
   for (uint32_t d = 0; d < x->rank; d++) {
-    shape[d] = x->shape[d] + lo->items[d].i + hi->items[d].i;
-    if (lo->items[d].i < 0 || hi->items[d].i < 0)
+    int64_t l = lo->items[d].i, h = hi->items[d].i;
+    if (l < 0 || h < 0)
       return step_error(c, s, "negative padding is not supported (dim %u)", d);
+    if (__builtin_add_overflow(x->shape[d], l, &shape[d]) || __builtin_add_overflow(shape[d], h, &shape[d]))
+      return step_error(c, s, "dim %u of the result, %lld + %lld + %lld, overflows 64-bit integers", d,
+                        (long long)x->shape[d], (long long)l, (long long)h);
   }
   tgc_dtype dt = x->dtype;
   if (alloc_out(c, s, out, dt, x->rank, shape))
@@ -1300,7 +1336,7 @@ static int run_quant(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *cons
       return step_error(c, s, "'group' must be positive, not %lld", (long long)group);
     memcpy(sshape, x->shape, sizeof(int64_t) * x->rank);
     if (group > 0)
-      sshape[axis] = (x->shape[axis] + group - 1) / group;
+      sshape[axis] = x->shape[axis] / group + (x->shape[axis] % group != 0); /* rounding up, overflow-free */
     const tgc_rt_tensor *ops[2] = {scales, zps};
     for (int k = 0; k < 2; k++) {
       const tgc_rt_tensor *t2 = ops[k];
@@ -1514,6 +1550,10 @@ static int run_step(cpu_ctx *c, const tgc_rt_step *s, tgc_rt_tensor *vals) {
   case TGC_OP_ALL_REDUCE:
   case TGC_OP_ALL_GATHER:
   case TGC_OP_REDUCE_SCATTER:
+    if (s->mesh_size < 1) {
+      rc = step_error(c, s, "no valid device group (a mesh axis it names is missing, or the group is too large)");
+      break;
+    }
     if (s->mesh_size != 1) {
       rc = step_error(c, s, "the CPU backend runs one device; a group of %lld devices needs the sharding "
                       "simulation", (long long)s->mesh_size);
@@ -1640,7 +1680,9 @@ int tgc_rt_cpu_run(const tgc_rt_plan *plan, const tgc_rt_tensor *inputs, tgc_rt_
   c.nsyms = plan->nsyms;
   c.syms = tgc_xcalloc(plan->nsyms + 1, sizeof *c.syms);
   c.bound = tgc_xcalloc(plan->nsyms + 1, sizeof *c.bound);
-  int rc = bind_inputs(&c, plan, inputs);
+  int rc = tgc_rt_plan_check(plan, err);
+  if (rc == 0)
+    rc = bind_inputs(&c, plan, inputs);
   if (rc == 0)
     rc = run_plan(&c, plan, inputs, outputs);
   for (uint32_t i = 0; rc == 0 && i < plan->noutputs; i++) {

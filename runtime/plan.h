@@ -86,6 +86,11 @@ double tgc_rt_step_float(const tgc_rt_step *s, const char *name, double dflt);
 bool tgc_rt_step_bool(const tgc_rt_step *s, const char *name, bool dflt);
 const char *tgc_rt_step_str(const tgc_rt_step *s, const char *name, const char *dflt);
 
+/* Checks that every type of PLAN (inputs, outputs, every step's results, fusion regions included) has a
+ * rank of at most TGC_RT_MAX_RANK, so that backends may keep shapes in fixed arrays: a plan built from IR
+ * the verifier accepted always passes; the runtime checks anyway rather than trust its input. */
+int tgc_rt_plan_check(const tgc_rt_plan *plan, tgc_rt_err *err);
+
 /* Evaluates P with the symbol values SYMS; false on int64 overflow. */
 bool tgc_rt_poly_eval(const tgc_rt_poly *p, const int64_t *syms, int64_t *out);
 

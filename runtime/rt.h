@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "tgc/dtype.h"
+#include "tgc/limits.h"
 
 #if defined(__GNUC__)
 #define TGC_RT_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -27,7 +28,8 @@ int tgc_rt_errorf(tgc_rt_err *err, const char *fmt, ...) TGC_RT_PRINTF(2, 3);
 
 /* ---- tensors ----------------------------------------------------------------------------------- */
 
-enum { TGC_RT_MAX_RANK = 16 };
+/* The rank limit shared with the compiler (TGC_MAX_RANK); tensors above it are rejected where they enter. */
+enum { TGC_RT_MAX_RANK = TGC_MAX_RANK };
 
 /* A dense, C-ordered tensor. Elements are stored in their dtype's format: IEEE f64/f32/f16, bf16 (the top
  * 16 bits of an f32), f8e4m3 (OCP E4M3FN: no infinities, one NaN encoding per sign), f8e5m2, little-endian

@@ -229,6 +229,7 @@ void tgc_driver_rt_error(const char *step, const tgc_rt_err *err) {
 static int random_input(const tgc_rt_plan *p, uint32_t i, const int64_t *syms, uint64_t *rng, tgc_rt_tensor *t) {
   const tgc_rt_type *ty = &p->input_types[i];
   int64_t shape[TGC_RT_MAX_RANK];
+  TGC_ASSERT(ty->rank <= TGC_RT_MAX_RANK); /* tgc_rt_plan_check */
   for (uint32_t d = 0; d < ty->rank; d++) {
     if (!tgc_rt_poly_eval(&ty->dims[d], syms, &shape[d]) || shape[d] < 0) {
       fprintf(stderr, "tgc: error: dim %u of input '%%%s' is not a valid size with the given --dim values\n", d,
@@ -384,6 +385,13 @@ int tgc_driver_run(int argc, char **argv) {
     goto done;
   }
   p = tgc_lower_func(m, f);
+  {
+    tgc_rt_err perr;
+    if (tgc_rt_plan_check(p, &perr)) {
+      fprintf(stderr, "%s%s\n", strncmp(perr.msg, "error: ", 7) == 0 ? "tgc: " : "", perr.msg);
+      goto done;
+    }
+  }
 
   /* inputs */
   inputs = tgc_xcalloc(p->ninputs + 1, sizeof *inputs);
