@@ -2596,7 +2596,9 @@ static void pad_gemm_rows(tgc_cuda_module *cm) {
 }
 
 /* The function the program is made of: @main, else the first. */
-static const tgc_func *entry_func(const tgc_module *m) {
+static const tgc_func *entry_func(const tgc_module *m, const char *entry) {
+  if (entry)
+    return tgc_module_find_func(m, entry);
   const tgc_func *f = tgc_module_find_func(m, "main");
   return f ? f : m->funcs;
 }
@@ -2613,14 +2615,14 @@ static const tgc_op *first_untyped(const tgc_block *b) {
   return NULL;
 }
 
-const tgc_op *tgc_cuda_first_untyped(const tgc_module *m) {
-  const tgc_func *f = entry_func(m);
+const tgc_op *tgc_cuda_first_untyped(const tgc_module *m, const char *entry) {
+  const tgc_func *f = entry_func(m, entry);
   return f ? first_untyped(f->body) : NULL;
 }
 
-void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *cm) {
+void tgc_cuda_generate(tgc_module *m, const char *entry, tgc_cuda_module *cm) {
   memset(cm, 0, sizeof *cm);
-  const tgc_func *f = entry_func(m);
+  const tgc_func *f = entry_func(m, entry);
   if (!f)
     return;
   cm->func = f;

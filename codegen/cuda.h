@@ -81,13 +81,14 @@ typedef struct tgc_cuda_module {
   const char *why;
 } tgc_cuda_module;
 
-/* Generates the CUDA program of M's entry function ("main", else the first) into M's arena. Every value must
+/* Generates the CUDA program of M's entry function (the one named ENTRY; when ENTRY is NULL "main", else the
+ * first) into M's arena. Every value must
  * have a type (shape-infer): when one has none, nothing is generated and its op is the one pending launch, with
  * the reason TGC_CUDA_NEEDS_TYPES. */
-void tgc_cuda_generate(tgc_module *m, tgc_cuda_module *out);
+void tgc_cuda_generate(tgc_module *m, const char *entry, tgc_cuda_module *out);
 #define TGC_CUDA_NEEDS_TYPES "the CUDA backend needs every value's type: run shape-infer (-O1 or --passes=shape-infer)"
-/* The first op of M's entry function (regions included) with a result that has no type, or NULL. */
-const tgc_op *tgc_cuda_first_untyped(const tgc_module *m);
+/* The first op of M's entry function (ENTRY as for tgc_cuda_generate; regions included) with a result that has no type, or NULL. */
+const tgc_op *tgc_cuda_first_untyped(const tgc_module *m, const char *entry);
 /* Prints the program: the steps in order, every kernel's source (each headed by a comment naming its launch and
  * location) and each GEMM's description, then the launches not generated. */
 void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out);

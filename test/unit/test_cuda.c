@@ -128,10 +128,10 @@ static void test_untyped(void) {
   CHECK(m != NULL);
   if (!m)
     return;
-  const tgc_op *u = tgc_cuda_first_untyped(m);
+  const tgc_op *u = tgc_cuda_first_untyped(m, NULL);
   CHECK(u && u->opcode == TGC_OP_NEG && u->loc.line == 3);
   tgc_cuda_module cm;
-  tgc_cuda_generate(m, &cm);
+  tgc_cuda_generate(m, NULL, &cm);
   CHECK(cm.nkernels == 0 && cm.nsteps == 0 && cm.npending == 1 && cm.pending[0] == u);
   CHECK_STR(cm.why, TGC_CUDA_NEEDS_TYPES);
   CHECK_HAS(cm.why, "run shape-infer");
@@ -139,10 +139,34 @@ static void test_untyped(void) {
   static const char typed[] = "module @m {\n  func @main(%x: f32[4]) -> f32[4] {\n    %y = neg(%x) : f32[4]\n"
                               "    return %y\n  }\n}\n";
   m = tgc_parse_module("t.tir", typed, strlen(typed), &d);
-  CHECK(m && !tgc_cuda_first_untyped(m));
+  CHECK(m && !tgc_cuda_first_untyped(m, NULL));
   if (m) {
-    tgc_cuda_generate(m, &cm);
+    tgc_cuda_generate(m, NULL, &cm);
     CHECK(cm.nkernels == 1 && cm.npending == 0);
+    tgc_module_destroy(m);
+  }
+  tgc_diag_free(&d);
+}
+
+/* The entry function is the one asked for (tgc run --entry): generating @main's program for a run of @other
+ * read @main's arguments where @other's inputs were given ("input 1 cannot be uploaded: unknown" on a GPU). */
+static void test_entry(void) {
+  static const char src[] = "module @m {\n  func @other(%i: i32[N]) -> i32[N] {\n    %n = neg(%i) : i32[N]\n"
+                            "    return %n\n  }\n  func @main(%x: f32[2], %y: f32[3]) -> f32[2] {\n"
+                            "    %e = exp(%x) : f32[2]\n    return %e\n  }\n}\n";
+  tgc_diag d;
+  tgc_diag_init(&d, stderr);
+  tgc_module *m = tgc_parse_module("e.tir", src, strlen(src), &d);
+  CHECK(m != NULL);
+  if (m) {
+    tgc_cuda_module cm;
+    tgc_cuda_generate(m, "other", &cm);
+    CHECK(cm.func && strcmp(cm.func->name, "other") == 0 && cm.nkernels == 1 && cm.npending == 0);
+    CHECK(cm.nkernels == 1 && cm.kernels[0].nargs >= 1 && cm.kernels[0].args[0] == cm.func->body->args[0]);
+    tgc_cuda_generate(m, NULL, &cm);
+    CHECK(cm.func && strcmp(cm.func->name, "main") == 0);
+    tgc_cuda_generate(m, "none", &cm);
+    CHECK(!cm.func && cm.nkernels == 0);
     tgc_module_destroy(m);
   }
   tgc_diag_free(&d);
@@ -150,6 +174,7 @@ static void test_untyped(void) {
 
 int main(void) {
   test_untyped();
+  test_entry();
   test_f32();
   test_f64();
   test_narrow();

@@ -40,8 +40,10 @@ struct tgc_diag;
 struct tgc_cuda_module;
 /* The CUDA program of M (codegen/cuda.h). The backend needs every value's type: a module that lacks some (-O0,
  * or a --passes pipeline without shape-infer) gets shape-infer first, with a note saying so. 1 after reporting
- * shape-infer's errors. Every path to CUDA code (--emit=cuda, -o x.tgc, tgc run --device=cuda) comes here. */
-int tgc_driver_cuda_generate(struct tgc_module *m, struct tgc_diag *diag, struct tgc_cuda_module *cm);
+ * shape-infer's errors. Every path to CUDA code (--emit=cuda, -o x.tgc, tgc run --device=cuda) comes here. ENTRY
+ * names the function to generate (NULL: "main", else the first; tgc run passes its --entry). */
+int tgc_driver_cuda_generate(struct tgc_module *m, const char *entry, struct tgc_diag *diag,
+                             struct tgc_cuda_module *cm);
 /* `tgc run ...` with ARGV holding the arguments after "run". */
 int tgc_driver_run(int argc, char **argv);
 

@@ -504,7 +504,7 @@ static int write_artifact(tgc_module *m, tgc_diag *diag, const char *wpath, cons
   }
   free(wabs);
   tgc_cuda_module cm;
-  if (tgc_driver_cuda_generate(m, diag, &cm))
+  if (tgc_driver_cuda_generate(m, NULL, diag, &cm))
     return 1;
   if (cm.npending) {
     const tgc_op *op = cm.pending[0];
@@ -720,7 +720,7 @@ static int compile_main(int argc, char **argv) {
         break;
       case EMIT_CUDA: {
         tgc_cuda_module cm;
-        if (tgc_driver_cuda_generate(m, &diag, &cm)) {
+        if (tgc_driver_cuda_generate(m, NULL, &diag, &cm)) {
           tgc_sb_free(&out);
           goto done;
         }

@@ -54,8 +54,9 @@ static const tgc_value *storage_of(const tgc_value *v) {
   return v;
 }
 
-int tgc_driver_cuda_generate(struct tgc_module *m, struct tgc_diag *diag, struct tgc_cuda_module *cm) {
-  const tgc_op *untyped = tgc_cuda_first_untyped(m);
+int tgc_driver_cuda_generate(struct tgc_module *m, const char *entry, struct tgc_diag *diag,
+                             struct tgc_cuda_module *cm) {
+  const tgc_op *untyped = tgc_cuda_first_untyped(m, entry);
   if (untyped) {
     tgc_note(diag, untyped->loc, "the CUDA backend needs every value's type: running shape-infer first (add it to "
              "the pipeline, e.g. -O1 or --passes=shape-infer, to make this explicit)");
@@ -68,7 +69,7 @@ int tgc_driver_cuda_generate(struct tgc_module *m, struct tgc_diag *diag, struct
     if (rc)
       return 1;
   }
-  tgc_cuda_generate(m, cm);
+  tgc_cuda_generate(m, entry, cm);
   return 0;
 }
 
@@ -356,13 +357,20 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
   int prc = art ? 0 : pl ? tgc_pipeline_run(pl, m, &diag, &pmo) : 1;
   tgc_pipeline_destroy(pl);
   tgc_cuda_module cm;
-  prc = prc || tgc_driver_cuda_generate(m, &diag, &cm);
+  /* the function tgc run lowered into P, not the module's default entry: INPUTS are its arguments */
+  const char *entry = f->name;
+  prc = prc || tgc_driver_cuda_generate(m, entry, &diag, &cm);
   tgc_diag_free(&diag);
   if (prc) {
     tgc_rt_cuda_close(cuda);
     return 1;
   }
-  f = tgc_module_find_func(m, f->name);
+  f = cm.func;
+  if (!f) {
+    fprintf(stderr, "tgc: error: the optimized module has no function '@%s' for the CUDA backend\n", entry);
+    tgc_rt_cuda_close(cuda);
+    return 1;
+  }
   if (cm.npending) {
     const tgc_op *op = cm.pending[0];
     bool fb = ro && ro->fallback;
@@ -523,9 +531,15 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
       uint32_t a = 0;
       while (a < f->body->nargs && f->body->args[a] != b->v)
         a++;
-      if (a == f->body->nargs || tgc_rt_tensor_nbytes(&inputs[a]) != b->bytes ||
-          tgc_rt_cuda_upload(cuda, b->p, inputs[a].data, b->bytes, &err)) {
-        fprintf(stderr, "tgc: error: input %u cannot be uploaded: %s\n", a, a < f->body->nargs ? err.msg : "unknown");
+      /* the plan's inputs are the entry's arguments, in order (tgc_rt_bind_symbols checked their shapes) */
+      const char *bad = a == f->body->nargs || a >= p->ninputs ? "the CUDA program reads a value that is not an "
+                                                                 "argument of the entry function"
+                        : tgc_rt_tensor_nbytes(&inputs[a]) != b->bytes ? "its size differs from the CUDA buffer's"
+                        : tgc_rt_cuda_upload(cuda, b->p, inputs[a].data, b->bytes, &err) ? err.msg
+                                                                                          : NULL;
+      if (bad) {
+        fprintf(stderr, "tgc: error: input %u ('%%%s' of '@%s') cannot be uploaded: %s\n", a,
+                a < p->ninputs ? p->input_names[a] : "?", f->name, bad);
         free(fns);
         goto done;
       }
