@@ -1229,31 +1229,48 @@ static int run_pad(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, tgc
 
 /* ---- structure ---- */
 
-static int run_param(cpu_ctx *c, const tgc_rt_step *s, tgc_rt_tensor *out) {
+/* The weight of param step S: present in the weights and of its declared dtype and shape at SYMS. */
+static int param_weight(cpu_ctx *c, const tgc_rt_step *s, tgc_rt_tensor *w, int64_t *shape) {
   const char *name = tgc_rt_step_str(s, "name", "");
   const tgc_rt_type *t = &s->out_types[0];
-  int64_t shape[TGC_RT_MAX_RANK];
   if (declared_shape(c, s, 0, shape))
     return -1;
   const char *wname = c->opts && c->opts->weights_name ? c->opts->weights_name : "the weights";
   if (!c->opts || !c->opts->weights)
     return step_error(c, s, "parameter '%s' needs weights, but none were given (--weights FILE.safetensors)", name);
-  tgc_rt_tensor w;
-  int rc = tgc_rt_st_get(c->opts->weights, name, &w, c->err);
+  int rc = tgc_rt_st_get(c->opts->weights, name, w, c->err);
   if (rc < 0)
     return -1;
   if (rc > 0)
     return step_error(c, s, "parameter '%s' is missing from %s", name, wname);
-  bool ok = w.dtype == t->dtype && w.rank == t->rank;
+  bool ok = w->dtype == t->dtype && w->rank == t->rank;
   for (uint32_t i = 0; ok && i < t->rank; i++)
-    ok = w.shape[i] == shape[i];
+    ok = w->shape[i] == shape[i];
   if (!ok) {
     char ws[256], ts[256];
-    tensor_type_str(&w, ws, sizeof ws);
+    tensor_type_str(w, ws, sizeof ws);
     type_str(c, t, ts, sizeof ts);
     return step_error(c, s, "parameter '%s' is %s in %s, but the module declares %s", name, ws, wname, ts);
   }
-  if (alloc_out(c, s, out, t->dtype, t->rank, shape))
+  return 0;
+}
+
+int tgc_rt_param_weight(const tgc_rt_step *s, const int64_t *syms, const tgc_rt_cpu_opts *opts, tgc_rt_tensor *w,
+                        tgc_rt_err *err) {
+  cpu_ctx c;
+  memset(&c, 0, sizeof c);
+  c.opts = opts;
+  c.err = err;
+  c.syms = (int64_t *)syms; /* only read */
+  int64_t shape[TGC_RT_MAX_RANK];
+  return param_weight(&c, s, w, shape) ? 1 : 0;
+}
+
+static int run_param(cpu_ctx *c, const tgc_rt_step *s, tgc_rt_tensor *out) {
+  const tgc_rt_type *t = &s->out_types[0];
+  int64_t shape[TGC_RT_MAX_RANK];
+  tgc_rt_tensor w;
+  if (param_weight(c, s, &w, shape) || alloc_out(c, s, out, t->dtype, t->rank, shape))
     return -1;
   memcpy(out->data, w.data, tgc_rt_tensor_nbytes(out));
   return 0;

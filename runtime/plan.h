@@ -112,6 +112,12 @@ int tgc_rt_cpu_run(const tgc_rt_plan *plan, const tgc_rt_tensor *inputs, tgc_rt_
  * backend binds the same way. */
 int tgc_rt_bind_symbols(const tgc_rt_plan *plan, const tgc_rt_tensor *inputs, int64_t *syms, tgc_rt_err *err);
 
+/* The weight of the param step S (TGC_OP_PARAM, its 'name' attribute) in OPTS->weights, into W (borrowed from
+ * the weights): an error at the op when there are no weights, the weights lack it, or its dtype or shape differs
+ * from the declared type evaluated at SYMS. The one check of a weight, for every backend. */
+int tgc_rt_param_weight(const tgc_rt_step *s, const int64_t *syms, const tgc_rt_cpu_opts *opts, tgc_rt_tensor *w,
+                        tgc_rt_err *err);
+
 /* What the CPU backend can run: every op of ops.def, on every dtype. */
 bool tgc_rt_cpu_supports(tgc_opcode op, tgc_dtype dt);
 

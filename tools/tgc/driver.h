@@ -27,11 +27,13 @@ typedef struct tgc_cuda_run_opts {
   bool fallback; /* --device=auto: a module the CUDA backend cannot generate returns 2 (run it on the CPU) */
   const struct tgc_rt_artifact *artifact; /* a model.tgc: its IR is already optimized, its kernels compiled */
 } tgc_cuda_run_opts;
-/* Runs F (lowered to P) on the GPU; OUTPUTS receive owned tensors (from the first run). 0, or 1 after printing
+/* Runs F (lowered to P) on the GPU; OUTPUTS receive owned tensors (from the first run). The weights are WOPTS's
+ * (the CPU backend's options: the same weights, checked by the same tgc_rt_param_weight). 0, or 1 after printing
  * the error, or 2 (with opts->fallback) after a note that the module cannot run on the GPU. */
+struct tgc_rt_cpu_opts;
 int tgc_run_cuda(struct tgc_module *m, const struct tgc_func *f, const struct tgc_rt_plan *p,
                  const struct tgc_rt_tensor *inputs, struct tgc_rt_tensor *outputs,
-                 const struct tgc_rt_safetensors *weights, const tgc_cuda_run_opts *opts);
+                 const struct tgc_rt_cpu_opts *wopts, const tgc_cuda_run_opts *opts);
 struct tgc_rt_err;
 /* Prints ERR of the runtime step STEP ("reading an --input") to stderr in the driver's format; an empty message
  * (a runtime bug) is fatal in debug builds and else reported naming STEP. */

@@ -483,7 +483,7 @@ int tgc_driver_run(int argc, char **argv) {
   bool on_gpu = strcmp(o.device, "cuda") == 0 || (strcmp(o.device, "auto") == 0 && tgc_rt_cuda_available());
   if (on_gpu) {
     tgc_cuda_run_opts ro = {o.repeat, o.time, o.profile, strcmp(o.device, "auto") == 0, art};
-    int crc = tgc_run_cuda(m, f, p, inputs, outputs, weights, &ro);
+    int crc = tgc_run_cuda(m, f, p, inputs, outputs, &copts, &ro);
     if (crc == 1)
       goto done;
     on_gpu = crc == 0;

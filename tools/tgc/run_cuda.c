@@ -335,8 +335,16 @@ static int cmp_float(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* The param step of P named NAME (the CUDA program's params are the plan's, by name), or NULL. */
+static const tgc_rt_step *param_step(const tgc_rt_plan *p, const char *name) {
+  for (uint32_t k = 0; k < p->nsteps; k++)
+    if (p->steps[k].op == TGC_OP_PARAM && strcmp(tgc_rt_step_str(&p->steps[k], "name", ""), name) == 0)
+      return &p->steps[k];
+  return NULL;
+}
+
 int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const tgc_rt_tensor *inputs,
-                 tgc_rt_tensor *outputs, const tgc_rt_safetensors *weights, const tgc_cuda_run_opts *ro) {
+                 tgc_rt_tensor *outputs, const tgc_rt_cpu_opts *wopts, const tgc_cuda_run_opts *ro) {
   tgc_rt_err err;
   int rc = 1;
   /* the device first: without one there is nothing to compile for */
@@ -510,9 +518,16 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     if (b->kind == TGC_CUDA_BUF_PARAM) {
       tgc_rt_tensor w;
       const char *name = tgc_op_attr_str(b->v->def, "name", "");
-      if (!weights || tgc_rt_st_get(weights, name, &w, &err) != 0 || w.dtype != b->v->type->dtype ||
-          tgc_rt_tensor_nbytes(&w) != b->bytes) {
-        fprintf(stderr, "tgc: error: parameter '%s' is missing from the weights or does not match its type\n", name);
+      const tgc_rt_step *ps = param_step(p, name);
+      /* the one check of a weight, the CPU backend's, at the param of P (located, naming the weights file) */
+      if (ps && tgc_rt_param_weight(ps, syms, wopts, &w, &err)) {
+        tgc_driver_rt_error("binding the weights", &err);
+        free(fns);
+        goto done;
+      }
+      if (!ps || tgc_rt_tensor_nbytes(&w) != b->bytes) {
+        fprintf(stderr, "tgc: error: internal: parameter '%s' of the CUDA program is %s the plan of '@%s'\n", name,
+                ps ? "of another size than in" : "not in", f->name);
         free(fns);
         goto done;
       }
