@@ -940,19 +940,25 @@ static int declared_shape(cpu_ctx *c, const tgc_rt_step *s, uint32_t i, int64_t 
   return eval_shape(c, s, &s->out_types[i], shape);
 }
 
-static int run_reshape(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, tgc_rt_tensor *out) {
-  int64_t shape[TGC_RT_MAX_RANK];
+/* The result shape of reshape step S of X (X's data is not read): its declared type's, of X's element count. */
+static int reshape_shape(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, int64_t *shape, size_t *n) {
   const tgc_rt_type *t = &s->out_types[0];
   if (declared_shape(c, s, 0, shape))
     return -1;
-  size_t n;
-  if (!tgc_rt_numel(t->rank, shape, &n) || n != numel(x)) {
+  if (!tgc_rt_numel(t->rank, shape, n) || *n != numel(x)) {
     char xs[256], ts[256];
     tensor_type_str(x, xs, sizeof xs);
     type_str(c, t, ts, sizeof ts);
     return step_error(c, s, "cannot reshape %s (%zu elements) to %s", xs, numel(x), ts);
   }
-  if (alloc_out(c, s, out, x->dtype, t->rank, shape))
+  return 0;
+}
+
+static int run_reshape(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, tgc_rt_tensor *out) {
+  int64_t shape[TGC_RT_MAX_RANK];
+  const tgc_rt_type *t = &s->out_types[0];
+  size_t n;
+  if (reshape_shape(c, s, x, shape, &n) || alloc_out(c, s, out, x->dtype, t->rank, shape))
     return -1;
   for (size_t e = 0; e < n; e++)
     copy_elem(out, e, x, e);
@@ -1190,11 +1196,11 @@ static int run_iota(cpu_ctx *c, const tgc_rt_step *s, tgc_rt_tensor *out) {
   return 0;
 }
 
-static int run_pad(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, tgc_rt_tensor *out) {
+/* The result shape of pad step S of X (X's data is not read). */
+static int pad_shape(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, int64_t *shape) {
   const tgc_rt_attr *lo = tgc_rt_step_attr(s, "low"), *hi = tgc_rt_step_attr(s, "high");
   if (!lo || !hi || lo->n != x->rank || hi->n != x->rank)
     return step_error(c, s, "'low' and 'high' need one entry per dim (%u)", x->rank);
-  int64_t shape[TGC_RT_MAX_RANK];
   for (uint32_t d = 0; d < x->rank; d++) {
     int64_t l = lo->items[d].i, h = hi->items[d].i;
     if (l < 0 || h < 0)
@@ -1203,6 +1209,14 @@ static int run_pad(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, tgc
       return step_error(c, s, "dim %u of the result, %lld + %lld + %lld, overflows 64-bit integers", d,
                         (long long)x->shape[d], (long long)l, (long long)h);
   }
+  return 0;
+}
+
+static int run_pad(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor *x, tgc_rt_tensor *out) {
+  const tgc_rt_attr *lo = tgc_rt_step_attr(s, "low");
+  int64_t shape[TGC_RT_MAX_RANK];
+  if (pad_shape(c, s, x, shape))
+    return -1;
   tgc_dtype dt = x->dtype;
   if (alloc_out(c, s, out, dt, x->rank, shape))
     return -1;
@@ -1634,6 +1648,70 @@ static int run_plan(cpu_ctx *c, const tgc_rt_plan *p, const tgc_rt_tensor *input
   return rc;
 }
 
+/* The shapes of PLAN's values at the bound symbols, without computing them: every declared type evaluated (no
+ * overflow, no negative dim), and the ops whose sizes a backend cannot check from types alone computed by the
+ * CPU backend's own shape rules (reshape keeps the element count, pad's sums fit in int64). A slot whose shape
+ * is unknown here (an untyped result of another op) is skipped: the CPU backend checks it as it runs. */
+static int check_sizes(cpu_ctx *c, const tgc_rt_plan *p) {
+  tgc_rt_tensor *vals = tgc_xcalloc(p->nslots + 1, sizeof *vals); /* shapes only: data stays NULL */
+  bool *known = tgc_xcalloc(p->nslots + 1, sizeof *known);
+  int rc = 0;
+  for (uint32_t i = 0; i < p->ninputs; i++) {
+    const tgc_rt_type *t = &p->input_types[i];
+    tgc_rt_tensor *v = &vals[p->input_slots[i]];
+    bool ok = t->known;
+    for (uint32_t d = 0; ok && d < t->rank; d++)
+      ok = tgc_rt_poly_eval(&t->dims[d], c->syms, &v->shape[d]);
+    v->dtype = t->dtype;
+    v->rank = t->rank;
+    known[p->input_slots[i]] = ok;
+  }
+  for (uint32_t k = 0; rc == 0 && k < p->nsteps; k++) {
+    const tgc_rt_step *s = &p->steps[k];
+    for (uint32_t i = 0; rc == 0 && i < s->nout; i++) {
+      const tgc_rt_type *t = &s->out_types[i];
+      tgc_rt_tensor *v = &vals[s->out[i]];
+      const tgc_rt_tensor *x = s->nin && known[s->in[0]] ? &vals[s->in[0]] : NULL;
+      size_t n;
+      if (i == 0 && x && s->op == TGC_OP_RESHAPE && t->known) {
+        rc = reshape_shape(c, s, x, v->shape, &n);
+        v->dtype = x->dtype;
+        v->rank = t->rank;
+      } else if (i == 0 && x && s->op == TGC_OP_PAD) {
+        rc = pad_shape(c, s, x, v->shape);
+        v->dtype = x->dtype;
+        v->rank = x->rank;
+        rc = rc || check_result(c, s, 0, v);
+      } else if (t->known) {
+        rc = eval_shape(c, s, t, v->shape);
+        v->dtype = t->dtype;
+        v->rank = t->rank;
+      } else {
+        continue;
+      }
+      known[s->out[i]] = rc == 0;
+    }
+  }
+  free(vals);
+  free(known);
+  return rc;
+}
+
+int tgc_rt_plan_check_sizes(const tgc_rt_plan *plan, const int64_t *syms, tgc_rt_err *err) {
+  cpu_ctx c;
+  memset(&c, 0, sizeof c);
+  c.err = err;
+  c.nsyms = plan->nsyms;
+  c.syms = tgc_xcalloc(plan->nsyms + 1, sizeof *c.syms);
+  if (plan->nsyms)
+    memcpy(c.syms, syms, plan->nsyms * sizeof *c.syms);
+  int rc = tgc_rt_plan_check(plan, err);
+  if (rc == 0)
+    rc = check_sizes(&c, plan);
+  free(c.syms);
+  return rc ? 1 : 0;
+}
+
 /* Binds the plan's symbols from the input shapes: first every dim that is a bare symbol, then every other
  * dim is checked against its evaluated expression. */
 static int bind_inputs(cpu_ctx *c, const tgc_rt_plan *p, const tgc_rt_tensor *inputs) {
@@ -1700,6 +1778,8 @@ int tgc_rt_cpu_run(const tgc_rt_plan *plan, const tgc_rt_tensor *inputs, tgc_rt_
   int rc = tgc_rt_plan_check(plan, err);
   if (rc == 0)
     rc = bind_inputs(&c, plan, inputs);
+  if (rc == 0) /* the sizes first, as every backend checks them (tgc_rt_plan_check_sizes) */
+    rc = check_sizes(&c, plan);
   if (rc == 0)
     rc = run_plan(&c, plan, inputs, outputs);
   for (uint32_t i = 0; rc == 0 && i < plan->noutputs; i++) {

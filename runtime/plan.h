@@ -94,6 +94,12 @@ int tgc_rt_plan_check(const tgc_rt_plan *plan, tgc_rt_err *err);
 /* Evaluates P with the symbol values SYMS; false on int64 overflow. */
 bool tgc_rt_poly_eval(const tgc_rt_poly *p, const int64_t *syms, int64_t *out);
 
+/* Checks PLAN's sizes at the symbol values SYMS (bound by tgc_rt_bind_symbols) before anything runs: every
+ * declared type evaluates without overflow to non-negative dims, every reshape keeps its operand's element
+ * count, every pad's result dims fit in int64; each error at the op, with the message the CPU backend gives
+ * when it runs the step. The CUDA backend calls it before it sizes its buffers. */
+int tgc_rt_plan_check_sizes(const tgc_rt_plan *plan, const int64_t *syms, tgc_rt_err *err);
+
 /* ---- the CPU reference backend ----------------------------------------------------------------- */
 
 typedef struct tgc_rt_cpu_opts {

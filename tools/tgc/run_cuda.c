@@ -405,8 +405,10 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     tgc_driver_rt_error("the CUDA backend", &err);
     goto done;
   }
-  if (tgc_rt_bind_symbols(p, inputs, syms, &err)) {
-    fprintf(stderr, "tgc: %s\n", err.msg);
+  /* the sizes at these inputs, checked before any buffer is sized: the CPU backend's rules and located errors
+   * (a reshape of another element count, a pad past int64...), which the kernels would not notice */
+  if (tgc_rt_bind_symbols(p, inputs, syms, &err) || tgc_rt_plan_check_sizes(p, syms, &err)) {
+    tgc_driver_rt_error("checking the sizes", &err);
     goto done;
   }
 
@@ -482,7 +484,13 @@ int tgc_run_cuda(tgc_module *m, const tgc_func *f, const tgc_rt_plan *p, const t
     for (uint32_t i = 0; i < nb; i++) {
       uint64_t bytes;
       if (!tgc_cuda_buffer_bytes(&cb[i], p->sym_names, syms, p->nsyms, &bytes)) {
-        fprintf(stderr, "tgc: error: a buffer of the program would need more than 2^62 bytes at these sizes\n");
+        const tgc_op *def = cb[i].v->def; /* the value whose buffer it is: at its op, else an argument */
+        if (def && def->loc.file)
+          fprintf(stderr, "%s:%u:%u: error: '%s': its result would need more than 2^62 bytes at these sizes\n",
+                  def->loc.file, def->loc.line, def->loc.col,
+                  def->opcode == TGC_OP_FUSION ? tgc_op_attr_str(def, "kind", "fusion") : tgc_op_name(def->opcode));
+        else
+          fprintf(stderr, "tgc: error: an argument's buffer would need more than 2^62 bytes at these sizes\n");
         free(cb);
         free(fns);
         goto done;
