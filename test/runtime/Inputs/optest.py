@@ -248,6 +248,7 @@ def main(argv):
     ap.add_argument("--entry")
     ap.add_argument("--allow-nan", action="store_true")
     ap.add_argument("--expect-error", action="store_true")
+    ap.add_argument("--device", help="passed to tgc run (default: its own, auto)")
     o = ap.parse_args(argv)
 
     try:
@@ -276,6 +277,8 @@ def main(argv):
         cmd = [o.tgc, "run", o.file]
         if o.entry:
             cmd += ["--entry", o.entry]
+        if o.device:
+            cmd += ["--device=" + o.device]
         inputs = {}
         for name, ty in f.args:
             if ty.dt not in NPY_DTYPES:
