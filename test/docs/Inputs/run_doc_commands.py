@@ -16,14 +16,16 @@ describes the markers):
   ```
 
 Each document runs in its own temporary directory that looks like the repository root: every top-level entry
-of the source tree is linked in, except that `build` is the build tree under test and build*/ .git fuzz-out
-out are left out. Commands run there with bash, in document order; outputs (`-o out.tir`, `out/`) land in the
-temporary directory. build/bin is not on PATH: the docs say `build/bin/tgc`. A block whose requirements are
+of the source tree is linked in, except that `build` is the build tree under test, `.venv/bin/python` is the
+--python given (the test suite's: a machine may have no .venv), and build trees (build*/, any directory with a
+CMakeCache.txt, the tree under test), .git, fuzz-out and out are left out. Commands run there with bash, in
+document order; outputs (`-o out.tir`, `out/`) land in the temporary directory. No directory that holds a
+`tgc` is on PATH: the docs say `build/bin/tgc`. A block whose requirements are
 not in --features is skipped. Fails, naming FILE:LINE and the command, when a command exits with a status
 other than the block's `exit=` (default 0), prints other output than shown, or the run adds or changes a file
-of the source tree.
+of the source tree (build trees inside it, where other tests write, are not watched).
 
-Usage: run_doc_commands.py --src ROOT --tgc BUILD/bin/tgc [--features a,b] [--timeout S] [FILE.md ...]
+Usage: run_doc_commands.py --src ROOT --tgc BUILD/bin/tgc [--python PY] [--features a,b] [--timeout S] [FILE.md ...]
   FILE.md default: ROOT/README.md and ROOT/docs/*.md
 """
 import argparse
@@ -113,7 +115,12 @@ def matches(expect, actual):
     return rec(0, 0)
 
 
-def snapshot(root):
+def is_build_tree(path, build):
+    """A build tree: the one under test, or any directory CMake configured (it holds a CMakeCache.txt)."""
+    return os.path.realpath(path) == os.path.realpath(build) or os.path.isfile(os.path.join(path, "CMakeCache.txt"))
+
+
+def snapshot(root, build):
     """Every file of the source tree outside the build trees, with its size and mtime."""
     seen = {}
     for top in os.listdir(root):
@@ -124,8 +131,10 @@ def snapshot(root):
             st = os.lstat(p)
             seen[top] = (st.st_size, st.st_mtime_ns)
             continue
+        if is_build_tree(p, build):
+            continue
         for d, dirs, files in os.walk(p):
-            dirs[:] = [x for x in dirs if x != "__pycache__"]
+            dirs[:] = [x for x in dirs if x != "__pycache__" and not is_build_tree(os.path.join(d, x), build)]
             for f in files:
                 fp = os.path.join(d, f)
                 st = os.lstat(fp)
@@ -133,12 +142,19 @@ def snapshot(root):
     return seen
 
 
-def workdir(src, build):
+def workdir(src, build, python):
     w = tempfile.mkdtemp(prefix="tgc-docs.")
     for top in os.listdir(src):
-        if not SKIP_TOP.match(top):
-            os.symlink(os.path.join(src, top), os.path.join(w, top))
+        p = os.path.join(src, top)
+        if not SKIP_TOP.match(top) and top != ".venv" and not (os.path.isdir(p) and is_build_tree(p, build)):
+            os.symlink(p, os.path.join(w, top))
     os.symlink(os.path.abspath(build), os.path.join(w, "build"))
+    # a script, not a link: a venv's python finds its packages only when run by its own path
+    os.makedirs(os.path.join(w, ".venv", "bin"))
+    py = os.path.join(w, ".venv", "bin", "python")
+    with open(py, "w") as f:
+        f.write("#!/bin/sh\nexec '%s' \"$@\"\n" % python.replace("'", "'\\''"))
+    os.chmod(py, 0o755)
     return w
 
 
@@ -146,6 +162,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--src", required=True)
     ap.add_argument("--tgc", required=True, help="the tgc under test: its build tree is the docs' build/")
+    ap.add_argument("--python", default=sys.executable, help="what the docs' .venv/bin/python runs")
     ap.add_argument("--features", default="")
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("files", nargs="*")
@@ -156,13 +173,15 @@ def main():
     env = dict(os.environ)
     bindir = os.path.dirname(os.path.realpath(a.tgc))
     build = os.path.dirname(bindir)
+    # no tgc on PATH, neither the one under test nor another build's or an installed one
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
-                                  if p and os.path.realpath(p) != bindir)
-    before = snapshot(src)
+                                  if p and os.path.realpath(p) != bindir and not os.path.exists(os.path.join(p, "tgc")))
+    python = shutil.which(a.python) or a.python
+    before = snapshot(src, build)
     ran = skipped = failed = 0
     for path in files:
         rel = os.path.relpath(path, src)
-        w = workdir(src, build)
+        w = workdir(src, build, os.path.abspath(python))
         try:
             for b in blocks_of(path):
                 if "file" in b.opts:
@@ -201,7 +220,7 @@ def main():
                         print(f"{rel}:{line}: ok: {cmd.splitlines()[0]}")
         finally:
             shutil.rmtree(w, ignore_errors=True)
-    after = snapshot(src)
+    after = snapshot(src, build)
     changed = sorted(p for p in after if before.get(p) != after[p])
     for p in changed:
         failed += 1
