@@ -500,6 +500,8 @@ static const char *checked_index(emitter *e, const char *x, const char *dim) {
 
 static const char *acc_init(tgc_opcode op, const char *ct) {
   bool flt = strcmp(ct, "float") == 0 || strcmp(ct, "double") == 0;
+  if (strcmp(ct, "bool") == 0)
+    return op == TGC_OP_REDUCE_MAX ? "false" : op == TGC_OP_REDUCE_MIN ? "true" : "0";
   switch (op) {
   case TGC_OP_REDUCE_MAX: return flt ? "-INFINITY" : "(-9223372036854775807LL - 1)";
   case TGC_OP_REDUCE_MIN: return flt ? "INFINITY" : "9223372036854775807LL";
@@ -734,9 +736,12 @@ static const char *eval_reduce_serial(emitter *e, const kernel_src *k, const tgc
   J.rank = xt->rank;
   const char *acc = fresh(e, "acc"), *best = NULL;
   if (op->opcode == TGC_OP_ARGMAX) {
+    /* the running maximum in the operand's own compute type: an i64 through a double (53 bits) loses the
+     * order of values that differ in the last bits */
+    const char *xct = compute_type(xt->dtype);
     best = fresh(e, "best");
     line(e, "long long %s = 0;", acc);
-    line(e, "double %s = -INFINITY;", best);
+    line(e, "%s %s = %s;", xct, best, acc_init(TGC_OP_REDUCE_MAX, xct));
   } else {
     line(e, "%s %s = %s;", ct, acc, acc_init(op->opcode, ct));
   }
@@ -764,8 +769,8 @@ static const char *eval_reduce_serial(emitter *e, const kernel_src *k, const tgc
   }
   const char *x = eval(e, k, op->operands[0].value, &J);
   if (op->opcode == TGC_OP_ARGMAX) {
-    line(e, "if ((double)%s > %s || (%s != %s && %s == %s)) {", x, best, x, x, best, best);
-    line(e, "  %s = (double)%s;", best, x);
+    line(e, "if (%s > %s || (%s != %s && %s == %s)) {", x, best, x, x, best, best);
+    line(e, "  %s = %s;", best, x);
     line(e, "  %s = %s;", acc, argix ? argix : "0");
     line(e, "}");
   } else {

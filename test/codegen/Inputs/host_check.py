@@ -14,7 +14,9 @@ vs the reference's double), with NaNs and infinities exactly where the reference
 With --expect-error, the CPU backend must reject the run (its message is printed) and so must the kernel, through
 its error flag (the value it set is printed).
 
-Usage: host_check.py TGC FILE.tir --dims B=2,S=3 [--seed N] [--expect-error]
+Usage: host_check.py TGC FILE.tir --dims B=2,S=3 [--seed N] [--expect-error] [--values X=1,2,3]
+
+--values gives argument X's values (flattened, as its dtype) instead of random ones.
 """
 import argparse
 import os
@@ -68,6 +70,7 @@ def main():
     ap.add_argument("--dims", default="")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--expect-error", action="store_true")
+    ap.add_argument("--values", action="append", default=[])
     a = ap.parse_args()
     dims = dict(kv.split("=") for kv in a.dims.split(",") if kv)
     passes = "--passes=shape-infer,canonicalize,fuse"
@@ -100,6 +103,10 @@ def main():
         for nm, dt, shape in args:
             shp = [int(dims.get(s.strip(), s.strip())) for s in shape.split(",") if s.strip()]
             x = rng.standard_normal(shp).astype(np.float32) if dt == "f32" else rng.integers(0, 4, shp).astype(np.int64)
+            given = [v.split("=", 1)[1] for v in a.values if v.split("=", 1)[0] == nm]
+            if given:
+                x = np.array([int(t) if x.dtype == np.int64 else float(t) for t in given[0].split(",")],
+                             dtype=x.dtype).reshape(shp)
             p = os.path.join(d, nm + ".npy")
             np.save(p, x)
             run += ["--input", f"{nm}={p}"]
