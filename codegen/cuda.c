@@ -509,12 +509,15 @@ static const char *acc_init(tgc_opcode op, const char *ct) {
   }
 }
 
-/* acc = acc (op) x, NaN propagating for max and min as torch does */
-static void acc_update(emitter *e, tgc_opcode op, const char *acc, const char *x) {
+/* acc = acc (op) x, NaN propagating for max and min as torch does; an integer sum wraps modulo 2^64, as the CPU
+ * backend's (a signed overflow would be undefined) */
+static void acc_update(emitter *e, tgc_opcode op, const char *ct, const char *acc, const char *x) {
   if (op == TGC_OP_REDUCE_MAX)
     line(e, "%s = (%s > %s || %s != %s) ? %s : %s;", acc, x, acc, x, x, x, acc);
   else if (op == TGC_OP_REDUCE_MIN)
     line(e, "%s = (%s < %s || %s != %s) ? %s : %s;", acc, x, acc, x, x, x, acc);
+  else if (strcmp(ct, "long long") == 0)
+    line(e, "%s = (long long)((unsigned long long)%s + (unsigned long long)%s);", acc, acc, x);
   else
     line(e, "%s += %s;", acc, x);
 }
@@ -543,7 +546,7 @@ static const char *row_loop(emitter *e, const kernel_src *k, const tgc_op *op, c
   e->indent++;
   index_vec J = *I;
   J.ix[J.rank - 1] = t;
-  acc_update(e, acc_op, acc, body(e, k, op, &J, aux));
+  acc_update(e, acc_op, ct, acc, body(e, k, op, &J, aux));
   e->indent--;
   line(e, "}");
   if (e->rows)
@@ -774,7 +777,7 @@ static const char *eval_reduce_serial(emitter *e, const kernel_src *k, const tgc
     line(e, "  %s = %s;", acc, argix ? argix : "0");
     line(e, "}");
   } else {
-    acc_update(e, op->opcode == TGC_OP_REDUCE_MEAN ? TGC_OP_REDUCE_SUM : op->opcode, acc, x);
+    acc_update(e, op->opcode == TGC_OP_REDUCE_MEAN ? TGC_OP_REDUCE_SUM : op->opcode, ct, acc, x);
   }
   while (opened--) {
     e->indent--;
@@ -1320,6 +1323,11 @@ static const char *const FP8 =
 static const char *const BLOCK_REDUCE =
     "template <typename T> struct tgc_sum_op {\n"
     "  __device__ T operator()(T a, T b) const { return a + b; }\n"
+    "};\n"
+    "template <> struct tgc_sum_op<long long> { /* wrapping, as the CPU backend */\n"
+    "  __device__ long long operator()(long long a, long long b) const {\n"
+    "    return (long long)((unsigned long long)a + (unsigned long long)b);\n"
+    "  }\n"
     "};\n"
     "template <typename T> struct tgc_max_op {\n"
     "  __device__ T operator()(T a, T b) const { return (a > b || a != a) ? a : b; }\n"

@@ -5,7 +5,8 @@ The module must compile (shape-infer + fuse) to exactly one launch, a pointwise 
 are @main's arguments and whose result is returned (or to no launch and a returned constant, which a kernel of
 its own writes). The kernel from `tgc --emit=cuda` is compiled as C++ with g++ and a shim for the CUDA
 built-ins, and its output compared with `tgc run` on the same random inputs: relative error < 1e-5 (fp32 math
-vs the reference's double), with NaNs and infinities exactly where the reference has them.
+vs the reference's double), with NaNs and infinities exactly where the reference has them. A signed integer
+overflow in the kernel (undefined in CUDA C++ too; the CPU backend wraps) aborts it (-fsanitize).
   - pointwise: called once per output element (one "thread");
   - rows: each block is emulated with one host thread per CUDA thread (pthreads): __syncthreads is a barrier,
     __shared__ is static storage, and __shfl_xor_sync exchanges through a slot per thread between two
@@ -166,7 +167,8 @@ def main():
         cpp = os.path.join(d, "k.cpp")
         open(cpp, "w").write("\n".join(body))
         exe = os.path.join(d, "k")
-        r = subprocess.run(["g++", "-O1", "-std=c++17", "-pthread", "-I", SHIM, cpp, "-o", exe], capture_output=True,
+        r = subprocess.run(["g++", "-O1", "-std=c++17", "-pthread", "-fsanitize=signed-integer-overflow",
+                            "-fno-sanitize-recover", "-I", SHIM, cpp, "-o", exe], capture_output=True,
                            text=True)
         if r.returncode:
             print("host_check: g++ failed:\n" + r.stderr[:3000])
