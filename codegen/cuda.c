@@ -1106,6 +1106,11 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
            tgc_cuda_err_value(e->code, TGC_CUDA_ERR_DIV_ZERO));
       return r;
     }
+    if ((op->opcode == TGC_OP_ADD || op->opcode == TGC_OP_SUB || op->opcode == TGC_OP_MUL) &&
+        strcmp(ct, "long long") == 0) { /* wrapping modulo 2^64 as the CPU backend (signed overflow is undefined) */
+      line(e, "const %s %s = (long long)((unsigned long long)%s %s (unsigned long long)%s);", ct, r, x[0], bop, x[1]);
+      return r;
+    }
     line(e, "const %s %s = %s %s %s;", ct, r, x[0], bop, x[1]);
     return r;
   }
