@@ -299,6 +299,15 @@ static const char *load(emitter *e, int in, const tgc_value *v, const index_vec 
 
 static const char *unary_expr(const tgc_op *op, const char *x, bool dbl, char *buf, size_t n) {
   const char *f = dbl ? "" : "f"; /* float math functions end in f */
+  if (tgc_dtype_kind_of(op->results[0].type->dtype) != TGC_DTK_FLOAT &&
+      (op->opcode == TGC_OP_NEG || op->opcode == TGC_OP_ABS)) {
+    /* integers: exact and wrapping as the CPU backend (fabsf would round through a float, -INT64_MIN overflow) */
+    if (op->opcode == TGC_OP_NEG)
+      snprintf(buf, n, "(long long)(0ULL - (unsigned long long)%s)", x);
+    else
+      snprintf(buf, n, "(%s < 0 ? (long long)(0ULL - (unsigned long long)%s) : (long long)%s)", x, x, x);
+    return buf;
+  }
   switch (op->opcode) {
   case TGC_OP_NEG: snprintf(buf, n, "-%s", x); break;
   case TGC_OP_ABS: snprintf(buf, n, "fabs%s(%s)", f, x); break;
