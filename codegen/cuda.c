@@ -61,6 +61,7 @@ typedef struct {
   bool ipow; /* the kernel needs IPOW */
   bool idiv; /* the kernel needs IDIV */
   bool f8;   /* the kernel needs FP8 */
+  bool f2i;  /* the kernel needs F2I */
 } emitter;
 
 static void line(emitter *e, const char *fmt, ...) TGC_PRINTF(2, 3);
@@ -1028,7 +1029,15 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
       line(e, "const float %s = tgc_f8_value(tgc_f8_bits((double)%s, %s), %s);", r, x, fp8_fmt(t->dtype),
            fp8_fmt(t->dtype));
       break;
-    default: line(e, "const %s %s = (%s)%s;", ct, r, ct, x); break;
+    default:
+      if (tgc_dtype_kind_of(t->dtype) != TGC_DTK_FLOAT && t->dtype != TGC_DT_BOOL &&
+          tgc_dtype_kind_of(op->operands[0].value->type->dtype) == TGC_DTK_FLOAT) {
+        e->f2i = true; /* not a C cast, which saturates (or is undefined) out of range */
+        line(e, "const %s %s = tgc_f2i((double)%s);", ct, r, x);
+      } else {
+        line(e, "const %s %s = (%s)%s;", ct, r, ct, x);
+      }
+      break;
     }
     return r;
   }
@@ -1286,6 +1295,19 @@ static const char *const IDIV =
     "  return b == -1 ? (long long)(0ULL - (unsigned long long)a) : a / b;\n"
     "}\n";
 
+/* A float to an integer as the CPU backend's cast (runtime/tensor.c, wrap_double): NaN and infinities give 0,
+ * other values are truncated and wrap modulo 2^64 (then to the dtype's bits when stored). */
+static const char *const F2I =
+    "__device__ long long tgc_f2i(double x) {\n"
+    "  if (x > -9223372036854775808.0 && x < 9223372036854775808.0)\n"
+    "    return (long long)x; /* in range: the C cast truncates */\n"
+    "  if (x != x || x - x != 0.0)\n"
+    "    return 0;\n"
+    "  const double r = fmod(trunc(x), 18446744073709551616.0);\n"
+    "  const unsigned long long mag = (unsigned long long)fabs(r);\n"
+    "  return (long long)(r < 0 ? 0ULL - mag : mag);\n"
+    "}\n";
+
 /* OCP fp8 (E4M3FN: EB 4, MB 3, FN 1; E5M2: 5, 2, 0) exactly as runtime/convert.c: round to nearest even on
  * the bits of a double (so an f64 is rounded once), overflow to infinity, or to NaN for E4M3FN, which has no
  * infinity; and back to float. CUDA's __nv_fp8_e4m3(x) saturates instead. */
@@ -1528,6 +1550,8 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
     tgc_sb_puts(&src, IDIV);
   if (e->f8)
     tgc_sb_puts(&src, FP8);
+  if (e->f2i)
+    tgc_sb_puts(&src, F2I);
   if (rows) {
     tgc_sb_printf(&src, "#define BLOCK %u /* threads per block: one block per row */\n", row_block(t->dims[t->rank - 1]));
     tgc_sb_puts(&src, BLOCK_REDUCE);
