@@ -59,6 +59,9 @@ typedef struct {
   index_vec root_I;
   bool *vloaded;
   bool ipow; /* the kernel needs IPOW */
+  bool idiv; /* the kernel needs IDIV */
+  bool f8;   /* the kernel needs FP8 */
+  bool f2i;  /* the kernel needs F2I */
 } emitter;
 
 static void line(emitter *e, const char *fmt, ...) TGC_PRINTF(2, 3);
@@ -297,6 +300,15 @@ static const char *load(emitter *e, int in, const tgc_value *v, const index_vec 
 
 static const char *unary_expr(const tgc_op *op, const char *x, bool dbl, char *buf, size_t n) {
   const char *f = dbl ? "" : "f"; /* float math functions end in f */
+  if (tgc_dtype_kind_of(op->results[0].type->dtype) != TGC_DTK_FLOAT &&
+      (op->opcode == TGC_OP_NEG || op->opcode == TGC_OP_ABS)) {
+    /* integers: exact and wrapping as the CPU backend (fabsf would round through a float, -INT64_MIN overflow) */
+    if (op->opcode == TGC_OP_NEG)
+      snprintf(buf, n, "(long long)(0ULL - (unsigned long long)%s)", x);
+    else
+      snprintf(buf, n, "(%s < 0 ? (long long)(0ULL - (unsigned long long)%s) : (long long)%s)", x, x, x);
+    return buf;
+  }
   switch (op->opcode) {
   case TGC_OP_NEG: snprintf(buf, n, "-%s", x); break;
   case TGC_OP_ABS: snprintf(buf, n, "fabs%s(%s)", f, x); break;
@@ -322,6 +334,27 @@ static const char *unary_expr(const tgc_op *op, const char *x, bool dbl, char *b
     return NULL;
   }
   return buf;
+}
+
+/* The arguments of tgc_f8_bits and tgc_f8_value that name DT's format (see FP8). */
+static const char *fp8_fmt(tgc_dtype dt) { return dt == TGC_DT_F8E4M3 ? "4, 3, 1" : "5, 2, 0"; }
+
+int tgc_cuda_err_value(int code, tgc_cuda_err kind) {
+  return kind == TGC_CUDA_ERR_INDEX ? code : -(4 * code + (int)kind);
+}
+
+void tgc_cuda_err_decode(int value, int *code, tgc_cuda_err *kind) {
+  *code = value > 0 ? value : -value / 4;
+  *kind = value > 0 ? TGC_CUDA_ERR_INDEX : (tgc_cuda_err)(-value % 4);
+}
+
+const char *tgc_cuda_err_message(tgc_cuda_err kind) {
+  switch (kind) {
+  case TGC_CUDA_ERR_INDEX: return "an index is out of range";
+  case TGC_CUDA_ERR_NEG_EXPONENT: return "integer power with a negative exponent";
+  case TGC_CUDA_ERR_DIV_ZERO: return "integer division by zero";
+  }
+  tgc_unreachable();
 }
 
 static const char *binary_op(tgc_opcode op) {
@@ -477,6 +510,8 @@ static const char *checked_index(emitter *e, const char *x, const char *dim) {
 
 static const char *acc_init(tgc_opcode op, const char *ct) {
   bool flt = strcmp(ct, "float") == 0 || strcmp(ct, "double") == 0;
+  if (strcmp(ct, "bool") == 0)
+    return op == TGC_OP_REDUCE_MAX ? "false" : op == TGC_OP_REDUCE_MIN ? "true" : "0";
   switch (op) {
   case TGC_OP_REDUCE_MAX: return flt ? "-INFINITY" : "(-9223372036854775807LL - 1)";
   case TGC_OP_REDUCE_MIN: return flt ? "INFINITY" : "9223372036854775807LL";
@@ -484,12 +519,15 @@ static const char *acc_init(tgc_opcode op, const char *ct) {
   }
 }
 
-/* acc = acc (op) x, NaN propagating for max and min as torch does */
-static void acc_update(emitter *e, tgc_opcode op, const char *acc, const char *x) {
+/* acc = acc (op) x, NaN propagating for max and min as torch does; an integer sum wraps modulo 2^64, as the CPU
+ * backend's (a signed overflow would be undefined) */
+static void acc_update(emitter *e, tgc_opcode op, const char *ct, const char *acc, const char *x) {
   if (op == TGC_OP_REDUCE_MAX)
     line(e, "%s = (%s > %s || %s != %s) ? %s : %s;", acc, x, acc, x, x, x, acc);
   else if (op == TGC_OP_REDUCE_MIN)
     line(e, "%s = (%s < %s || %s != %s) ? %s : %s;", acc, x, acc, x, x, x, acc);
+  else if (strcmp(ct, "long long") == 0)
+    line(e, "%s = (long long)((unsigned long long)%s + (unsigned long long)%s);", acc, acc, x);
   else
     line(e, "%s += %s;", acc, x);
 }
@@ -518,7 +556,7 @@ static const char *row_loop(emitter *e, const kernel_src *k, const tgc_op *op, c
   e->indent++;
   index_vec J = *I;
   J.ix[J.rank - 1] = t;
-  acc_update(e, acc_op, acc, body(e, k, op, &J, aux));
+  acc_update(e, acc_op, ct, acc, body(e, k, op, &J, aux));
   e->indent--;
   line(e, "}");
   if (e->rows)
@@ -711,9 +749,12 @@ static const char *eval_reduce_serial(emitter *e, const kernel_src *k, const tgc
   J.rank = xt->rank;
   const char *acc = fresh(e, "acc"), *best = NULL;
   if (op->opcode == TGC_OP_ARGMAX) {
+    /* the running maximum in the operand's own compute type: an i64 through a double (53 bits) loses the
+     * order of values that differ in the last bits */
+    const char *xct = compute_type(xt->dtype);
     best = fresh(e, "best");
     line(e, "long long %s = 0;", acc);
-    line(e, "double %s = -INFINITY;", best);
+    line(e, "%s %s = %s;", xct, best, acc_init(TGC_OP_REDUCE_MAX, xct));
   } else {
     line(e, "%s %s = %s;", ct, acc, acc_init(op->opcode, ct));
   }
@@ -741,12 +782,12 @@ static const char *eval_reduce_serial(emitter *e, const kernel_src *k, const tgc
   }
   const char *x = eval(e, k, op->operands[0].value, &J);
   if (op->opcode == TGC_OP_ARGMAX) {
-    line(e, "if ((double)%s > %s || (%s != %s && %s == %s)) {", x, best, x, x, best, best);
-    line(e, "  %s = (double)%s;", best, x);
+    line(e, "if (%s > %s || (%s != %s && %s == %s)) {", x, best, x, x, best, best);
+    line(e, "  %s = %s;", best, x);
     line(e, "  %s = %s;", acc, argix ? argix : "0");
     line(e, "}");
   } else {
-    acc_update(e, op->opcode == TGC_OP_REDUCE_MEAN ? TGC_OP_REDUCE_SUM : op->opcode, acc, x);
+    acc_update(e, op->opcode == TGC_OP_REDUCE_MEAN ? TGC_OP_REDUCE_SUM : op->opcode, ct, acc, x);
   }
   while (opened--) {
     e->indent--;
@@ -978,7 +1019,26 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
   case TGC_OP_CAST: {
     index_vec J = broadcast_index(I, op->operands[0].value->type);
     const char *x = eval(e, k, op->operands[0].value, &J);
-    line(e, "const %s %s = (%s)%s;", ct, r, ct, x);
+    /* narrow floats are computed in float: a cast to one rounds to the dtype, as the CPU backend stores it */
+    switch (t->dtype) {
+    case TGC_DT_F16: line(e, "const float %s = __half2float(__float2half_rn(%s));", r, x); break;
+    case TGC_DT_BF16: line(e, "const float %s = __bfloat162float(__float2bfloat16_rn(%s));", r, x); break;
+    case TGC_DT_F8E4M3:
+    case TGC_DT_F8E5M2:
+      e->f8 = true;
+      line(e, "const float %s = tgc_f8_value(tgc_f8_bits((double)%s, %s), %s);", r, x, fp8_fmt(t->dtype),
+           fp8_fmt(t->dtype));
+      break;
+    default:
+      if (tgc_dtype_kind_of(t->dtype) != TGC_DTK_FLOAT && t->dtype != TGC_DT_BOOL &&
+          tgc_dtype_kind_of(op->operands[0].value->type->dtype) == TGC_DTK_FLOAT) {
+        e->f2i = true; /* not a C cast, which saturates (or is undefined) out of range */
+        line(e, "const %s %s = tgc_f2i((double)%s);", ct, r, x);
+      } else {
+        line(e, "const %s %s = (%s)%s;", ct, r, ct, x);
+      }
+      break;
+    }
     return r;
   }
   case TGC_OP_WHERE: {
@@ -1040,7 +1100,8 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
       line(e, "const %s %s = (%s)pow%s(%s, %s);", ct, r, ct, f, x[0], x[1]);
     } else if (op->opcode == TGC_OP_POW) { /* integers and bool: exact, wrapping, as the CPU backend */
       e->ipow = true;
-      line(e, "const %s %s = (%s)tgc_ipow((long long)%s, (long long)%s, err, %d);", ct, r, ct, x[0], x[1], e->code);
+      line(e, "const %s %s = (%s)tgc_ipow((long long)%s, (long long)%s, err, %d);", ct, r, ct, x[0], x[1],
+           tgc_cuda_err_value(e->code, TGC_CUDA_ERR_NEG_EXPONENT));
     } else /* NaN propagates, as torch.maximum does */
       line(e, "const %s %s = (%s != %s || %s != %s) ? (%s)NAN : (%s %s %s ? %s : %s);", ct, r, x[0], x[0], x[1], x[1],
            ct, x[0], op->opcode == TGC_OP_MAXIMUM ? ">" : "<", x[1], x[0], x[1]);
@@ -1055,6 +1116,18 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
     for (uint32_t j = 0; j < 2; j++) {
       index_vec J = broadcast_index(I, op->operands[j].value->type);
       x[j] = eval(e, k, op->operands[j].value, &J);
+    }
+    if (op->opcode == TGC_OP_DIV && tgc_dtype_kind_of(t->dtype) != TGC_DTK_FLOAT) {
+      /* integers and bool: division by zero is an error, INT64_MIN / -1 wraps, as in the CPU backend */
+      e->idiv = true;
+      line(e, "const %s %s = (%s)tgc_idiv((long long)%s, (long long)%s, err, %d);", ct, r, ct, x[0], x[1],
+           tgc_cuda_err_value(e->code, TGC_CUDA_ERR_DIV_ZERO));
+      return r;
+    }
+    if ((op->opcode == TGC_OP_ADD || op->opcode == TGC_OP_SUB || op->opcode == TGC_OP_MUL) &&
+        strcmp(ct, "long long") == 0) { /* wrapping modulo 2^64 as the CPU backend (signed overflow is undefined) */
+      line(e, "const %s %s = (long long)((unsigned long long)%s %s (unsigned long long)%s);", ct, r, x[0], bop, x[1]);
+      return r;
     }
     line(e, "const %s %s = %s %s %s;", ct, r, x[0], bop, x[1]);
     return r;
@@ -1175,8 +1248,11 @@ static void store_at(emitter *e, const char *dst, const char *x, tgc_dtype dt) {
   switch (dt) {
   case TGC_DT_F16: line(e, "%s = __float2half_rn(%s);", dst, x); break;
   case TGC_DT_BF16: line(e, "%s = __float2bfloat16_rn(%s);", dst, x); break;
-  case TGC_DT_F8E4M3: line(e, "%s = __nv_fp8_e4m3(%s);", dst, x); break;
-  case TGC_DT_F8E5M2: line(e, "%s = __nv_fp8_e5m2(%s);", dst, x); break;
+  case TGC_DT_F8E4M3:
+  case TGC_DT_F8E5M2: /* not __nv_fp8_e4m3(x), which saturates: the CPU backend's rounding, overflow included */
+    e->f8 = true;
+    line(e, "%s.__x = (__nv_fp8_storage_t)tgc_f8_bits((double)%s, %s);", dst, x, fp8_fmt(dt));
+    break;
   default: line(e, "%s = (%s)%s;", dst, storage_type(dt), x); break;
   }
 }
@@ -1194,11 +1270,11 @@ static const char *const HEADERS = "#include <cuda_fp16.h>\n#include <cuda_bf16.
                                    "#ifndef NAN\n#define NAN __int_as_float(0x7fffffff)\n#endif\n";
 
 /* Integer power by squaring, wrapping modulo 2^64 as the CPU backend's; a negative exponent is an error, which
- * the kernel reports as -CODE in *err (the runtime names it at the launch). */
+ * the kernel reports as VALUE in *err (tgc_cuda_err_value; the runtime names it at the launch). */
 static const char *const IPOW =
-    "__device__ long long tgc_ipow(long long b, long long e, int *err, int code) {\n"
+    "__device__ long long tgc_ipow(long long b, long long e, int *err, int value) {\n"
     "  if (e < 0) {\n"
-    "    atomicExch(err, -code);\n"
+    "    atomicExch(err, value);\n"
     "    return 0;\n"
     "  }\n"
     "  unsigned long long r = 1, x = (unsigned long long)b;\n"
@@ -1208,11 +1284,86 @@ static const char *const IPOW =
     "  return (long long)r;\n"
     "}\n";
 
+/* Integer division as the CPU backend's: by zero an error, which the kernel reports as VALUE in *err;
+ * INT64_MIN / -1 wraps to INT64_MIN. */
+static const char *const IDIV =
+    "__device__ long long tgc_idiv(long long a, long long b, int *err, int value) {\n"
+    "  if (b == 0) {\n"
+    "    atomicExch(err, value);\n"
+    "    return 0;\n"
+    "  }\n"
+    "  return b == -1 ? (long long)(0ULL - (unsigned long long)a) : a / b;\n"
+    "}\n";
+
+/* A float to an integer as the CPU backend's cast (runtime/tensor.c, wrap_double): NaN and infinities give 0,
+ * other values are truncated and wrap modulo 2^64 (then to the dtype's bits when stored). */
+static const char *const F2I =
+    "__device__ long long tgc_f2i(double x) {\n"
+    "  if (x > -9223372036854775808.0 && x < 9223372036854775808.0)\n"
+    "    return (long long)x; /* in range: the C cast truncates */\n"
+    "  if (x != x || x - x != 0.0)\n"
+    "    return 0;\n"
+    "  const double r = fmod(trunc(x), 18446744073709551616.0);\n"
+    "  const unsigned long long mag = (unsigned long long)fabs(r);\n"
+    "  return (long long)(r < 0 ? 0ULL - mag : mag);\n"
+    "}\n";
+
+/* OCP fp8 (E4M3FN: EB 4, MB 3, FN 1; E5M2: 5, 2, 0) exactly as runtime/convert.c: round to nearest even on
+ * the bits of a double (so an f64 is rounded once), overflow to infinity, or to NaN for E4M3FN, which has no
+ * infinity; and back to float. CUDA's __nv_fp8_e4m3(x) saturates instead. */
+static const char *const FP8 =
+    "__device__ unsigned tgc_f8_bits(double x, int eb, int mb, int fn) {\n"
+    "  const unsigned long long b = (unsigned long long)__double_as_longlong(x);\n"
+    "  const unsigned s = (b >> 63) ? 1u << (eb + mb) : 0u, ones = ((1u << eb) - 1) << mb;\n"
+    "  const unsigned nan = s | ones | (fn ? (1u << mb) - 1 : 1u << (mb - 1)), inf = fn ? nan : s | ones;\n"
+    "  const int be = (int)((b >> 52) & 0x7FF);\n"
+    "  const unsigned long long frac = b & ((1ULL << 52) - 1);\n"
+    "  if (be == 0x7FF)\n"
+    "    return frac ? nan : inf;\n"
+    "  const unsigned long long sig = be ? frac | (1ULL << 52) : frac;\n"
+    "  const int exp = be ? be - 1075 : -1074;\n"
+    "  if (sig == 0)\n"
+    "    return s;\n"
+    "  const int bias = (1 << (eb - 1)) - 1, emin = 1 - bias;\n"
+    "  const int e = exp + (63 - __clzll((long long)sig));\n"
+    "  const int shift = (e >= emin ? e : emin) - mb - exp;\n"
+    "  unsigned long long m;\n"
+    "  if (shift <= 0) {\n"
+    "    m = sig << -shift;\n"
+    "  } else if (shift >= 64) {\n"
+    "    m = 0; /* sig < 2^53: below half a quantum */\n"
+    "  } else {\n"
+    "    m = sig >> shift;\n"
+    "    const unsigned long long rem = sig & ((1ULL << shift) - 1), half = 1ULL << (shift - 1);\n"
+    "    if (rem > half || (rem == half && (m & 1)))\n"
+    "      m++;\n"
+    "  }\n"
+    "  const unsigned long long bits = e < emin ? m : ((unsigned long long)(e + bias) << mb) + (m - (1ULL << mb));\n"
+    "  if (fn ? bits >= (ones | ((1u << mb) - 1)) : bits >= ones)\n"
+    "    return inf;\n"
+    "  return s | (unsigned)bits;\n"
+    "}\n"
+    "__device__ float tgc_f8_value(unsigned v, int eb, int mb, int fn) {\n"
+    "  const int bias = (1 << (eb - 1)) - 1;\n"
+    "  const unsigned ef = (v >> mb) & ((1u << eb) - 1), mf = v & ((1u << mb) - 1);\n"
+    "  const float sign = (v >> (eb + mb)) & 1 ? -1.0f : 1.0f;\n"
+    "  if (ef == (1u << eb) - 1 && (!fn || mf == (1u << mb) - 1))\n"
+    "    return mf ? NAN : sign * INFINITY;\n"
+    "  /* exact in float: at most 4 significant bits, exponents within float's normals */\n"
+    "  const float mant = ef ? (float)((1u << mb) | mf) : (float)mf;\n"
+    "  return sign * ldexpf(mant, (ef ? (int)ef : 1) - bias - mb);\n"
+    "}\n";
+
 /* Block-wide reductions for rows kernels: a butterfly in each warp, then every thread combines the warps'
  * partials (at most 32), so all threads get the result. */
 static const char *const BLOCK_REDUCE =
     "template <typename T> struct tgc_sum_op {\n"
     "  __device__ T operator()(T a, T b) const { return a + b; }\n"
+    "};\n"
+    "template <> struct tgc_sum_op<long long> { /* wrapping, as the CPU backend */\n"
+    "  __device__ long long operator()(long long a, long long b) const {\n"
+    "    return (long long)((unsigned long long)a + (unsigned long long)b);\n"
+    "  }\n"
     "};\n"
     "template <typename T> struct tgc_max_op {\n"
     "  __device__ T operator()(T a, T b) const { return (a > b || a != a) ? a : b; }\n"
@@ -1395,6 +1546,12 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
   tgc_sb_puts(&src, HEADERS);
   if (e->ipow)
     tgc_sb_puts(&src, IPOW);
+  if (e->idiv)
+    tgc_sb_puts(&src, IDIV);
+  if (e->f8)
+    tgc_sb_puts(&src, FP8);
+  if (e->f2i)
+    tgc_sb_puts(&src, F2I);
   if (rows) {
     tgc_sb_printf(&src, "#define BLOCK %u /* threads per block: one block per row */\n", row_block(t->dims[t->rank - 1]));
     tgc_sb_puts(&src, BLOCK_REDUCE);

@@ -77,6 +77,21 @@ void tgc_rt_set(tgc_rt_tensor *t, size_t i, double x);
 int64_t tgc_rt_get_i64(const tgc_rt_tensor *t, size_t i);
 void tgc_rt_set_i64(tgc_rt_tensor *t, size_t i, int64_t x);
 
+/* ---- comparing results ------------------------------------------------------------------------- */
+
+/* How GOT differs from the reference REF (same dtype and shape), as `tgc run --check` and
+ * test/runtime/Inputs/optest.py judge it. Floats: MISMATCHES counts the elements where a NaN or an infinity is
+ * not matched (NaN where REF has NaN, the same infinity where REF has one, nothing non-finite elsewhere) and
+ * REL is the relative L2 error over the elements finite in both; integers and bool: MISMATCHES counts the
+ * elements that differ (compared exactly) and REL is 0 when there are none. OK: no mismatch and REL <= TOL,
+ * TOL being 1e-5 for f32 and f64, 1e-2 for f16, bf16 and fp8, 0 for the others. */
+typedef struct tgc_rt_compare_result {
+  double rel, tol;
+  size_t mismatches;
+  bool ok;
+} tgc_rt_compare_result;
+void tgc_rt_compare(const tgc_rt_tensor *got, const tgc_rt_tensor *ref, tgc_rt_compare_result *r);
+
 /* ---- random tensors ---------------------------------------------------------------------------- */
 
 /* splitmix64: small, well mixed, the same on every platform, so that a seed reproduces inputs. */

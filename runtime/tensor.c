@@ -118,6 +118,37 @@ void tgc_rt_tensor_free(tgc_rt_tensor *t) {
   t->owned = false;
 }
 
+void tgc_rt_compare(const tgc_rt_tensor *got, const tgc_rt_tensor *ref, tgc_rt_compare_result *r) {
+  tgc_dtype dt = ref->dtype;
+  bool flt = tgc_dtype_kind_of(dt) == TGC_DTK_FLOAT;
+  r->tol = dt == TGC_DT_F32 || dt == TGC_DT_F64 ? 1e-5 : flt ? 1e-2 : 0;
+  r->rel = 0;
+  r->mismatches = 0;
+  size_t n = tgc_rt_tensor_numel(ref);
+  if (got->dtype != dt || tgc_rt_tensor_numel(got) != n) {
+    r->mismatches = n ? n : 1;
+    r->ok = false;
+    return;
+  }
+  double num = 0, den = 0;
+  for (size_t e = 0; e < n; e++) {
+    if (!flt) {
+      r->mismatches += tgc_rt_get_i64(got, e) != tgc_rt_get_i64(ref, e);
+      continue;
+    }
+    double a = tgc_rt_get(got, e), b = tgc_rt_get(ref, e);
+    if (isfinite(a) && isfinite(b)) {
+      num += (a - b) * (a - b);
+      den += b * b;
+    } else if (!(isnan(a) && isnan(b)) && a != b) {
+      r->mismatches++; /* a NaN or an infinity where REF has another value */
+    }
+  }
+  if (flt)
+    r->rel = den > 0 ? sqrt(num / den) : sqrt(num);
+  r->ok = r->mismatches == 0 && r->rel <= r->tol;
+}
+
 size_t tgc_rt_tensor_numel(const tgc_rt_tensor *t) {
   size_t n = 0;
   bool ok = tgc_rt_numel(t->rank, t->shape, &n);

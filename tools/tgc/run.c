@@ -309,23 +309,15 @@ static int check_against_cpu(const tgc_rt_plan *p, const tgc_rt_tensor *inputs, 
     return 1;
   }
   for (uint32_t i = 0; i < p->noutputs; i++) {
-    size_t n = tgc_rt_tensor_numel(&ref[i]);
-    double num = 0, den = 0;
-    bool nan = false;
-    for (size_t e = 0; e < n; e++) {
-      double a = tgc_rt_get(&got[i], e), b = tgc_rt_get(&ref[i], e);
-      nan = nan || (isnan(a) != isnan(b));
-      if (!isnan(a) && !isnan(b)) {
-        num += (a - b) * (a - b);
-        den += b * b;
-      }
-    }
-    double rel = den > 0 ? sqrt(num / den) : sqrt(num);
-    tgc_dtype dt = ref[i].dtype;
-    double tol = dt == TGC_DT_F32 || dt == TGC_DT_F64 ? 1e-5 : tgc_dtype_kind_of(dt) == TGC_DTK_FLOAT ? 1e-2 : 0;
-    bool ok = !nan && rel <= tol;
-    printf("check: output %u: relative error %.3g vs the CPU backend (tolerance %g) %s\n", i, rel, tol,
-           ok ? "ok" : "FAIL");
+    tgc_rt_compare_result c;
+    tgc_rt_compare(&got[i], &ref[i], &c);
+    bool ok = c.ok;
+    printf("check: output %u: relative error %.3g vs the CPU backend (tolerance %g)", i, c.rel, c.tol);
+    if (c.mismatches)
+      printf("; %zu %s", c.mismatches,
+             tgc_dtype_kind_of(ref[i].dtype) == TGC_DTK_FLOAT ? "NaN or infinite values where the CPU backend differs"
+                                                              : "elements differ");
+    printf(" %s\n", ok ? "ok" : "FAIL");
     if (!ok) {
       fprintf(stderr, "tgc: error: output %u differs from the CPU backend\n", i);
       rc = 1;

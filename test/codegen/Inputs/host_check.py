@@ -5,13 +5,19 @@ The module must compile (shape-infer + fuse) to exactly one launch, a pointwise 
 are @main's arguments and whose result is returned (or to no launch and a returned constant, which a kernel of
 its own writes). The kernel from `tgc --emit=cuda` is compiled as C++ with g++ and a shim for the CUDA
 built-ins, and its output compared with `tgc run` on the same random inputs: relative error < 1e-5 (fp32 math
-vs the reference's double), with NaNs and infinities exactly where the reference has them.
+vs the reference's double), with NaNs and infinities exactly where the reference has them. A signed integer
+overflow in the kernel (undefined in CUDA C++ too; the CPU backend wraps) aborts it (-fsanitize).
   - pointwise: called once per output element (one "thread");
   - rows: each block is emulated with one host thread per CUDA thread (pthreads): __syncthreads is a barrier,
     __shared__ is static storage, and __shfl_xor_sync exchanges through a slot per thread between two
     barriers (the rows kernels call their block reductions uniformly, so every thread reaches them).
 
-Usage: host_check.py TGC FILE.tir --dims B=2,S=3 [--seed N]
+With --expect-error, the CPU backend must reject the run (its message is printed) and so must the kernel, through
+its error flag (the value it set is printed).
+
+Usage: host_check.py TGC FILE.tir --dims B=2,S=3 [--seed N] [--expect-error] [--values X=1,2,3]
+
+--values gives argument X's values (flattened, as its dtype) instead of random ones.
 """
 import argparse
 import os
@@ -27,6 +33,7 @@ PRELUDE = r"""
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <pthread.h>
 #define __global__
 #define __device__
@@ -52,6 +59,8 @@ template <typename T> static T __shfl_xor_sync(unsigned, T v, int o) {
 static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 static inline double rsqrt(double x) { return 1.0 / sqrt(x); }
 static inline int atomicExch(int *p, int v) { int o = *p; *p = v; return o; }
+static inline long long __double_as_longlong(double d) { long long r; memcpy(&r, &d, sizeof r); return r; }
+static inline int __clzll(long long x) { return x ? __builtin_clzll((unsigned long long)x) : 64; }
 """
 
 
@@ -61,6 +70,8 @@ def main():
     ap.add_argument("tir")
     ap.add_argument("--dims", default="")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--expect-error", action="store_true")
+    ap.add_argument("--values", action="append", default=[])
     a = ap.parse_args()
     dims = dict(kv.split("=") for kv in a.dims.split(",") if kv)
     passes = "--passes=shape-infer,canonicalize,fuse"
@@ -93,13 +104,29 @@ def main():
         for nm, dt, shape in args:
             shp = [int(dims.get(s.strip(), s.strip())) for s in shape.split(",") if s.strip()]
             x = rng.standard_normal(shp).astype(np.float32) if dt == "f32" else rng.integers(0, 4, shp).astype(np.int64)
+            given = [v.split("=", 1)[1] for v in a.values if v.split("=", 1)[0] == nm]
+            if given:
+                x = np.array([int(t) if x.dtype == np.int64 else float(t) for t in given[0].split(",")],
+                             dtype=x.dtype).reshape(shp)
             p = os.path.join(d, nm + ".npy")
             np.save(p, x)
             run += ["--input", f"{nm}={p}"]
             files.append(x)
         ref = os.path.join(d, "ref.npy")
-        subprocess.run(run + ["--output", f"0={ref}"], check=True, capture_output=True)
-        want = np.load(ref)
+        r = subprocess.run(run + ["--output", f"0={ref}"], capture_output=True, text=True)
+        if a.expect_error:
+            if r.returncode != 1:
+                print(f"host_check: the CPU backend exited {r.returncode}, not 1")
+                return 1
+            print("host_check: CPU: " + r.stderr.strip().splitlines()[-1])
+            dt, shape = re.search(r"\) -> (\w+)\[([^\]]*)\]", tir).groups()
+            want = np.zeros([int(dims.get(s.strip(), s.strip())) for s in shape.split(",") if s.strip()],
+                            {"f32": np.float32, "i64": np.int64, "i32": np.int32}[dt])
+        else:
+            if r.returncode:
+                print("host_check: tgc run failed:\n" + r.stderr)
+                return 1
+            want = np.load(ref)
         ctype = {np.dtype("float32"): "float", np.dtype("float64"): "double", np.dtype("int64"): "long long",
                  np.dtype("int32"): "int", np.dtype("bool"): "bool"}
         glob, body, call = [PRELUDE, src], ["int main() {"], []
@@ -140,12 +167,19 @@ def main():
         cpp = os.path.join(d, "k.cpp")
         open(cpp, "w").write("\n".join(body))
         exe = os.path.join(d, "k")
-        r = subprocess.run(["g++", "-O1", "-std=c++17", "-pthread", "-I", SHIM, cpp, "-o", exe], capture_output=True,
+        r = subprocess.run(["g++", "-O1", "-std=c++17", "-pthread", "-fsanitize=signed-integer-overflow",
+                            "-fno-sanitize-recover", "-I", SHIM, cpp, "-o", exe], capture_output=True,
                            text=True)
         if r.returncode:
             print("host_check: g++ failed:\n" + r.stderr[:3000])
             return 1
-        subprocess.run([exe], check=True)
+        r = subprocess.run([exe], capture_output=True, text=True)
+        if a.expect_error:
+            print(f"host_check: kernel {name}: exit {r.returncode}: {r.stderr.strip()}")
+            return 0 if r.returncode == 3 else 1
+        if r.returncode:
+            print(f"host_check: kernel {name} exited {r.returncode}: {r.stderr.strip()}")
+            return 1
         got = np.fromfile(os.path.join(d, "out.bin"), dtype=want.dtype).reshape(want.shape)
     if want.dtype == np.bool_ or want.dtype.kind in "iu":
         ok = np.array_equal(got, want)
