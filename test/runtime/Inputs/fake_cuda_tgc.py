@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A stand-in for `tgc` that looks like a run on the CUDA backend, for optest-cuda-tol.test: it runs the real
-tgc (FAKE_TGC), and for `run` prints the CUDA backend's summary line on standard error (unless FAKE_DEVICE=cpu)
+tgc (FAKE_TGC, on the CPU backend), and for `run` prints the CUDA backend's summary line on standard error (unless FAKE_DEVICE=cpu)
 and scales every f32 output by 1 + FAKE_SCALE (a relative error that size, as a different summation order
 gives). Standard library only: the f32 .npy data is rewritten with the array module."""
 import array
@@ -8,7 +8,9 @@ import os
 import subprocess
 import sys
 
-r = subprocess.run([os.environ["FAKE_TGC"]] + sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+# the real tgc runs on the CPU backend, so that on a GPU machine too only this script decides what the run looks like
+argv = sys.argv[1:2] + ["--device=cpu"] + sys.argv[2:] if sys.argv[1:2] == ["run"] else sys.argv[1:]
+r = subprocess.run([os.environ["FAKE_TGC"]] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 sys.stdout.buffer.write(r.stdout)
 sys.stderr.buffer.write(r.stderr)
 if r.returncode or sys.argv[1:2] != ["run"]:
