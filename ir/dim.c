@@ -264,11 +264,14 @@ tgc_dim_status tgc_dim_eval(const tgc_dim *d, const char *const *names, const in
 
 /* ---- lists of symbol sizes: B=8,S=512 ---- */
 
+/* A symbol's name as the lexer reads one (frontend/lexer.l: IDSTART IDCHAR*): a letter or '_', then letters,
+ * digits, '_' or '.'. */
 static bool is_ident(const char *s, size_t n) {
   if (n == 0 || !(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
     return false;
   for (size_t i = 1; i < n; i++)
-    if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
+    if (!(s[i] == '_' || s[i] == '.' || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+          (s[i] >= '0' && s[i] <= '9')))
       return false;
   return true;
 }

@@ -59,7 +59,7 @@ tgc_dim_status tgc_dim_eval(const tgc_dim *d, const char *const *names, const in
                             int64_t *out, const char **unbound);
 
 /* Sizes of symbols, as the command line and pass options spell them: `B=8,S=512`. The one parser of such lists
- * (tgc --plan-dims, tgc run --dim, plan-memory{dims=...}). Items are SYM=N, SYM an identifier and N a decimal
+ * (tgc --plan-dims, tgc run --dim, plan-memory{dims=...}). Items are SYM=N, SYM a .tir identifier and N a decimal
  * integer from 0 to INT64_MAX, separated by ',' or ';' (the same rule everywhere; inside a pass's options, where
  * ',' separates the options, only ';' can be written). A symbol given twice is an error. */
 typedef struct tgc_sym_sizes {

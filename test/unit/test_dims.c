@@ -400,17 +400,19 @@ static void test_sym_sizes(void) {
   tgc_sb_init(&why);
   CHECK(tgc_sym_sizes_parse(&s, "B=8,S=512;T_2=0", &why));
   CHECK(s.n == 3);
+
   CHECK_STR(s.names[0], "B");
   CHECK_STR(s.names[1], "S");
   CHECK_STR(s.names[2], "T_2");
   CHECK(s.sizes[0] == 8 && s.sizes[1] == 512 && s.sizes[2] == 0);
   CHECK(tgc_sym_sizes_find(&s, "S") == 1 && tgc_sym_sizes_find(&s, "Q") == -1);
   /* appending: a second list adds to the first, and a repeat across them is an error */
-  CHECK(tgc_sym_sizes_parse(&s, "Q=9223372036854775807", &why));
-  CHECK(s.n == 4 && s.sizes[3] == INT64_MAX);
+  CHECK(tgc_sym_sizes_parse(&s, "Q=9223372036854775807;seq.len=7", &why)); /* '.' in a name, as the lexer has it */
+  CHECK(s.n == 5 && s.sizes[3] == INT64_MAX && s.sizes[4] == 7);
+  CHECK_STR(s.names[4], "seq.len");
   CHECK(!tgc_sym_sizes_parse(&s, "R=1,B=2", &why));
   CHECK_STR(why.data, "symbol 'B' is given twice");
-  CHECK(s.n == 5); /* R=1, the item before the bad one, is kept */
+  CHECK(s.n == 6); /* R=1, the item before the bad one, is kept */
   /* evaluation straight from the parsed list */
   int64_t v = 0;
   CHECK(tgc_dim_eval(MUL(S("B"), S("S")), s.names, s.sizes, s.n, &v, NULL) == TGC_DIM_OK && v == 4096);
@@ -420,7 +422,7 @@ static void test_sym_sizes(void) {
   const char *range = " is not SYM=N with N an integer from 0 to 9223372036854775807";
   char want[256];
   const char *bad[] = {"B=-1", "B=x", "B", "=3", "B=", "B=+3", "B= 3", "2B=3", "B=9223372036854775808",
-                       "B=99999999999999999999", "B=1=2", "B-1=2"};
+                       "B=99999999999999999999", "B=1=2", "B-1=2", ".B=1"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     snprintf(want, sizeof want, "item '%s'%s", bad[i], range);
     CHECK(parse_fails(bad[i], want));
