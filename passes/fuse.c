@@ -1,6 +1,6 @@
 /* fuse: groups ops into `fusion` ops whose regions hold them, so that codegen emits one kernel (or one GEMM
  * call with its epilogue) per group. Requires: every value typed (shape-infer). Preserves: types; the numbers
- * (a region computes exactly what its ops did).
+ * (a region computes exactly what its ops did). Breaks: unfused IR (TGC_PROP_UNFUSED, not in its preserves).
  *
  * The groups, in the order they are formed (an op joins at most one):
  *  1. pattern rewrites first: a tanh-GELU spelled out in ops (0.5*x*(1+tanh(0.79788456*(x+0.044715*x^3))))

@@ -27,6 +27,7 @@ config.substitutions.append(("%tgc", os.path.join(config.tgc_tools_dir, "tgc")))
 config.substitutions.append(("%python", python))
 config.substitutions.append(("%examples", os.path.join(config.tgc_src_root, "examples")))
 config.substitutions.append(("%srcroot", config.tgc_src_root))
+config.substitutions.append(("%objroot", config.tgc_obj_root))
 
 # tgc first, then LLVM's FileCheck/not/count.
 config.environment["PATH"] = os.pathsep.join(
@@ -57,6 +58,10 @@ if shutil.which("nvidia-smi"):
 # root: tests that make device nodes in %t (never in /dev)
 if hasattr(os, "geteuid") and os.geteuid() == 0:
     config.available_features.add("root")
+
+# ctest: a CMake build tree with its CTestTestfile (scripts/gpu-lit's tree has none)
+if shutil.which("ctest") and os.path.exists(os.path.join(config.tgc_obj_root, "CTestTestfile.cmake")):
+    config.available_features.add("ctest")
 
 if shutil.which("dot"):
     config.available_features.add("graphviz")
