@@ -3,6 +3,11 @@
 places the build and the coverage tests then flag are exactly the places the document's table lists.
 
 Usage: new_op_places.py --src ROOT --work DIR [--jobs N]
+       new_op_places.py --src ROOT --table-only
+
+--table-only (quick, no build) checks only that each place the table lists exists: the file, the function
+defined in it, the test. It catches a renamed function or a moved test on every lit run; the full check
+below needs the `long` lit feature.
 
 1. ROOT is copied to DIR/src (build trees, .git and .venv left out) and a row for `frobnicate`, a unary
    elementwise op, is added to ir/ops.def after `clamp`.
@@ -22,6 +27,7 @@ Usage: new_op_places.py --src ROOT --work DIR [--jobs N]
    differ`. Exits 1 when D > 0 or a stage could not run.
 """
 import argparse
+import fnmatch
 import os
 import re
 import shutil
@@ -44,12 +50,16 @@ def stage(what):
 
 
 def copy_tree(src, dst):
-    top_skip = {".git", ".venv"}
+    """Copies SRC to DST without .git, .venv and what .gitignore names at the top (build trees, fuzz output)."""
+    top = [".git", ".venv"]
+    gi = os.path.join(src, ".gitignore")
+    if os.path.exists(gi):
+        top += [l.strip().strip("/") for l in open(gi) if l.strip() and not l.startswith("#") and "/" in l.strip()]
 
     def ignore(d, names):
-        skip = {n for n in names if n == "__pycache__"}
+        skip = {n for n in names if n == "__pycache__" or n.endswith(".pyc")}
         if os.path.abspath(d) == os.path.abspath(src):
-            skip |= {n for n in names if n in top_skip or n == "build" or n.startswith("build-")}
+            skip |= {n for n in names if any(fnmatch.fnmatch(n, p) for p in top)}
         return skip
 
     shutil.copytree(src, dst, ignore=ignore, symlinks=True)
@@ -140,12 +150,34 @@ def doc_places(src):
     return places
 
 
+def table_only(src):
+    """Each place of the table exists: FILE defines FUNCTION(), a TEST-PATH is a file."""
+    bad = 0
+    listed = sorted(doc_places(src))
+    for p in listed:
+        path, _, func = p.partition(":")
+        full = os.path.join(src, path)
+        if not os.path.isfile(full):
+            say("NO SUCH FILE in the table of %s: %s" % (DOC, path))
+            bad += 1
+        elif func and not re.search(r"^[A-Za-z_].*\b%s\(" % re.escape(func[:-2]), open(full).read(), re.M):
+            say("NO SUCH FUNCTION in the table of %s: %s defines no %s" % (DOC, path, func))
+            bad += 1
+    print("new-op table: %d places, %d not found" % (len(listed), bad))
+    return 1 if bad or not listed else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--src", required=True)
-    ap.add_argument("--work", required=True)
+    ap.add_argument("--work")
     ap.add_argument("--jobs", default="2")
+    ap.add_argument("--table-only", action="store_true")
     a = ap.parse_args()
+    if a.table_only:
+        return table_only(a.src)
+    if not a.work:
+        ap.error("--work is needed (or --table-only)")
     work = os.path.abspath(a.work)
     src, bld = os.path.join(work, "src"), os.path.join(work, "build")
     shutil.rmtree(work, ignore_errors=True)
