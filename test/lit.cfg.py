@@ -69,6 +69,11 @@ r = run_quiet([python, "-c", "import torch"], timeout=120)
 if r and r.returncode == 0:
     config.available_features.add("torch")
 
+# long: slow tests (a scratch configure and build of the whole tree), left out of quick runs; scripts/check
+# (make check, CI) turns it on for the release build with `--param long=1`, as does TGC_LIT_LONG=1.
+if lit_config.params.get("long", os.environ.get("TGC_LIT_LONG", "0")) not in ("", "0"):
+    config.available_features.add("long")
+
 sanitize = getattr(config, "tgc_sanitize", "")
 if "address" in sanitize:
     config.available_features.add("asan")

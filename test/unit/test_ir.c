@@ -959,6 +959,17 @@ static void test_op_table(void) {
       sane = false;
     if (!info->attr_schema)
       sane = false;
+    /* the op classes of ops.def */
+    if ((info->flags & TGC_OPF_FLOAT_ONLY) && !(info->flags & (TGC_OPF_ELEMWISE | TGC_OPF_REDUCTION)))
+      sane = false;
+    if ((info->flags & TGC_OPF_LOGICAL) && !(info->flags & TGC_OPF_ELEMWISE))
+      sane = false;
+    if ((info->flags & TGC_OPF_INDEX_MAP) && (info->flags & (TGC_OPF_ELEMWISE | TGC_OPF_REGION | TGC_OPF_REDUCTION)))
+      sane = false;
+    if ((info->flags & TGC_OPF_VIEW) && (!(info->flags & TGC_OPF_INDEX_MAP) || info->max_operands != 1))
+      sane = false;
+    if ((info->flags & TGC_OPF_SOURCE) && (info->max_operands != 0 || !(info->flags & TGC_OPF_NEEDS_TYPE)))
+      sane = false;
   }
   CHECK(roundtrip);
   CHECK(unique);
@@ -1007,6 +1018,23 @@ static void test_op_table(void) {
     all_typed = all_typed && (tgc_op_info_of(typed[i])->flags & TGC_OPF_NEEDS_TYPE);
   CHECK(all_typed);
   CHECK(!(tgc_op_info_of(TGC_OP_ADD)->flags & TGC_OPF_NEEDS_TYPE));
+  /* class memberships the passes and backends rely on */
+  CHECK((tgc_op_info_of(TGC_OP_EXP)->flags & TGC_OPF_FLOAT_ONLY) &&
+        (tgc_op_info_of(TGC_OP_SOFTMAX)->flags & TGC_OPF_FLOAT_ONLY) &&
+        !(tgc_op_info_of(TGC_OP_NEG)->flags & TGC_OPF_FLOAT_ONLY) &&
+        !(tgc_op_info_of(TGC_OP_CUMSUM)->flags & TGC_OPF_FLOAT_ONLY));
+  CHECK((tgc_op_info_of(TGC_OP_NOT)->flags & TGC_OPF_LOGICAL) && !(tgc_op_info_of(TGC_OP_ADD)->flags & TGC_OPF_LOGICAL));
+  CHECK((tgc_op_info_of(TGC_OP_TRANSPOSE)->flags & TGC_OPF_INDEX_MAP) &&
+        !(tgc_op_info_of(TGC_OP_GATHER)->flags & TGC_OPF_INDEX_MAP) &&
+        !(tgc_op_info_of(TGC_OP_SPLIT)->flags & TGC_OPF_INDEX_MAP));
+  int views = 0, sources = 0;
+  for (int i = 0; i < TGC_OP_COUNT; i++) {
+    views += (tgc_op_info_of((tgc_opcode)i)->flags & TGC_OPF_VIEW) != 0;
+    sources += (tgc_op_info_of((tgc_opcode)i)->flags & TGC_OPF_SOURCE) != 0;
+  }
+  CHECK(views == 1 && (tgc_op_info_of(TGC_OP_RESHAPE)->flags & TGC_OPF_VIEW));
+  CHECK(sources == 2 && (tgc_op_info_of(TGC_OP_PARAM)->flags & TGC_OPF_SOURCE) &&
+        (tgc_op_info_of(TGC_OP_CONSTANT)->flags & TGC_OPF_SOURCE));
 }
 
 static void test_dtypes(void) {
