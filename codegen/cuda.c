@@ -1,5 +1,5 @@
 /* CUDA C generation. Every launch of the optimized entry function becomes one or more steps of a CUDA program
- * (cuda.h):
+ * (cuda_codegen.h):
  *  - a *pointwise* kernel computes one output element per thread: it turns the linear index into the output's
  *    multi-index and evaluates the launch's ops as an expression tree, each value at the multi-index its
  *    consumer needs (broadcasts drop or zero dims, transposes permute them, slices offset them, reshapes go
@@ -16,7 +16,7 @@
  * Symbolic dims are kernel parameters, so a new batch size does not recompile. Math is fp32 (double for f64,
  * exact 64-bit integers for integer values); storage is the tensor's dtype. Groups are trees (fusion grows
  * along single-user values), so nothing is evaluated twice. */
-#include "cuda.h"
+#include "cuda_codegen.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda.h"
+#include "cuda_codegen.h"
 #include "frontend.h"
 #include "check.h"
 

@@ -1,5 +1,5 @@
 /* `tgc run --device=cuda`: the CUDA backend's executor. The module is optimized (-O2) and turned into a CUDA
- * program (codegen/cuda.h); its kernels are compiled with NVRTC (identical kernels once, in parallel, through
+ * program (codegen/cuda_codegen.h); its kernels are compiled with NVRTC (identical kernels once, in parallel, through
  * the on-disk kernel cache); weights are uploaded once; every intermediate is placed in one arena by a
  * liveness-based best-fit plan; the first run is queued step by step and later runs (--repeat) replay a CUDA
  * graph captured from the same steps. An index out of range in a gather sets a flag that is checked after each
@@ -12,11 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../codegen/cuda.h"
+#include "../../codegen/cuda_codegen.h"
 #include "../../passes/pass_manager.h"
 #include "../../runtime/artifact.h"
 #include "../../runtime/cublaslt.h"
-#include "../../runtime/cuda.h"
+#include "../../runtime/cuda_driver.h"
 #include "../../runtime/kcache.h"
 #include "../../runtime/memplan.h"
 #include "../../runtime/nvrtc.h"

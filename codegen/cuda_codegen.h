@@ -4,8 +4,8 @@
  * top-level launches, and the temporaries a launch needs between its steps (a GEMM's product before its
  * epilogue kernel, an attention operand that is not a strided view of a buffer). Symbolic dims are kernel
  * parameters, so a new batch size or sequence length does not recompile anything. */
-#ifndef TGC_CUDA_H
-#define TGC_CUDA_H
+#ifndef TGC_CUDA_CODEGEN_H
+#define TGC_CUDA_CODEGEN_H
 
 #include "ir.h"
 
