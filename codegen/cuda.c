@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "lower.h"
+#include "program.h"
 #include "tgc/clamp.h"
 #include "tgc/slice.h"
 
@@ -338,24 +339,6 @@ static const char *unary_expr(const tgc_op *op, const char *x, bool dbl, char *b
 
 /* The arguments of tgc_f8_bits and tgc_f8_value that name DT's format (see FP8). */
 static const char *fp8_fmt(tgc_dtype dt) { return dt == TGC_DT_F8E4M3 ? "4, 3, 1" : "5, 2, 0"; }
-
-int tgc_cuda_err_value(int code, tgc_cuda_err kind) {
-  return kind == TGC_CUDA_ERR_INDEX ? code : -(4 * code + (int)kind);
-}
-
-void tgc_cuda_err_decode(int value, int *code, tgc_cuda_err *kind) {
-  *code = value > 0 ? value : -value / 4;
-  *kind = value > 0 ? TGC_CUDA_ERR_INDEX : (tgc_cuda_err)(-value % 4);
-}
-
-const char *tgc_cuda_err_message(tgc_cuda_err kind) {
-  switch (kind) {
-  case TGC_CUDA_ERR_INDEX: return "an index is out of range";
-  case TGC_CUDA_ERR_NEG_EXPONENT: return "integer power with a negative exponent";
-  case TGC_CUDA_ERR_DIV_ZERO: return "integer division by zero";
-  }
-  tgc_unreachable();
-}
 
 static const char *binary_op(tgc_opcode op) {
   switch (op) {
@@ -1101,7 +1084,7 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
     } else if (op->opcode == TGC_OP_POW) { /* integers and bool: exact, wrapping, as the CPU backend */
       e->ipow = true;
       line(e, "const %s %s = (%s)tgc_ipow((long long)%s, (long long)%s, err, %d);", ct, r, ct, x[0], x[1],
-           tgc_cuda_err_value(e->code, TGC_CUDA_ERR_NEG_EXPONENT));
+           tgc_rt_kerr_value(e->code, TGC_RT_KERR_NEG_EXPONENT));
     } else /* NaN propagates, as torch.maximum does */
       line(e, "const %s %s = (%s != %s || %s != %s) ? (%s)NAN : (%s %s %s ? %s : %s);", ct, r, x[0], x[0], x[1], x[1],
            ct, x[0], op->opcode == TGC_OP_MAXIMUM ? ">" : "<", x[1], x[0], x[1]);
@@ -1121,7 +1104,7 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
       /* integers and bool: division by zero is an error, INT64_MIN / -1 wraps, as in the CPU backend */
       e->idiv = true;
       line(e, "const %s %s = (%s)tgc_idiv((long long)%s, (long long)%s, err, %d);", ct, r, ct, x[0], x[1],
-           tgc_cuda_err_value(e->code, TGC_CUDA_ERR_DIV_ZERO));
+           tgc_rt_kerr_value(e->code, TGC_RT_KERR_DIV_ZERO));
       return r;
     }
     if ((op->opcode == TGC_OP_ADD || op->opcode == TGC_OP_SUB || op->opcode == TGC_OP_MUL) &&
@@ -1270,7 +1253,7 @@ static const char *const HEADERS = "#include <cuda_fp16.h>\n#include <cuda_bf16.
                                    "#ifndef NAN\n#define NAN __int_as_float(0x7fffffff)\n#endif\n";
 
 /* Integer power by squaring, wrapping modulo 2^64 as the CPU backend's; a negative exponent is an error, which
- * the kernel reports as VALUE in *err (tgc_cuda_err_value; the runtime names it at the launch). */
+ * the kernel reports as VALUE in *err (tgc_rt_kerr_value; the runtime names it at the launch). */
 static const char *const IPOW =
     "__device__ long long tgc_ipow(long long b, long long e, int *err, int value) {\n"
     "  if (e < 0) {\n"
