@@ -249,3 +249,81 @@ const char *tgc_cuda_float_attr(emitter *e, const tgc_op *op, const char *name, 
   tgc_sb_free(&b);
   return r;
 }
+
+/* ---- kernel templates (codegen/kernels/NAME.cuh) ---- */
+
+static bool template_flag(const tgc_cuda_tflag *flags, uint32_t n, const char *name, size_t len) {
+  for (uint32_t i = 0; i < n; i++)
+    if (strlen(flags[i].name) == len && strncmp(flags[i].name, name, len) == 0)
+      return flags[i].on;
+  TGC_ASSERT(!"a template flag the emitter does not set");
+  return false;
+}
+
+static const char *template_var(const tgc_cuda_tvar *vars, uint32_t n, const char *name, size_t len) {
+  for (uint32_t i = 0; i < n; i++)
+    if (strlen(vars[i].name) == len && strncmp(vars[i].name, name, len) == 0)
+      return vars[i].value;
+  TGC_ASSERT(!"a template substitution point the emitter does not set");
+  return "";
+}
+
+/* Whether the line [L, L + LEN) is the directive "//@ WORD" (with an identifier after it when ARG is set). */
+static bool directive(const char *l, size_t len, const char *word, const char **arg, size_t *arglen) {
+  size_t w = strlen(word);
+  if (len < 4 + w || strncmp(l, "//@ ", 4) != 0 || strncmp(l + 4, word, w) != 0)
+    return false;
+  if (!arg)
+    return len == 4 + w;
+  if (len < 6 + w || l[4 + w] != ' ')
+    return false;
+  for (size_t i = 5 + w; i < len; i++)
+    if (!(l[i] == '_' || (l[i] >= 'a' && l[i] <= 'z') || (l[i] >= '0' && l[i] <= '9')))
+      return false;
+  *arg = l + 5 + w;
+  *arglen = len - 5 - w;
+  return true;
+}
+
+void tgc_cuda_expand(tgc_strbuf *out, const char *tmpl, const tgc_cuda_tflag *flags, uint32_t nflags,
+                     const tgc_cuda_tvar *vars, uint32_t nvars) {
+  /* one entry per open `//@ if`: whether its current branch is kept, and whether it is in its else */
+  bool keep[16], in_else[16];
+  uint32_t depth = 0;
+  bool on = true; /* every open branch is kept */
+  for (const char *l = tmpl; *l;) {
+    const char *nl = strchr(l, '\n');
+    size_t len = nl ? (size_t)(nl - l) : strlen(l);
+    const char *arg;
+    size_t arglen;
+    if (directive(l, len, "if", &arg, &arglen)) {
+      TGC_ASSERT(depth < 16);
+      keep[depth] = template_flag(flags, nflags, arg, arglen);
+      in_else[depth++] = false;
+    } else if (directive(l, len, "else", NULL, NULL)) {
+      TGC_ASSERT(depth > 0 && !in_else[depth - 1]);
+      keep[depth - 1] = !keep[depth - 1];
+      in_else[depth - 1] = true;
+    } else if (directive(l, len, "end", NULL, NULL)) {
+      TGC_ASSERT(depth > 0);
+      depth--;
+    } else if (on && !(len >= 3 && strncmp(l, "//@", 3) == 0)) {
+      for (size_t i = 0; i < len; i++) {
+        const char *at = l[i] == '@' ? memchr(l + i + 1, '@', len - i - 1) : NULL;
+        if (l[i] != '@') {
+          tgc_sb_putc(out, l[i]);
+          continue;
+        }
+        TGC_ASSERT(at); /* an unclosed substitution point */
+        tgc_sb_puts(out, template_var(vars, nvars, l + i + 1, (size_t)(at - l - i - 1)));
+        i = (size_t)(at - l);
+      }
+      tgc_sb_putc(out, '\n');
+    }
+    on = true;
+    for (uint32_t d = 0; d < depth; d++)
+      on = on && keep[d];
+    l += len + (nl ? 1 : 0);
+  }
+  TGC_ASSERT(depth == 0); /* an `//@ if` without its `//@ end` */
+}

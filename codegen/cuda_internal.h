@@ -148,6 +148,22 @@ void tgc_cuda_value_literal(tgc_strbuf *b, tgc_dtype dt, double v, bool from_int
 void tgc_cuda_const_literal(tgc_strbuf *b, const tgc_attr *a, tgc_dtype dt);
 const char *tgc_cuda_float_attr(emitter *e, const tgc_op *op, const char *name, double dflt, bool dbl);
 
+/* A kernel template's bindings (codegen/kernels/NAME.cuh): a flag for its `//@ if NAME` lines, a value for its
+ * @NAME@ substitution points. */
+typedef struct {
+  const char *name;
+  bool on;
+} tgc_cuda_tflag;
+typedef struct {
+  const char *name;
+  const char *value;
+} tgc_cuda_tvar;
+/* Appends template TMPL to OUT: the lines between `//@ if FLAG` and its `//@ else` (or `//@ end`) when FLAG is on,
+ * those between `//@ else` and `//@ end` when it is off, every other `//@` line dropped (the template's comments),
+ * each @NAME@ replaced by its value. A flag or name without a binding is an internal error. */
+void tgc_cuda_expand(tgc_strbuf *out, const char *tmpl, const tgc_cuda_tflag *flags, uint32_t nflags,
+                     const tgc_cuda_tvar *vars, uint32_t nvars);
+
 /* ---- cuda_eval.c: expressions ---- */
 
 const char *tgc_cuda_eval(emitter *e, const kernel_src *k, const tgc_value *v, const index_vec *I);
@@ -181,6 +197,9 @@ bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_valu
 
 bool tgc_cuda_gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_value *const *ins,
                             const tgc_value *const *outer, uint32_t nin, const tgc_value *result);
+
+/* The attention kernel's template, codegen/kernels/attention.cuh, embedded at build time (cmake/embed.cmake). */
+extern const char tgc_cuda_attention_cuh[];
 
 /* ---- cuda_program.c: the program ---- */
 
