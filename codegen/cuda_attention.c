@@ -157,17 +157,16 @@ bool tgc_cuda_gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc
     tgc_sb_printf(&sym_params, ", long long s_%s", e.syms[s]->name);
   bool vec_k = vec_ok(&vw[1], D, vec), vec_v = vec_ok(&vw[2], Dv, vec);
   const tgc_cuda_tflag flags[] = {
-      {"mma", use_mma},       {"f16", dt == TGC_DT_F16},   {"causal", causal},
-      {"mask", nops == 4},    {"bool_mask", bool_mask},    {"float_mask", nops == 4 && !bool_mask},
-      {"async", vec_k && vec_v}, /* (with tensor cores D == DV) */
-      {"vec_k", vec_k},       {"vec_v", vec_v},
+      {"mma", use_mma}, {"f16", dt == TGC_DT_F16}, {"causal", causal}, {"mask", nops == 4},
+      {"bool_mask", bool_mask}, {"float_mask", nops == 4 && !bool_mask},
+      {"async", vec_k && vec_v}, /* both tiles by cp.async (tensor cores: D == DV) */
+      {"vec_k", vec_k}, {"vec_v", vec_v},
   };
   const tgc_cuda_tvar vars[] = {
-      {"NAME", name},         {"T", T},     {"MASK_PARAM", mask_param.data ? mask_param.data : ""},
-      {"SYM_PARAMS", sym_params.data ? sym_params.data : ""},
-      {"D", d_s},             {"DV", dv_s}, {"VEC", vec_s}, {"TPQ", tpq_s}, {"QPB", qpb_s}, {"TK", tk_s},
-      {"HPK", hpk_s},         {"SQ", sq},   {"SK", sk},     {"Q", qo.data}, {"K", ko.data}, {"V", vo.data},
-      {"O", oo.data},         {"M", mo.data ? mo.data : ""}, {"SCALE", scale},
+      {"NAME", name}, {"T", T}, {"MASK_PARAM", mask_param.data ? mask_param.data : ""},
+      {"SYM_PARAMS", sym_params.data ? sym_params.data : ""}, {"D", d_s}, {"DV", dv_s}, {"VEC", vec_s},
+      {"TPQ", tpq_s}, {"QPB", qpb_s}, {"TK", tk_s}, {"HPK", hpk_s}, {"SQ", sq}, {"SK", sk}, {"Q", qo.data},
+      {"K", ko.data}, {"V", vo.data}, {"O", oo.data}, {"M", mo.data ? mo.data : ""}, {"SCALE", scale},
   };
   tgc_sb_printf(&src, "// %s\n", g->where);
   tgc_sb_puts(&src, tgc_cuda_kernel_headers);

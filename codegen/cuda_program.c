@@ -70,16 +70,24 @@ static bool gen_launch(gen *g, const tgc_op *op) {
     const tgc_value **outer = tgc_arena_alloc(ar, sizeof *outer * (r->nargs + 1));
     for (uint32_t j = 0; j < r->nargs; j++)
       outer[j] = op->operands[j].value;
-    const char *kind = tgc_op_attr_str(op, "kind", "fusion");
     uint32_t n;
-    if (strcmp(kind, "gemm_epilogue") == 0) {
+    switch (tgc_fusion_kind_of(op)) {
+    case TGC_FUSION_GEMM_EPILOGUE: {
       const tgc_op *mm = find_op(r, TGC_OP_MATMUL, &n);
       if (n == 1 && tgc_cuda_gen_gemm(g, mm, root, r->args, outer, r->nargs, &op->results[0]))
         return true;
-    } else if (strcmp(kind, "attention") == 0) {
+      break;
+    }
+    case TGC_FUSION_ATTENTION: {
       const tgc_op *at = find_op(r, TGC_OP_ATTENTION, &n);
       if (n == 1)
         return tgc_cuda_gen_attention(g, at, root, r->args, outer, r->nargs, &op->results[0]);
+      break;
+    }
+    case TGC_FUSION_ELEMENTWISE:
+    case TGC_FUSION_REDUCTION:
+    case TGC_FUSION_KIND_COUNT: /* unverified IR: computed as any other group */
+      break;
     }
     return tgc_cuda_value_kernel(g, "pointwise", root, r->args, outer, r->nargs, &op->results[0]);
   }
