@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "artifact.h"
-#include "cuda.h"
+#include "cuda_codegen.h"
 #include "lower.h"
 #include "program_build.h"
 

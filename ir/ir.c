@@ -463,6 +463,29 @@ const char *tgc_op_attr_str(const tgc_op *op, const char *name, const char *dflt
   return a && a->kind == TGC_ATTR_STR ? a->u.s : dflt;
 }
 
+static const char *const fusion_kind_names[] = {
+#define TGC_FUSION_KIND_NAME(e, name) name,
+    TGC_FUSION_KINDS(TGC_FUSION_KIND_NAME)
+#undef TGC_FUSION_KIND_NAME
+};
+
+tgc_fusion_kind tgc_fusion_kind_parse(const char *name, size_t len) {
+  for (int k = 0; k < TGC_FUSION_KIND_COUNT; k++)
+    if (strlen(fusion_kind_names[k]) == len && memcmp(fusion_kind_names[k], name, len) == 0)
+      return (tgc_fusion_kind)k;
+  return TGC_FUSION_KIND_COUNT;
+}
+
+tgc_fusion_kind tgc_fusion_kind_of(const tgc_op *op) {
+  const tgc_attr *a = op->opcode == TGC_OP_FUSION ? tgc_op_attr(op, "kind") : NULL;
+  return a && a->kind == TGC_ATTR_STR ? tgc_fusion_kind_parse(a->u.s, a->len) : TGC_FUSION_KIND_COUNT;
+}
+
+const char *tgc_fusion_kind_name(tgc_fusion_kind k) {
+  TGC_ASSERT(k < TGC_FUSION_KIND_COUNT);
+  return fusion_kind_names[k];
+}
+
 /* ---- builder ---- */
 
 tgc_builder tgc_builder_at_end(tgc_module *m, tgc_block *b) {

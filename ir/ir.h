@@ -284,6 +284,27 @@ double tgc_op_attr_float(const tgc_op *op, const char *name, double dflt);
 bool tgc_op_attr_bool(const tgc_op *op, const char *name, bool dflt);
 const char *tgc_op_attr_str(const tgc_op *op, const char *name, const char *dflt);
 
+/* The kinds of fusion groups (passes/fuse.c), the one table of their names: a fusion op's `kind` attribute stays a
+ * string in the textual IR, the verifier rejects any other, and code that decides by kind switches on the enum. */
+#define TGC_FUSION_KINDS(X)                                                                                    \
+  X(ELEMENTWISE, "elementwise")     /* connected elementwise ops */                                            \
+  X(REDUCTION, "reduction")         /* a row reduction with its elementwise producers and consumers */         \
+  X(GEMM_EPILOGUE, "gemm_epilogue") /* a matmul and the elementwise chain that consumes it */                  \
+  X(ATTENTION, "attention")         /* an attention op with the layout ops around it */
+typedef enum {
+#define TGC_FUSION_KIND_ENUM(e, name) TGC_FUSION_##e,
+  TGC_FUSION_KINDS(TGC_FUSION_KIND_ENUM)
+#undef TGC_FUSION_KIND_ENUM
+  TGC_FUSION_KIND_COUNT /* not a kind: what tgc_fusion_kind_of says of a missing or unknown one */
+} tgc_fusion_kind;
+/* The kind of fusion op OP (from its `kind` attribute); TGC_FUSION_KIND_COUNT when it has none or an unknown one,
+ * which the verifier rejects. */
+tgc_fusion_kind tgc_fusion_kind_of(const tgc_op *op);
+/* The kind named NAME (LEN bytes), or TGC_FUSION_KIND_COUNT. */
+tgc_fusion_kind tgc_fusion_kind_parse(const char *name, size_t len);
+/* K's name as the textual IR spells it: "gemm_epilogue". */
+const char *tgc_fusion_kind_name(tgc_fusion_kind k);
+
 /* ---- the builder ------------------------------------------------------------------------------- */
 
 /* Inserts new ops at the end of a block (or before a given op), with a current location. */

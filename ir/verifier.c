@@ -372,6 +372,24 @@ static void verify_op_specific(verifier *v, const tgc_op *op) {
   const tgc_op_info *info = tgc_op_info_of(op->opcode);
   const tgc_type *in = op->noperands >= 1 && op->operands[0].value ? op->operands[0].value->type : NULL;
   switch (op->opcode) {
+  case TGC_OP_FUSION:
+    /* a closed set of kinds (ir.h, TGC_FUSION_KINDS); a missing or non-string kind is verify_attrs' */
+    for (uint32_t i = 0; i < op->attrs.n; i++) {
+      const tgc_named_attr *na = &op->attrs.items[i];
+      if (strcmp(na->name, "kind") != 0 || na->value->kind != TGC_ATTR_STR ||
+          tgc_fusion_kind_parse(na->value->u.s, na->value->len) != TGC_FUSION_KIND_COUNT)
+        continue;
+      tgc_strbuf kinds, b;
+      tgc_sb_init(&kinds);
+      tgc_sb_init(&b);
+      for (int k = 0; k < TGC_FUSION_KIND_COUNT; k++)
+        tgc_sb_printf(&kinds, "%s%s", k ? "|" : "", tgc_fusion_kind_name((tgc_fusion_kind)k));
+      tgc_attr_print(na->value, &b);
+      VERR(v, na->loc, "attribute 'kind' of 'fusion' must be one of %s, but is %s", kinds.data, b.data);
+      tgc_sb_free(&kinds);
+      tgc_sb_free(&b);
+    }
+    break;
   case TGC_OP_PARAM: {
     const tgc_attr *a = tgc_op_attr(op, "name");
     if (a && a->kind == TGC_ATTR_STR && a->len == 0)

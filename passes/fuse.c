@@ -26,7 +26,7 @@
 typedef struct {
   tgc_op **ops;
   uint32_t n, cap;
-  const char *kind;
+  tgc_fusion_kind kind;
   tgc_op *root; /* the op whose result is the group's result */
 } group;
 
@@ -377,7 +377,8 @@ static tgc_op *materialize(fuser *f, group *g) {
     }
   tgc_op *root = g->root;
   tgc_op *fusion = tgc_op_create(f->m, TGC_OP_FUSION, ins, nin, &root->results[0].type, 1, root->loc);
-  tgc_op_set_attr(f->m, fusion, "kind", tgc_attr_str(&f->m->arena, g->kind, strlen(g->kind)));
+  const char *kind = tgc_fusion_kind_name(g->kind);
+  tgc_op_set_attr(f->m, fusion, "kind", tgc_attr_str(&f->m->arena, kind, strlen(kind)));
   fusion->results[0].name = root->results[0].name;
   tgc_block_insert_before(b, root, fusion);
   tgc_value_replace_all_uses(&root->results[0], &fusion->results[0]);
@@ -401,15 +402,15 @@ static tgc_op *materialize(fuser *f, group *g) {
   f->ngroups++;
   f->ctx->changed = true;
   remark(f, fusion, "fused %u ops into %s %s group rooted at '%s' (%u input%s)", g->n,
-         strchr("aeiou", g->kind[0]) ? "an" : "a", g->kind, tgc_op_name(root->opcode), nin, nin == 1 ? "" : "s");
+         strchr("aeiou", kind[0]) ? "an" : "a", kind, tgc_op_name(root->opcode), nin, nin == 1 ? "" : "s");
   return fusion;
 }
 
 static bool full(fuser *f, const group *g, const tgc_op *candidate, const char *what) {
   if ((int64_t)g->n < f->max_ops)
     return false;
-  missed(f, candidate, "not fusing '%s' into the %s group: the group has reached max-ops (%lld)", what, g->kind,
-         (long long)f->max_ops);
+  missed(f, candidate, "not fusing '%s' into the %s group: the group has reached max-ops (%lld)", what,
+         tgc_fusion_kind_name(g->kind), (long long)f->max_ops);
   return true;
 }
 
@@ -422,7 +423,8 @@ static void grow_forward(fuser *f, group *g) {
       const tgc_use *use = g->root->results[0].uses;
       if (n > 1 && use && is_pointwise(use->user))
         missed(f, use->user, "not fusing '%s' into the %s group of '%s': its operand has %zu users (fusing would "
-               "compute it twice)", tgc_op_name(use->user->opcode), g->kind, tgc_op_name(g->root->opcode), n);
+               "compute it twice)", tgc_op_name(use->user->opcode), tgc_fusion_kind_name(g->kind),
+               tgc_op_name(g->root->opcode), n);
       return;
     }
     if (is_grouped(f, u) || u->nresults != 1 || u->parent != g->root->parent)
@@ -430,7 +432,7 @@ static void grow_forward(fuser *f, group *g) {
     if (!is_pointwise(u)) {
       if (tgc_op_info_of(u->opcode)->flags & TGC_OPF_CONTRACTION)
         missed(f, u, "not fusing '%s' into the %s group of '%s': a group holds at most one contraction",
-               tgc_op_name(u->opcode), g->kind, tgc_op_name(g->root->opcode));
+               tgc_op_name(u->opcode), tgc_fusion_kind_name(g->kind), tgc_op_name(g->root->opcode));
       else if (tgc_op_info_of(u->opcode)->flags & TGC_OPF_COLLECTIVE)
         missed(f, u, "not fusing '%s' into a group: fusion never crosses a collective", tgc_op_name(u->opcode));
       return;
@@ -496,13 +498,13 @@ static void absorb_shared(fuser *f, group *g) {
         outside += !group_has(g, u->user);
       if (outside)
         missed(f, p, "not fusing '%s' into the %s group of '%s': its result has %zu user%s outside the group "
-               "(fusing would compute it twice)", tgc_op_name(p->opcode), g->kind, tgc_op_name(g->root->opcode),
-               outside, outside == 1 ? "" : "s");
+               "(fusing would compute it twice)", tgc_op_name(p->opcode), tgc_fusion_kind_name(g->kind),
+               tgc_op_name(g->root->opcode), outside, outside == 1 ? "" : "s");
     }
   }
 }
 
-static void new_group(fuser *f, group *g, tgc_op *root, const char *kind) {
+static void new_group(fuser *f, group *g, tgc_op *root, tgc_fusion_kind kind) {
   memset(g, 0, sizeof *g);
   g->kind = kind;
   g->root = root;
@@ -515,7 +517,7 @@ static void group_attention(fuser *f, tgc_block *b) {
     tgc_op *next = op->next;
     if (op->opcode == TGC_OP_ATTENTION && !is_grouped(f, op)) {
       group g;
-      new_group(f, &g, op, "attention");
+      new_group(f, &g, op, TGC_FUSION_ATTENTION);
       /* producers of q, k, v: transposes and reshapes with one user, then a split whose every result is used
        * by the group */
       for (uint32_t k = 0; k < 3 && k < op->noperands; k++) {
@@ -577,7 +579,7 @@ static void group_gemms(fuser *f, tgc_block *b) {
     tgc_op *next = op->next;
     if (op->opcode == TGC_OP_MATMUL && !is_grouped(f, op)) {
       group g;
-      new_group(f, &g, op, "gemm_epilogue");
+      new_group(f, &g, op, TGC_FUSION_GEMM_EPILOGUE);
       /* operands transposed in their last two dims (a linear layer's weight) are read transposed by the GEMM */
       for (uint32_t k = 0; k < 2; k++) {
         tgc_op *t = op->operands[k].value->def;
@@ -599,7 +601,7 @@ static void group_reductions(fuser *f, tgc_block *b) {
     tgc_op *next = op->next;
     if (tgc_op_is_row_reduction(op) && !is_grouped(f, op)) {
       group g;
-      new_group(f, &g, op, "reduction");
+      new_group(f, &g, op, TGC_FUSION_REDUCTION);
       grow_backward(f, &g, op);
       grow_forward(f, &g);
       if (finish_group(f, &g))
@@ -622,7 +624,7 @@ static void group_elementwise(fuser *f, tgc_block *b) {
     bool continues = u && !is_grouped(f, u) && is_pointwise(u) && !is_view(u) && u->parent == b;
     if (compute && !is_grouped(f, op) && !continues) {
       group g;
-      new_group(f, &g, op, "elementwise");
+      new_group(f, &g, op, TGC_FUSION_ELEMENTWISE);
       grow_backward(f, &g, op);
       absorb_shared(f, &g);
       int ncompute = 0; /* a group needs two computing ops: a chain of views is no kernel */

@@ -2,7 +2,7 @@
 #ifndef TGC_RT_CUBLASLT_H
 #define TGC_RT_CUBLASLT_H
 
-#include "cuda.h"
+#include "cuda_driver.h"
 #include "tgc/dtype.h"
 
 typedef struct tgc_rt_blas tgc_rt_blas;

@@ -1,7 +1,7 @@
-/* CUDA driver API loaded with dlopen (see cuda.h). Only the handful of entry points tgc needs are looked up;
+/* CUDA driver API loaded with dlopen (see cuda_driver.h). Only the handful of entry points tgc needs are looked up;
  * every failure becomes a message that names the call and CUDA's own error string. */
 #define _POSIX_C_SOURCE 200809L
-#include "cuda.h"
+#include "cuda_driver.h"
 
 #include <dlfcn.h>
 #include <stdio.h>

@@ -68,7 +68,7 @@ typedef struct tgc_rt_pgemm {
   tgc_rt_poly batch, m, n, k;
   int epilogue;    /* a tgc_rt_epilogue */
   tgc_dtype dtype;
-  int64_t ldd;     /* D's padded row pitch in elements, else 0 (then n is computed as ldd: see codegen/cuda.h) */
+  int64_t ldd;     /* D's padded row pitch in elements, else 0 (then n is computed as ldd: see codegen/cuda_codegen.h) */
   const char *loc; /* "file:line:col" of the matmul (or its fusion) */
 } tgc_rt_pgemm;
 

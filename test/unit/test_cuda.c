@@ -1,6 +1,7 @@
 /* Unit tests of the CUDA backend: its one float-literal printer (tgc_cuda_float_literal: every special value in
- * every float dtype is valid CUDA C, no `1f`, `inf` or `nan`, and reads back to the value the dtype holds), and
- * generation's refusal of a module with untyped values (it crashed). */
+ * every float dtype is valid CUDA C, no `1f`, `inf` or `nan`, and reads back to the value the dtype holds),
+ * generation's refusal of a module with untyped values (it crashed), and the kernel-template expander
+ * (tgc_cuda_expand: flags, nesting, else branches, substitution points, the template's own comments). */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -8,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda.h"
+#include "cuda_codegen.h"
+#include "cuda_internal.h"
 #include "frontend.h"
 #include "check.h"
 
@@ -172,7 +174,48 @@ static void test_entry(void) {
   tgc_diag_free(&d);
 }
 
+static const char *expand(const char *tmpl) {
+  static const tgc_cuda_tflag flags[] = {{"on", true}, {"off", false}};
+  static const tgc_cuda_tvar vars[] = {{"X", "1"}, {"YY", "two"}, {"EMPTY", ""}};
+  tgc_strbuf b;
+  tgc_sb_init(&b);
+  tgc_cuda_expand(&b, tmpl, flags, 2, vars, 3);
+  static char out[512];
+  snprintf(out, sizeof out, "%s", b.data ? b.data : "");
+  tgc_sb_free(&b);
+  return out;
+}
+
+static void test_expand(void) {
+  CHECK_STR(expand("a @X@ b\n"), "a 1 b\n");
+  CHECK_STR(expand("@YY@@X@@EMPTY@;\n\n  x\n"), "two1;\n\n  x\n"); /* blank lines and indentation kept */
+  CHECK_STR(expand("//@ a comment\nkept\n//@ if the words of a comment\n"), "kept\n");
+  CHECK_STR(expand("//@ if on\nyes\n//@ else\nno\n//@ end\n//@ if off\nno\n//@ else\nyes 2\n//@ end\n"),
+            "yes\nyes 2\n");
+  /* nested: an inner branch is kept only when every enclosing one is */
+  CHECK_STR(expand("//@ if off\n//@ if on\nno\n//@ else\nno\n//@ end\nno\n//@ else\n//@ if on\nin @X@\n"
+                   "//@ end\n//@ end\nlast"),
+            "in 1\nlast\n");
+  /* the embedded attention template: every branch closed, no template line or substitution point left */
+  static const tgc_cuda_tflag aflags[] = {{"mma", true}, {"f16", true}, {"causal", true}, {"mask", true},
+                                          {"bool_mask", true}, {"float_mask", false}, {"async", false},
+                                          {"vec_k", true}, {"vec_v", true}};
+  static const char *const names[] = {"NAME", "T", "MASK_PARAM", "SYM_PARAMS", "D", "DV", "VEC", "TPQ", "QPB",
+                                      "TK", "HPK", "SQ", "SK", "Q", "K", "V", "O", "M", "SCALE"};
+  tgc_cuda_tvar avars[19];
+  for (int i = 0; i < 19; i++)
+    avars[i] = (tgc_cuda_tvar){names[i], "x"};
+  tgc_strbuf b;
+  tgc_sb_init(&b);
+  tgc_cuda_expand(&b, tgc_cuda_attention_cuh, aflags, 9, avars, 19);
+  CHECK(b.data && strstr(b.data, "#define BM 16") && strstr(b.data, "keep = keep && mask[x];"));
+  CHECK(b.data && !strstr(b.data, "//@") && !strchr(b.data, '@') && !strstr(b.data, "tgc_cp16(&ks"));
+  CHECK(b.data && strstr(b.data, "extern \"C\" __global__ void x(const x *__restrict__ q,"));
+  tgc_sb_free(&b);
+}
+
 int main(void) {
+  test_expand();
   test_untyped();
   test_entry();
   test_f32();

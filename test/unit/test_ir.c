@@ -296,12 +296,12 @@ static void test_round_trip(void) {
       "  func @main(%7: f32[B, 8], %x: f32[B*S, 8], %s: f32[S]) -> (f32[B, 8], f32[B, 8]) {\n"
       "    %1 = add(%7, %7) : f32[B, 8]\n"
       "    %c = constant() {value = [[1, 2.5], [-3, nan]]} : f32[2, 2]\n"
-      "    (%2, %3) = fusion(%1, %7, %c) {kind = \"loop\", shard = [@grid, \"dp\"]} : (f32[B, 8], "
+      "    (%2, %3) = fusion(%1, %7, %c) {kind = \"elementwise\", shard = [@grid, \"dp\"]} : (f32[B, 8], "
       "f32[B, 8]) {\n"
       "    ^(%7: f32[B, 8], %x, %c2: f32[2, 2]):\n"
       "      %2 = mul(%7, %x) : f32[B, 8]\n"
       "      %u = tanh(%2)\n"
-      "      %5 = fusion(%u) {kind = \"inner\"} : f32[B, 8] {\n"
+      "      %5 = fusion(%u) {kind = \"elementwise\"} : f32[B, 8] {\n"
       "      ^(%q):\n"
       "        yield %q\n"
       "      }\n"
@@ -333,12 +333,12 @@ static void test_round_trip(void) {
           "  func @main(%7: f32[B, 8], %x: f32[B*S, 8], %s: f32[S]) -> (f32[B, 8], f32[B, 8]) {\n"
           "    %1 = add(%7, %7) : f32[B, 8]\n"
           "    %c = constant() {value = [[1, 2.5], [-3, nan]]} : f32[2, 2]\n"
-          "    (%2, %3) = fusion(%1, %7, %c) {kind = \"loop\", shard = [@grid, \"dp\"]} : (f32[B, "
+          "    (%2, %3) = fusion(%1, %7, %c) {kind = \"elementwise\", shard = [@grid, \"dp\"]} : (f32[B, "
           "8], f32[B, 8]) {\n"
           "    ^(%7: f32[B, 8], %x, %c2: f32[2, 2]):\n"
           "      %2 = mul(%7, %x) : f32[B, 8]\n"
           "      %u = tanh(%2)\n"
-          "      %5 = fusion(%u) {kind = \"inner\"} : f32[B, 8] {\n"
+          "      %5 = fusion(%u) {kind = \"elementwise\"} : f32[B, 8] {\n"
           "      ^(%q):\n"
           "        yield %q\n"
           "      }\n"
@@ -637,7 +637,7 @@ static void test_verify_isolation(void) {
   tgc_builder b = tgc_builder_at_end(m, f->body);
   b.loc = L("iso.tir", 6, 10);
   tgc_op *fu = tgc_build(&b, TGC_OP_FUSION, &x, 1, t);
-  tgc_op_set_attr(m, fu, "kind", tgc_attr_str(&m->arena, "loop", 4));
+  tgc_op_set_attr(m, fu, "kind", tgc_attr_str(&m->arena, "elementwise", 11));
   tgc_value *fres = &fu->results[0];
   tgc_build_return(&b, &fres, 1);
   tgc_builder br = tgc_builder_at_end(m, fu->region);
@@ -703,7 +703,7 @@ static void test_verify_api_only(void) {
   tgc_op_set_attr(m, sp, "sizes", tgc_attr_ints(&m->arena, sizes, 1));
   tgc_block_append(f->body, sp);
   tgc_op *fu = tgc_op_create(m, TGC_OP_FUSION, &x, 1, NULL, 0, L("r.tir", 3, 5));
-  tgc_op_set_attr(m, fu, "kind", tgc_attr_str(&m->arena, "loop", 4));
+  tgc_op_set_attr(m, fu, "kind", tgc_attr_str(&m->arena, "elementwise", 11));
   tgc_block_append(f->body, fu);
   tgc_op *y = tgc_op_create(m, TGC_OP_YIELD, NULL, 0, NULL, 0, L("r.tir", 4, 7));
   tgc_block_append(fu->region, y);
@@ -746,7 +746,7 @@ static void test_verify_api_only(void) {
   n->def->region->parent_op = n->def;
   b.loc = L("g.tir", 3, 10);
   fu = tgc_build(&b, TGC_OP_FUSION, &x, 1, t);
-  tgc_op_set_attr(m, fu, "kind", tgc_attr_str(&m->arena, "loop", 4));
+  tgc_op_set_attr(m, fu, "kind", tgc_attr_str(&m->arena, "elementwise", 11));
   fu->region = NULL;
   b.loc = L("g.tir", 4, 5);
   tgc_build_return(&b, &n, 1);

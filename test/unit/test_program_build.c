@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda.h"
+#include "cuda_codegen.h"
 #include "frontend.h"
 #include "pass_manager.h"
 #include "program_build.h"

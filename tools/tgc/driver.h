@@ -40,7 +40,7 @@ struct tgc_rt_err;
 void tgc_driver_rt_error(const char *step, const struct tgc_rt_err *err);
 struct tgc_diag;
 struct tgc_cuda_module;
-/* The CUDA program of M (codegen/cuda.h). The backend needs every value's type: a module that lacks some (-O0,
+/* The CUDA program of M (codegen/cuda_codegen.h). The backend needs every value's type: a module that lacks some (-O0,
  * or a --passes pipeline without shape-infer) gets shape-infer first, with a note saying so. 1 after reporting
  * shape-infer's errors. Every path to CUDA code (--emit=cuda, -o x.tgc, tgc run --device=cuda) comes here. ENTRY
  * names the function to generate (NULL: "main", else the first; tgc run passes its --entry). */

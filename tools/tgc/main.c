@@ -9,7 +9,7 @@
 
 #include "../../frontend/frontend.h"
 #include "../../ir/ir.h"
-#include "../../codegen/cuda.h"
+#include "../../codegen/cuda_codegen.h"
 #include "../../codegen/dot.h"
 #include "../../runtime/artifact.h"
 #include "../../runtime/kcache.h"

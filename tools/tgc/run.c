@@ -11,7 +11,7 @@
 #include "../../codegen/lower.h"
 #include "../../frontend/frontend.h"
 #include "../../runtime/artifact.h"
-#include "../../runtime/cuda.h"
+#include "../../runtime/cuda_driver.h"
 #include "driver.h"
 
 typedef struct {

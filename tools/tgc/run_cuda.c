@@ -1,5 +1,5 @@
 /* `tgc run --device=cuda`: the CUDA backend's executor. The module is optimized (-O2) and turned into a CUDA
- * program (codegen/cuda.h); its kernels are compiled with NVRTC (identical kernels once, in parallel, through
+ * program (codegen/cuda_codegen.h); its kernels are compiled with NVRTC (identical kernels once, in parallel, through
  * the on-disk kernel cache); weights are uploaded once; every intermediate is placed in one arena by a
  * liveness-based best-fit plan; the first run is queued step by step and later runs (--repeat) replay a CUDA
  * graph captured from the same steps. An index out of range in a gather sets a flag that is checked after each
@@ -12,15 +12,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../codegen/cuda.h"
+#include "../../codegen/cuda_codegen.h"
 #include "../../passes/pass_manager.h"
 #include "../../runtime/artifact.h"
 #include "../../runtime/cublaslt.h"
-#include "../../runtime/cuda.h"
+#include "../../runtime/cuda_driver.h"
 #include "../../runtime/kcache.h"
 #include "../../runtime/memplan.h"
 #include "../../runtime/nvrtc.h"
 #include "../../runtime/plan.h"
+#include "../../runtime/program.h"
 #include "driver.h"
 
 static double now_ms(void) {
@@ -245,19 +246,19 @@ static int check_flag(tgc_rt_cuda *cuda, const tgc_cuda_module *cm, tgc_rt_devpt
   if (!code)
     return 0;
   int kcode;
-  tgc_cuda_err kind;
-  tgc_cuda_err_decode(code, &kcode, &kind);
+  tgc_rt_kerr kind;
+  tgc_rt_kerr_decode(code, &kcode, &kind);
   /* an arithmetic error is named by its op, as the CPU backend does: 'div': integer division by zero */
-  const char *opname = kind == TGC_CUDA_ERR_DIV_ZERO ? "'div': " : kind == TGC_CUDA_ERR_NEG_EXPONENT ? "'pow': " : "";
+  const char *opname = kind == TGC_RT_KERR_DIV_ZERO ? "'div': " : kind == TGC_RT_KERR_NEG_EXPONENT ? "'pow': " : "";
   for (uint32_t k = 0; k < cm->nkernels; k++)
     if (cm->kernels[k].code == kcode) {
       const tgc_op *op = cm->kernels[k].op;
       fprintf(stderr, "%s:%u:%u: error: %s%s (in %s, on the GPU)\n", op->loc.file ? op->loc.file : "?", op->loc.line,
-              op->loc.col, opname, tgc_cuda_err_message(kind),
+              op->loc.col, opname, tgc_rt_kerr_message(kind),
               op->opcode == TGC_OP_FUSION ? tgc_op_attr_str(op, "kind", "fusion") : tgc_op_name(op->opcode));
       return 1;
     }
-  fprintf(stderr, "tgc: error: %s%s (on the GPU)\n", opname, tgc_cuda_err_message(kind));
+  fprintf(stderr, "tgc: error: %s%s (on the GPU)\n", opname, tgc_rt_kerr_message(kind));
   return 1;
 }
 

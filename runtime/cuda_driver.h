@@ -1,7 +1,7 @@
 /* The CUDA driver API through dlopen: tgc starts, compiles and runs on the CPU backend where there is no
  * driver, and says clearly why a CUDA run is not possible there. */
-#ifndef TGC_RT_CUDA_H
-#define TGC_RT_CUDA_H
+#ifndef TGC_RT_CUDA_DRIVER_H
+#define TGC_RT_CUDA_DRIVER_H
 
 #include "rt.h"
 

@@ -4,8 +4,8 @@
  * top-level launches, and the temporaries a launch needs between its steps (a GEMM's product before its
  * epilogue kernel, an attention operand that is not a strided view of a buffer). Symbolic dims are kernel
  * parameters, so a new batch size or sequence length does not recompile anything. */
-#ifndef TGC_CUDA_H
-#define TGC_CUDA_H
+#ifndef TGC_CUDA_CODEGEN_H
+#define TGC_CUDA_CODEGEN_H
 
 #include "ir.h"
 
@@ -30,20 +30,8 @@ typedef struct tgc_cuda_kernel {
   const tgc_dim *count, *gy, *gz;
   uint32_t block, per_block;
   int code; /* its launch's number + 1: the kernel writes CODE to *err for an index out of range, and
-            * tgc_cuda_err_value(CODE, kind) for an arithmetic error (see tgc_cuda_err_decode) */
+            * tgc_rt_kerr_value(CODE, kind) for an arithmetic error (runtime/program.h) */
 } tgc_cuda_kernel;
-
-/* The errors a kernel reports through *err (the last one written wins; 0 is none). */
-typedef enum {
-  TGC_CUDA_ERR_INDEX,        /* an index is out of range: *err = code */
-  TGC_CUDA_ERR_NEG_EXPONENT, /* an integer pow with a negative exponent: *err = -(4 * code + 1) */
-  TGC_CUDA_ERR_DIV_ZERO,     /* an integer division by zero: *err = -(4 * code + 2) */
-} tgc_cuda_err;
-int tgc_cuda_err_value(int code, tgc_cuda_err kind);
-/* Splits a nonzero *err into the kernel's code and the error's kind. */
-void tgc_cuda_err_decode(int value, int *code, tgc_cuda_err *kind);
-/* The error's message as the CPU backend words it, after the op's name: "integer division by zero". */
-const char *tgc_cuda_err_message(tgc_cuda_err kind);
 
 typedef enum {
   TGC_CUDA_EPI_NONE,

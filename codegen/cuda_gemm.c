@@ -1,0 +1,181 @@
+/* GEMM lowering: a matmul launch becomes a cuBLASLt call, with bias, tanh-GELU, ReLU and a residual folded
+ * into it when the launch is exactly that; otherwise the product goes to a temporary and an epilogue kernel
+ * does the rest. Operands that are not (a reshape or a last-two-dims transpose of) a buffer are computed first
+ * by an operand kernel. */
+#include "cuda_internal.h"
+
+const char *tgc_cuda_epilogue_name(tgc_cuda_epilogue e) {
+  switch (e) {
+  case TGC_CUDA_EPI_NONE: return "none";
+  case TGC_CUDA_EPI_BIAS: return "bias";
+  case TGC_CUDA_EPI_GELU_BIAS: return "gelu_tanh+bias";
+  case TGC_CUDA_EPI_RELU_BIAS: return "relu+bias";
+  case TGC_CUDA_EPI_GELU: return "gelu_tanh";
+  case TGC_CUDA_EPI_RELU: return "relu";
+  }
+  return "?";
+}
+
+static bool gemm_dtype(tgc_dtype dt) {
+  return dt == TGC_DT_F16 || dt == TGC_DT_BF16 || dt == TGC_DT_F32 || dt == TGC_DT_F64;
+}
+
+/* A matmul operand as a buffer: one of INS, or a reshape of one, or the transpose of its last two dims.
+ * Anything else is computed into a temporary by an operand kernel first. */
+static const tgc_value *gemm_operand(gen *g, const tgc_value *v, tgc_value *const *ins, const tgc_value *const *outer,
+                                     uint32_t nin, bool *trans, const tgc_type **stored) {
+  const tgc_value *w = v;
+  bool tr = false;
+  for (;;) {
+    int i = in_index(ins, nin, w);
+    if (i >= 0) {
+      if (!tgc_cuda_ensure_buffer(g, outer[i]))
+        return NULL;
+      *trans = tr;
+      *stored = w->type;
+      return outer[i];
+    }
+    const tgc_op *op = w->def;
+    if (!op)
+      break;
+    if (op->opcode == TGC_OP_RESHAPE && !tr) {
+      w = op->operands[0].value;
+      continue;
+    }
+    if (op->opcode == TGC_OP_TRANSPOSE && !tr && w->type->rank >= 2) {
+      const tgc_attr *perm = tgc_op_attr(op, "perm");
+      uint32_t r = w->type->rank;
+      bool swap = perm->u.list.items[r - 1]->u.i == (int64_t)r - 2 && perm->u.list.items[r - 2]->u.i == (int64_t)r - 1;
+      for (uint32_t d = 0; d + 2 < r; d++)
+        swap = swap && perm->u.list.items[d]->u.i == (int64_t)d;
+      if (swap && w == v) {
+        tr = true;
+        w = op->operands[0].value;
+        continue;
+      }
+    }
+    break;
+  }
+  /* computed inside the launch: an operand kernel writes it to a temporary */
+  if (!tgc_cuda_value_kernel(g, "operand", v, ins, outer, nin, v))
+    return NULL;
+  *trans = false;
+  *stored = v->type;
+  return v;
+}
+
+/* Skips reshapes that keep the last dim (the GEMM's n): the buffer is the same. */
+static const tgc_value *skip_reshapes(const tgc_value *v, tgc_value *const *ins, uint32_t nin) {
+  while (in_index(ins, nin, v) < 0 && v->def && v->def->opcode == TGC_OP_RESHAPE) {
+    const tgc_value *x = v->def->operands[0].value;
+    if (!x->type->rank || !v->type->rank || !tgc_dim_equal(x->type->dims[x->type->rank - 1], v->type->dims[v->type->rank - 1]))
+      break;
+    v = x;
+  }
+  return v;
+}
+
+static bool is_bias(const tgc_value *b, const tgc_dim *n) {
+  const tgc_type *t = b->type;
+  if (!t || t->rank == 0 || !tgc_dim_equal(t->dims[t->rank - 1], n))
+    return false;
+  for (uint32_t d = 0; d + 1 < t->rank; d++)
+    if (!dim_is(t->dims[d], 1))
+      return false;
+  return true;
+}
+
+static bool same_numel(tgc_arena *a, const tgc_type *x, const tgc_type *y) {
+  const tgc_dim *nx = tgc_cuda_numel_dim(a, x, 0, x->rank), *ny = tgc_cuda_numel_dim(a, y, 0, y->rank);
+  return nx && ny && tgc_dim_equal(nx, ny);
+}
+
+/* A matmul launch (a gemm_epilogue fusion, or one matmul) as a cuBLASLt call with what of its epilogue
+ * cuBLASLt computes exactly, and an epilogue kernel for the rest. */
+bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value *const *ins,
+                       const tgc_value *const *outer, uint32_t nin, const tgc_value *result) {
+  tgc_arena *ar = &g->m->arena;
+  const tgc_value *av = mm->operands[0].value, *bv = mm->operands[1].value, *mmv = &mm->results[0];
+  const tgc_type *at = av->type, *bt = bv->type, *ot = mmv->type;
+  tgc_dtype dt = ot->dtype;
+  if (!gemm_dtype(dt) || at->dtype != dt || bt->dtype != dt || at->rank < 2 || bt->rank < 2)
+    return false;
+  tgc_cuda_gemm gm;
+  memset(&gm, 0, sizeof gm);
+  gm.op = g->launch;
+  gm.dtype = dt;
+  const tgc_type *ast, *bst;
+  gm.a = gemm_operand(g, av, ins, outer, nin, &gm.trans_a, &ast);
+  gm.b = gm.a ? gemm_operand(g, bv, ins, outer, nin, &gm.trans_b, &bst) : NULL;
+  if (!gm.a || !gm.b)
+    return false;
+  gm.k = at->dims[at->rank - 1];
+  gm.n = bt->dims[bt->rank - 1];
+  if (bt->rank == 2 && !gm.trans_a) {
+    /* [.., m, k] x [k, n]: the leading dims of a are rows of one GEMM */
+    gm.m = tgc_cuda_numel_dim(ar, at, 0, at->rank - 1);
+    gm.batch = tgc_dim_const(ar, 1);
+  } else {
+    gm.m = at->dims[at->rank - 2];
+    gm.batch = tgc_cuda_numel_dim(ar, ot, 0, ot->rank - 2);
+    const tgc_dim *ba = tgc_cuda_numel_dim(ar, at, 0, at->rank - 2), *bb = tgc_cuda_numel_dim(ar, bt, 0, bt->rank - 2);
+    if (!gm.batch || !ba || !bb)
+      return false;
+    gm.batch_a = !dim_is(ba, 1);
+    gm.batch_b = !dim_is(bb, 1);
+    if ((gm.batch_a && !tgc_dim_equal(ba, gm.batch)) || (gm.batch_b && !tgc_dim_equal(bb, gm.batch)))
+      return false; /* a partial broadcast of the batch dims: not one strided batch */
+  }
+  if (!gm.m || !gm.batch)
+    return false;
+  /* what cuBLASLt can do of the epilogue: D = act(A B + bias) or D = A B + bias + C */
+  const tgc_value *y = skip_reshapes(root, ins, nin);
+  bool ok;
+  if (y->def && y->def->opcode == TGC_OP_ADD && in_index(ins, nin, y) < 0) {
+    for (uint32_t s = 0; s < 2 && !gm.c; s++) {
+      const tgc_value *r = skip_reshapes(y->def->operands[s].value, ins, nin);
+      int i = in_index(ins, nin, r);
+      if (i >= 0 && r->type->dtype == dt && same_numel(ar, r->type, ot) && r->type->rank &&
+          tgc_dim_equal(r->type->dims[r->type->rank - 1], gm.n) && !tgc_cuda_constant_def(outer[i])) {
+        gm.c = outer[i];
+        y = skip_reshapes(y->def->operands[1 - s].value, ins, nin);
+      }
+    }
+  }
+  if (!gm.c && y->def && in_index(ins, nin, y) < 0 &&
+      ((y->def->opcode == TGC_OP_GELU && strcmp(tgc_op_attr_str(y->def, "approximate", "none"), "tanh") == 0) ||
+       y->def->opcode == TGC_OP_RELU)) {
+    gm.epilogue = y->def->opcode == TGC_OP_GELU ? TGC_CUDA_EPI_GELU : TGC_CUDA_EPI_RELU;
+    y = skip_reshapes(y->def->operands[0].value, ins, nin);
+  }
+  if (y->def && y->def->opcode == TGC_OP_ADD && in_index(ins, nin, y) < 0) {
+    for (uint32_t s = 0; s < 2; s++) {
+      const tgc_value *b = y->def->operands[s].value;
+      int i = in_index(ins, nin, b);
+      if (i >= 0 && b->type->dtype == dt && is_bias(b, gm.n) && !tgc_cuda_constant_def(outer[i])) {
+        gm.bias = outer[i];
+        gm.epilogue = gm.epilogue == TGC_CUDA_EPI_GELU   ? TGC_CUDA_EPI_GELU_BIAS
+                      : gm.epilogue == TGC_CUDA_EPI_RELU ? TGC_CUDA_EPI_RELU_BIAS
+                                                         : TGC_CUDA_EPI_BIAS;
+        y = skip_reshapes(y->def->operands[1 - s].value, ins, nin);
+        break;
+      }
+    }
+  }
+  ok = y == mmv && result->type->dtype == dt; /* else a cast follows: the epilogue kernel does it */
+  if (!ok) {
+    /* cuBLASLt computes the product alone; an epilogue kernel reads it */
+    gm.c = NULL;
+    gm.bias = NULL;
+    gm.epilogue = TGC_CUDA_EPI_NONE;
+  }
+  gm.d = ok ? result : mmv;
+  tgc_cuda_module *cm = g->cm;
+  cm->gemms = tgc_arena_grow(ar, cm->gemms, cm->ngemms, cm->ngemms + 1, sizeof *cm->gemms);
+  cm->gemms[cm->ngemms] = gm;
+  cm->steps = tgc_arena_grow(ar, cm->steps, cm->nsteps, cm->nsteps + 1, sizeof *cm->steps);
+  cm->steps[cm->nsteps++] = (tgc_cuda_step){true, cm->ngemms++};
+  if (ok)
+    return true;
+  return tgc_cuda_epilogue_kernel(g, mmv, root, ins, outer, nin, result);
+}
