@@ -206,6 +206,5 @@ extern const char tgc_cuda_attention_cuh[];
 tgc_cuda_kernel *tgc_cuda_add_kernel(gen *g, const char *kind, const char *source, const char *name,
                                      const tgc_value *const *args, uint32_t nargs, const emitter *e);
 void tgc_cuda_kernel_name(gen *g, char *buf, size_t n, const char *what);
-const tgc_value *tgc_cuda_buffer_storage(const tgc_value *v);
 
 #endif

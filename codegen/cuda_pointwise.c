@@ -330,7 +330,7 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
 
 /* The constant op whose storage V is (V itself, or a top-level reshape of it), else NULL. */
 const tgc_op *tgc_cuda_constant_def(const tgc_value *v) {
-  const tgc_value *s = v ? tgc_cuda_buffer_storage(v) : NULL;
+  const tgc_value *s = v ? tgc_value_storage(v) : NULL;
   return s && s->def && s->def->opcode == TGC_OP_CONSTANT ? s->def : NULL;
 }
 

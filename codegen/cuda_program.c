@@ -117,12 +117,12 @@ static bool read_in_program(const tgc_cuda_module *cm, const tgc_value *v, uint3
       const tgc_cuda_gemm *g = &cm->gemms[st->index];
       const tgc_value *vs[5] = {g->a, g->b, g->c, g->bias, st->index == gi ? NULL : g->d};
       for (int j = 0; j < 5; j++)
-        if (vs[j] && tgc_cuda_buffer_storage(vs[j]) == v)
+        if (vs[j] && tgc_value_storage(vs[j]) == v)
           return true;
     } else {
       const tgc_cuda_kernel *k = &cm->kernels[st->index];
       for (uint32_t j = 0; j < k->nargs; j++)
-        if (tgc_cuda_buffer_storage(k->args[j]) == v)
+        if (tgc_value_storage(k->args[j]) == v)
           return true;
     }
   }
@@ -140,15 +140,15 @@ static void pad_gemm_rows(tgc_cuda_module *cm) {
     int64_t n;
     uint32_t es = (uint32_t)(tgc_dtype_bits(g->dtype) / 8);
     int64_t k;
-    const tgc_value *w = tgc_cuda_buffer_storage(g->b);
+    const tgc_value *w = tgc_value_storage(g->b);
     if (g->c || g->bias || !g->trans_b || g->batch_b || !w->def || w->def->opcode != TGC_OP_PARAM || !es ||
         !tgc_dim_is_const(g->n, &n) || n <= 0 || (n * es) % 16 == 0 || !tgc_dim_is_const(g->k, &k))
       continue;
-    const tgc_value *v = tgc_cuda_buffer_storage(g->d);
+    const tgc_value *v = tgc_value_storage(g->d);
     bool returned = false, plain = true;
     for (uint32_t i = 0; i < ret->noperands; i++) {
       const tgc_value *r = ret->operands[i].value;
-      if (tgc_cuda_buffer_storage(r) != v)
+      if (tgc_value_storage(r) != v)
         continue;
       returned = true;
       int64_t last;
@@ -338,14 +338,8 @@ void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out) {
 
 /* ---- the program's buffers ---- */
 
-const tgc_value *tgc_cuda_buffer_storage(const tgc_value *v) {
-  while (v->def && v->def->opcode == TGC_OP_RESHAPE && v->def->parent && v->def->parent->parent_op == NULL)
-    v = v->def->operands[0].value;
-  return v;
-}
-
 static void use_buffer(tgc_cuda_buffer **bs, uint32_t *n, uint32_t *cap, const tgc_value *v, int step) {
-  v = tgc_cuda_buffer_storage(v);
+  v = tgc_value_storage(v);
   uint32_t i = 0;
   while (i < *n && (*bs)[i].v != v)
     i++;
@@ -378,9 +372,9 @@ tgc_cuda_buffer *tgc_cuda_buffers(const tgc_cuda_module *cm, uint32_t *n) {
       int64_t gn, gk;
       if (g->ldd && tgc_dim_is_const(g->n, &gn) && tgc_dim_is_const(g->k, &gk))
         for (uint32_t i = 0; i < *n; i++) {
-          if (bs[i].v == tgc_cuda_buffer_storage(g->d))
+          if (bs[i].v == tgc_value_storage(g->d))
             bs[i].pitch = g->ldd;
-          if (bs[i].v == tgc_cuda_buffer_storage(g->b) && (g->ldd - gn) * gk > bs[i].tail)
+          if (bs[i].v == tgc_value_storage(g->b) && (g->ldd - gn) * gk > bs[i].tail)
             bs[i].tail = (g->ldd - gn) * gk;
         }
     } else {

@@ -71,16 +71,13 @@ static tgc_rt_type type_of(builder *b, const tgc_type *t) {
   return r;
 }
 
-/* The buffer holding V: its own, or through top-level reshapes the one they share (tgc_cuda_buffers lists the
- * owning values only). */
+/* The buffer holding V (tgc_cuda_buffers lists the owning values: tgc_value_storage). */
 static uint32_t buffer_of(builder *b, const tgc_value *v) {
-  for (const tgc_value *w = v; w;) {
-    uintptr_t i = (uintptr_t)tgc_strmap_get(&b->bufs, (const char *)&w, sizeof w);
-    if (i)
-      return (uint32_t)(i - 1);
-    w = w->def && w->def->opcode == TGC_OP_RESHAPE ? w->def->operands[0].value : NULL;
-  }
-  tgc_fatal(__FILE__, __LINE__, "a value the CUDA program reads is in none of its buffers");
+  const tgc_value *w = tgc_value_storage(v);
+  uintptr_t i = (uintptr_t)tgc_strmap_get(&b->bufs, (const char *)&w, sizeof w);
+  if (!i)
+    tgc_fatal(__FILE__, __LINE__, "a value the CUDA program reads is in none of its buffers");
+  return (uint32_t)(i - 1);
 }
 
 static uint32_t source_of(builder *b, const tgc_cuda_kernel *k) {
