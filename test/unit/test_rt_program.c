@@ -903,7 +903,40 @@ static void test_compile(void) {
   CHECK(system(cmd) == 0);
 }
 
-int main(void) {
+/* test_rt_program --load FILE.tgc: the program of an artifact tgc wrote, summarized, then stored and read back
+ * equal (for lit tests of the driver's artifacts: test/codegen/artifact.test). */
+static int load_main(const char *path) {
+  tgc_rt_program *p;
+  tgc_rt_err err;
+  if (tgc_rt_program_load(path, &p, &err)) {
+    printf("error: %s\n", err.msg);
+    return 1;
+  }
+  unsigned cubins = 0, ptxs = 0, temps = 0;
+  for (uint32_t i = 0; i < p->nimages; i++) {
+    cubins += p->images[i].arch[0] != 0;
+    ptxs += p->images[i].arch[0] == 0;
+  }
+  for (uint32_t i = 0; i < p->nbuffers; i++)
+    temps += p->buffers[i].kind == TGC_RT_BUF_TEMP;
+  printf("program @%s: %u inputs, %u outputs, %u plan steps, %u symbols\n", p->plan->name, p->plan->ninputs,
+         p->plan->noutputs, p->plan->nsteps, p->plan->nsyms);
+  printf("cuda: %u steps, %u kernels, %u sources, %u gemms, %u buffers (%u temporaries)\n", p->nsteps, p->nkernels,
+         p->nsources, p->ngemms, p->nbuffers, temps);
+  printf("images: %u CUBIN (%s), %u PTX\n", cubins, cubins ? p->images[0].arch : "-", ptxs);
+  printf("memory plan: %zu bytes; ir: %zu bytes; weights %s\n", p->memplan_len, p->ir ? strlen(p->ir) : 0,
+         p->weights ? p->weights : "(none)");
+  tgc_rt_program *q = round_trip(p, path);
+  printf("round trip: %s\n", q && diffs == 0 ? "equal" : "DIFFERENT");
+  int rc = q && diffs == 0 && failed == 0 ? 0 : 1;
+  tgc_rt_program_free(q);
+  tgc_rt_program_free(p);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--load") == 0)
+    return load_main(argv[2]);
   test_round_trip_files();
   test_round_trip_values();
   test_buffer_bytes();
