@@ -903,8 +903,80 @@ static void test_compile(void) {
   CHECK(system(cmd) == 0);
 }
 
-/* test_rt_program --load FILE.tgc: the program of an artifact tgc wrote, summarized, then stored and read back
- * equal (for lit tests of the driver's artifacts: test/codegen/artifact.test). */
+/* Runs the loaded program's plan and the plan of the module in its "ir" section on the CPU backend with the same
+ * random inputs (every symbol 3) and the same weights: the outputs must be identical, byte for byte. */
+static int run_against_ir(const tgc_rt_program *p, const char *path) {
+  tgc_module *m = p->ir ? parse("ir", p->ir, 0) : NULL;
+  tgc_program_opts o = {false, false};
+  tgc_rt_program *ref = m ? tgc_program_build(m, NULL, &o) : NULL;
+  tgc_module_destroy(m);
+  if (!ref) {
+    printf("cpu run: the ir section does not build\n");
+    return 1;
+  }
+  char wpath[1024] = "";
+  if (p->weights) {
+    const char *slash = strrchr(path, '/');
+    if (p->weights[0] == '/' || !slash)
+      snprintf(wpath, sizeof wpath, "%s", p->weights);
+    else
+      snprintf(wpath, sizeof wpath, "%.*s/%s", (int)(slash - path), path, p->weights);
+  }
+  tgc_rt_err err;
+  tgc_rt_safetensors *st = NULL;
+  if (wpath[0] && tgc_rt_st_open(wpath, &st, &err)) {
+    printf("cpu run: %s\n", err.msg);
+    tgc_rt_program_free(ref);
+    return 1;
+  }
+  const tgc_rt_plan *plan = p->plan;
+  int64_t syms[64];
+  for (uint32_t i = 0; i < 64; i++)
+    syms[i] = 3;
+  tgc_rt_tensor *in = calloc(plan->ninputs + 1, sizeof *in);
+  tgc_rt_tensor *out[2] = {calloc(plan->noutputs + 1, sizeof **out), calloc(plan->noutputs + 1, sizeof **out)};
+  uint64_t rng = 1;
+  int rc = 0;
+  for (uint32_t i = 0; i < plan->ninputs && !rc; i++) {
+    const tgc_rt_type *t = &plan->input_types[i];
+    int64_t shape[TGC_RT_MAX_RANK];
+    for (uint32_t d = 0; d < t->rank; d++)
+      tgc_rt_poly_eval(&t->dims[d], syms, &shape[d]);
+    rc = tgc_rt_tensor_alloc(&in[i], t->dtype, t->rank, shape, &err);
+    if (!rc)
+      tgc_rt_fill_random(&in[i], &rng);
+  }
+  tgc_rt_cpu_opts co = {st, wpath};
+  const tgc_rt_plan *plans[2] = {p->plan, ref->plan};
+  for (int k = 0; k < 2 && !rc; k++)
+    rc = tgc_rt_cpu_run(plans[k], in, out[k], &co, &err);
+  uint32_t same = 0;
+  for (uint32_t i = 0; i < plan->noutputs && !rc; i++) {
+    const tgc_rt_tensor *a = &out[0][i], *b = &out[1][i];
+    same += a->dtype == b->dtype && a->rank == b->rank && tgc_rt_tensor_nbytes(a) == tgc_rt_tensor_nbytes(b) &&
+            memcmp(a->data, b->data, tgc_rt_tensor_nbytes(a)) == 0;
+  }
+  if (rc)
+    printf("cpu run: %s\n", err.msg);
+  else
+    printf("cpu run: %u of %u outputs identical to the ir section's\n", same, plan->noutputs);
+  rc = rc || same != plan->noutputs;
+  for (uint32_t i = 0; i < plan->ninputs; i++)
+    tgc_rt_tensor_free(&in[i]);
+  for (int k = 0; k < 2; k++) {
+    for (uint32_t i = 0; i < plan->noutputs; i++)
+      tgc_rt_tensor_free(&out[k][i]);
+    free(out[k]);
+  }
+  free(in);
+  tgc_rt_st_close(st);
+  tgc_rt_program_free(ref);
+  return rc;
+}
+
+/* test_rt_program --load FILE.tgc: the program of an artifact tgc wrote, summarized, stored and read back equal,
+ * and run against the module of its "ir" section (for lit tests of the driver's artifacts: artifact.test,
+ * test/export/program.test). */
 static int load_main(const char *path) {
   tgc_rt_program *p;
   tgc_rt_err err;
@@ -929,14 +1001,53 @@ static int load_main(const char *path) {
   tgc_rt_program *q = round_trip(p, path);
   printf("round trip: %s\n", q && diffs == 0 ? "equal" : "DIFFERENT");
   int rc = q && diffs == 0 && failed == 0 ? 0 : 1;
+  rc = run_against_ir(p, path) || rc;
   tgc_rt_program_free(q);
   tgc_rt_program_free(p);
   return rc;
 }
 
+/* test_rt_program --write-seeds DIR: the fuzz_program seeds (test/fuzz/fuzz_program.c's format) of the programs
+ * of the round-trip files, run from the source root. */
+static int seeds_main(const char *dir) {
+  static const char *const files[] = {"examples/mlp.tir", "examples/transformer_block.tir",
+                                      "test/codegen/gemm-padded-rows.tir", "test/codegen/float-literals.tir",
+                                      "test/codegen/host-literals-pad-clamp.tir"};
+  for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+    tgc_rt_program *p = build_file(files[f], 2, NULL);
+    if (!p)
+      return 1;
+    p->memplan = memplan_text;
+    p->memplan_len = strlen(memplan_text);
+    tgc_rt_sections s;
+    tgc_rt_err err;
+    if (tgc_rt_program_sections(p, &s, &err)) {
+      fprintf(stderr, "%s: %s\n", files[f], err.msg);
+      return 1;
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/program-%zu.seed", dir, f);
+    FILE *out = fopen(path, "wb");
+    if (!out)
+      return 1;
+    for (size_t i = 0; i < s.n; i++) {
+      if (strcmp(s.v[i].name, "ir") == 0)
+        continue;
+      fprintf(out, "%s%s\n", i ? "\n\x1e" : "", s.v[i].name);
+      fwrite(s.v[i].data, 1, s.v[i].size, out);
+    }
+    fclose(out);
+    tgc_rt_sections_free(&s);
+    tgc_rt_program_free(p);
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "--load") == 0)
     return load_main(argv[2]);
+  if (argc == 3 && strcmp(argv[1], "--write-seeds") == 0)
+    return seeds_main(argv[2]);
   test_round_trip_files();
   test_round_trip_values();
   test_buffer_bytes();
