@@ -405,6 +405,7 @@ bool tgc_rt_pbuffer_bytes(const tgc_rt_pbuffer *b, const int64_t *syms, uint64_t
 
 /* ---- kernel errors ---- */
 
+/* The same encoding and words as codegen/cuda.c's tgc_cuda_err_* (the kernels write these values). */
 int tgc_rt_kerr_value(int code, tgc_rt_kerr kind) {
   switch (kind) {
   case TGC_RT_KERR_INDEX:
@@ -431,9 +432,9 @@ void tgc_rt_kerr_decode(int value, int *code, tgc_rt_kerr *kind) {
 const char *tgc_rt_kerr_message(tgc_rt_kerr kind) {
   switch (kind) {
   case TGC_RT_KERR_INDEX:
-    return "index out of range";
+    return "an index is out of range";
   case TGC_RT_KERR_NEG_EXPONENT:
-    return "integer pow with a negative exponent";
+    return "integer power with a negative exponent";
   case TGC_RT_KERR_DIV_ZERO:
     return "integer division by zero";
   }
