@@ -12,7 +12,7 @@ typedef struct {
 } dot;
 
 static bool hidden(const tgc_op *op) {
-  return op->opcode == TGC_OP_PARAM || op->opcode == TGC_OP_CONSTANT || op->opcode == TGC_OP_YIELD;
+  return (tgc_op_info_of(op->opcode)->flags & TGC_OPF_SOURCE) || op->opcode == TGC_OP_YIELD;
 }
 
 /* Labels hold value names, op names and types, and the "\n" line breaks DOT reads: only quotes need escaping. */

@@ -233,3 +233,107 @@ void tgc_dim_print(const tgc_dim *d, tgc_strbuf *buf) {
     }
   }
 }
+
+/* ---- evaluation at given symbol sizes ---- */
+
+tgc_dim_status tgc_dim_eval(const tgc_dim *d, const char *const *names, const int64_t *sizes, uint32_t n,
+                            int64_t *out, const char **unbound) {
+  wide sum = 0; /* terms summed in 128 bits, as above: the order of the terms never decides an overflow */
+  bool over = false;
+  for (uint32_t i = 0; i < d->nterms; i++) {
+    int64_t t = d->terms[i].coeff;
+    for (uint32_t j = 0; j < d->terms[i].nsyms; j++) {
+      const char *name = d->terms[i].syms[j]->name;
+      uint32_t k = 0;
+      while (k < n && strcmp(names[k], name) != 0)
+        k++;
+      if (k == n) {
+        if (unbound)
+          *unbound = name;
+        return TGC_DIM_UNBOUND;
+      }
+      over = over || __builtin_mul_overflow(t, sizes[k], &t);
+    }
+    sum += t;
+  }
+  if (over || !fits64(sum))
+    return TGC_DIM_OVERFLOW;
+  *out = (int64_t)sum;
+  return TGC_DIM_OK;
+}
+
+/* ---- lists of symbol sizes: B=8,S=512 ---- */
+
+/* A symbol's name as the lexer reads one (frontend/lexer.l: IDSTART IDCHAR*): a letter or '_', then letters,
+ * digits, '_' or '.'. */
+static bool is_ident(const char *s, size_t n) {
+  if (n == 0 || !(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
+    return false;
+  for (size_t i = 1; i < n; i++)
+    if (!(s[i] == '_' || s[i] == '.' || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+          (s[i] >= '0' && s[i] <= '9')))
+      return false;
+  return true;
+}
+
+/* A decimal integer from 0 to INT64_MAX spelled by the N bytes at S: digits only, no sign or spaces. */
+static bool parse_size(const char *s, size_t n, int64_t *out) {
+  int64_t v = 0;
+  if (n == 0)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (s[i] < '0' || s[i] > '9' || __builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, s[i] - '0', &v))
+      return false;
+  *out = v;
+  return true;
+}
+
+int tgc_sym_sizes_find(const tgc_sym_sizes *s, const char *name) {
+  for (uint32_t i = 0; i < s->n; i++)
+    if (strcmp(s->names[i], name) == 0)
+      return (int)i;
+  return -1;
+}
+
+bool tgc_sym_sizes_parse(tgc_sym_sizes *s, const char *text, tgc_strbuf *why) {
+  for (const char *p = text;;) {
+    size_t len = strcspn(p, ",;");
+    const char *eq = memchr(p, '=', len);
+    int64_t v;
+    if (len == 0) {
+      tgc_sb_puts(why, "an empty item (items are SYM=N, separated by ',' or ';')");
+      return false;
+    }
+    if (!eq || !is_ident(p, (size_t)(eq - p)) || !parse_size(eq + 1, len - (size_t)(eq - p) - 1, &v)) {
+      tgc_sb_printf(why, "item '%.*s' is not SYM=N with N an integer from 0 to %lld", (int)len, p,
+                    (long long)INT64_MAX);
+      return false;
+    }
+    char *name = tgc_xmalloc((size_t)(eq - p) + 1);
+    memcpy(name, p, (size_t)(eq - p));
+    name[eq - p] = 0;
+    if (tgc_sym_sizes_find(s, name) >= 0) {
+      tgc_sb_printf(why, "symbol '%s' is given twice", name);
+      free(name);
+      return false;
+    }
+    if (s->n == s->cap) {
+      s->cap = s->cap ? 2 * s->cap : 8;
+      s->names = tgc_xrealloc(s->names, s->cap * sizeof *s->names);
+      s->sizes = tgc_xrealloc(s->sizes, s->cap * sizeof *s->sizes);
+    }
+    s->names[s->n] = name;
+    s->sizes[s->n++] = v;
+    if (!p[len])
+      return true;
+    p += len + 1;
+  }
+}
+
+void tgc_sym_sizes_free(tgc_sym_sizes *s) {
+  for (uint32_t i = 0; i < s->n; i++)
+    free((void *)s->names[i]);
+  free(s->names);
+  free(s->sizes);
+  memset(s, 0, sizeof *s);
+}

@@ -268,8 +268,9 @@ static bool need_rank1(infer *in, const tgc_op *op, const tgc_type *x) {
   return false;
 }
 
+/* An operand of a TGC_OPF_FLOAT_ONLY op must be floating point; any dtype does for the other ops. */
 static bool need_float(infer *in, const tgc_op *op, const tgc_type *x) {
-  if (is_float(x->dtype))
+  if (!(tgc_op_info_of(op->opcode)->flags & TGC_OPF_FLOAT_ONLY) || is_float(x->dtype))
     return true;
   IERR(in, op->loc, "'%s' needs a floating-point operand, not %s (cast it first)", opname(op), tstr(in, x));
   return false;
@@ -279,7 +280,7 @@ static bool need_declared(infer *in, const tgc_op *op) {
   if (op->results[0].type)
     return true;
   IERR(in, op->loc, "'%s' requires a declared result type (it defines the %s)", opname(op),
-       op->opcode == TGC_OP_PARAM || op->opcode == TGC_OP_CONSTANT ? "value's type" : "result's shape and dtype");
+       tgc_op_info_of(op->opcode)->flags & TGC_OPF_SOURCE ? "value's type" : "result's shape and dtype");
   return false;
 }
 
@@ -347,8 +348,8 @@ static bool clamp_bounds(infer *in, const tgc_op *op, const tgc_type *x) {
   return ok;
 }
 
-static bool unary(infer *in, const tgc_op *op, const tgc_type *x, bool float_only, const tgc_type **res) {
-  if (float_only && !need_float(in, op, x))
+static bool unary(infer *in, const tgc_op *op, const tgc_type *x, const tgc_type **res) {
+  if (!need_float(in, op, x))
     return false;
   res[0] = x;
   return true;
@@ -412,12 +413,12 @@ static bool reduction(infer *in, const tgc_op *op, const tgc_type *x, const tgc_
 }
 
 /* cumsum, softmax, log_softmax: the operand's type, along an axis. */
-static bool along_axis(infer *in, const tgc_op *op, const tgc_type *x, bool float_only, const tgc_type **res) {
+static bool along_axis(infer *in, const tgc_op *op, const tgc_type *x, const tgc_type **res) {
   int64_t axis;
   uint32_t a;
   if (!attr_int(in, op, "axis", true, 0, &axis) || !norm_axis(in, op, "axis", axis, x, "its operand", true, &a))
     return false;
-  if (float_only && !need_float(in, op, x))
+  if (!need_float(in, op, x))
     return false;
   res[0] = x;
   return true;
@@ -988,6 +989,8 @@ static bool collective(infer *in, const tgc_op *op, const tgc_type *x, const tgc
 static bool infer_rule(infer *in, const tgc_op *op, const tgc_type *const *ot, const tgc_type **res) {
   const tgc_type *x = op->noperands ? ot[0] : NULL;
   switch (op->opcode) {
+  case TGC_OP_NEG:
+  case TGC_OP_ABS:
   case TGC_OP_EXP:
   case TGC_OP_LOG:
   case TGC_OP_SQRT:
@@ -995,18 +998,15 @@ static bool infer_rule(infer *in, const tgc_op *op, const tgc_type *const *ot, c
   case TGC_OP_TANH:
   case TGC_OP_ERF:
   case TGC_OP_SIGMOID:
+  case TGC_OP_RELU:
   case TGC_OP_SILU:
   case TGC_OP_SIN:
   case TGC_OP_COS:
-  case TGC_OP_GELU:
-    return unary(in, op, x, true, res);
-  case TGC_OP_NEG:
-  case TGC_OP_ABS:
-  case TGC_OP_RELU:
   case TGC_OP_NOT:
-    return unary(in, op, x, false, res);
+  case TGC_OP_GELU:
+    return unary(in, op, x, res); /* float-only or not: the op's TGC_OPF_FLOAT_ONLY flag */
   case TGC_OP_CLAMP:
-    return clamp_bounds(in, op, x) && unary(in, op, x, false, res);
+    return clamp_bounds(in, op, x) && unary(in, op, x, res);
   case TGC_OP_CAST:
     if (!need_declared(in, op))
       return false;
@@ -1036,10 +1036,9 @@ static bool infer_rule(infer *in, const tgc_op *op, const tgc_type *const *ot, c
   case TGC_OP_ARGMAX:
     return reduction(in, op, x, res);
   case TGC_OP_CUMSUM:
-    return along_axis(in, op, x, false, res);
   case TGC_OP_SOFTMAX:
   case TGC_OP_LOG_SOFTMAX:
-    return along_axis(in, op, x, true, res);
+    return along_axis(in, op, x, res);
   case TGC_OP_LAYER_NORM:
   case TGC_OP_RMS_NORM:
     return norm(in, op, ot, res);

@@ -416,6 +416,12 @@ void tgc_value_replace_all_uses(tgc_value *from, tgc_value *to) {
   }
 }
 
+const tgc_value *tgc_value_storage(const tgc_value *v) {
+  while (v->def && v->def->opcode == TGC_OP_RESHAPE && v->def->parent && v->def->parent->parent_op == NULL)
+    v = v->def->operands[0].value;
+  return v;
+}
+
 size_t tgc_value_num_uses(const tgc_value *v) {
   size_t n = 0;
   for (const tgc_use *u = v->uses; u; u = u->next)

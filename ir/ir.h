@@ -38,6 +38,7 @@ typedef enum {
   TGC_DIM_OK,
   TGC_DIM_OVERFLOW, /* a coefficient left the int64 range */
   TGC_DIM_TOO_BIG,  /* too many terms or too high a degree to be a sensible shape */
+  TGC_DIM_UNBOUND,  /* tgc_dim_eval: a symbol without a size */
 } tgc_dim_status;
 
 const tgc_dim *tgc_dim_const(tgc_arena *a, int64_t v);
@@ -49,6 +50,31 @@ bool tgc_dim_equal(const tgc_dim *x, const tgc_dim *y);
 bool tgc_dim_is_const(const tgc_dim *d, int64_t *value);
 /* Appends the canonical spelling (`B*S + 1`, `2*S`, `-B + 4`) to BUF. */
 void tgc_dim_print(const tgc_dim *d, struct tgc_strbuf *buf);
+
+/* The value of D when symbol NAMES[i] has size SIZES[i] (i < N): the compiler's one evaluation of a dim (the
+ * runtime's is tgc_rt_poly_eval, over a plan's symbol indices). TGC_DIM_OK with *OUT set; TGC_DIM_OVERFLOW when a
+ * product or the sum leaves the int64 range; TGC_DIM_UNBOUND when a symbol of D is not in NAMES, *UNBOUND (when
+ * non-NULL) naming it. */
+tgc_dim_status tgc_dim_eval(const tgc_dim *d, const char *const *names, const int64_t *sizes, uint32_t n,
+                            int64_t *out, const char **unbound);
+
+/* Sizes of symbols, as the command line and pass options spell them: `B=8,S=512`. The one parser of such lists
+ * (tgc --plan-dims, tgc run --dim, plan-memory{dims=...}). Items are SYM=N, SYM a .tir identifier and N a decimal
+ * integer from 0 to INT64_MAX, separated by ',' or ';' (the same rule everywhere; inside a pass's options, where
+ * ',' separates the options, only ';' can be written). A symbol given twice is an error. */
+typedef struct tgc_sym_sizes {
+  uint32_t n, cap;
+  const char **names; /* owned: tgc_sym_sizes_free */
+  int64_t *sizes;
+} tgc_sym_sizes;
+
+/* Appends the items of TEXT to S (a zeroed or previously filled list). False on the first bad item, with the
+ * reason, naming the item, appended to WHY ("item 'S=x' is not SYM=N with N an integer from 0 to ..."); S then
+ * holds the items before it. */
+bool tgc_sym_sizes_parse(tgc_sym_sizes *s, const char *text, struct tgc_strbuf *why);
+/* The index of NAME in S, or -1. */
+int tgc_sym_sizes_find(const tgc_sym_sizes *s, const char *name);
+void tgc_sym_sizes_free(tgc_sym_sizes *s);
 
 /* ---- types ------------------------------------------------------------------------------------- */
 
@@ -234,6 +260,11 @@ void tgc_op_erase(tgc_op *op);
 /* Detaches OP from its block, keeping its operands and the uses of its results (to move it elsewhere). */
 void tgc_op_unlink(tgc_op *op);
 void tgc_value_replace_all_uses(tgc_value *from, tgc_value *to);
+/* The value whose buffer V lives in, for every memory plan and buffer table of the compiler: a reshape in a
+ * function body (a top-level reshape) shares its operand's storage, transitively (a reshape of a reshape of %a is
+ * %a); every other value is its own storage, a reshape inside a fusion region included (the region's values are
+ * a kernel's registers, and its arguments stand for the fusion's operands, not for buffers of their own). */
+const tgc_value *tgc_value_storage(const tgc_value *v);
 size_t tgc_value_num_uses(const tgc_value *v);
 void tgc_block_append(tgc_block *b, tgc_op *op);
 void tgc_block_insert_before(tgc_block *b, tgc_op *before, tgc_op *op);

@@ -310,7 +310,7 @@ static void verify_types(verifier *v, const tgc_op *op) {
     const tgc_type *t = op->results[i].type;
     if (!t && (info->flags & TGC_OPF_NEEDS_TYPE)) {
       VERR(v, op->loc, "'%s' requires a declared result type (it defines the %s)", info->name,
-           op->opcode == TGC_OP_PARAM || op->opcode == TGC_OP_CONSTANT ? "value's type" : "result's shape and dtype");
+           info->flags & TGC_OPF_SOURCE ? "value's type" : "result's shape and dtype");
     }
     char what[64];
     snprintf(what, sizeof what, "result #%u of '%s'", i, info->name);
@@ -498,7 +498,7 @@ static void verify_op_specific(verifier *v, const tgc_op *op) {
 /* The op's type rule, when every operand type is known: its shape errors, and declared result types that
  * contradict it, are reported here rather than at a later op or at the return. */
 static void verify_type_rule(verifier *v, const tgc_op *op) {
-  if (op->opcode == TGC_OP_RETURN || op->opcode == TGC_OP_YIELD || op->opcode == TGC_OP_FUSION)
+  if (tgc_op_info_of(op->opcode)->flags & (TGC_OPF_TERMINATOR | TGC_OPF_REGION))
     return; /* no results, or a region's yield decides (verify_region_op) */
   const tgc_type **ot = tgc_arena_alloc(&v->scratch, sizeof *ot * (op->noperands + 1));
   for (uint32_t i = 0; i < op->noperands; i++) {

@@ -260,10 +260,8 @@ static bool is_const_splat(const tgc_value *v, int want) {
 /* ---- folding ---- */
 
 static bool foldable_op(const tgc_op *op) {
-  unsigned f = tgc_op_info_of(op->opcode)->flags;
-  if (f & (TGC_OPF_COLLECTIVE | TGC_OPF_TERMINATOR | TGC_OPF_REGION))
-    return false;
-  return op->opcode != TGC_OP_PARAM && op->opcode != TGC_OP_CONSTANT;
+  return !(tgc_op_info_of(op->opcode)->flags &
+           (TGC_OPF_COLLECTIVE | TGC_OPF_TERMINATOR | TGC_OPF_REGION | TGC_OPF_SOURCE));
 }
 
 /* Lowers function F of the scratch module SM and runs it on the CPU backend; OUT receives owned tensors. */

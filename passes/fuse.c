@@ -1,6 +1,6 @@
 /* fuse: groups ops into `fusion` ops whose regions hold them, so that codegen emits one kernel (or one GEMM
  * call with its epilogue) per group. Requires: every value typed (shape-infer). Preserves: types; the numbers
- * (a region computes exactly what its ops did).
+ * (a region computes exactly what its ops did). Breaks: unfused IR (TGC_PROP_UNFUSED, not in its preserves).
  *
  * The groups, in the order they are formed (an op joins at most one):
  *  1. pattern rewrites first: a tanh-GELU spelled out in ops (0.5*x*(1+tanh(0.79788456*(x+0.044715*x^3))))
@@ -73,22 +73,12 @@ static void missed(fuser *f, const tgc_op *op, const char *fmt, ...) {
 
 /* ---- op classes ---- */
 
-static bool is_view(const tgc_op *op) { return op->opcode == TGC_OP_RESHAPE; }
+static bool is_view(const tgc_op *op) { return (tgc_op_info_of(op->opcode)->flags & TGC_OPF_VIEW) != 0; }
 
 /* Ops a fused loop computes per output element: elementwise math, and the data movement that is only index
- * arithmetic there (broadcasts, views, transposes, slices, concats, iota). */
+ * arithmetic there (ops.def's index-map ops: broadcasts, views, transposes, slices, concats, iota). */
 static bool is_pointwise(const tgc_op *op) {
-  switch (op->opcode) {
-  case TGC_OP_BROADCAST_TO:
-  case TGC_OP_RESHAPE:
-  case TGC_OP_TRANSPOSE:
-  case TGC_OP_SLICE:
-  case TGC_OP_CONCAT:
-  case TGC_OP_IOTA:
-    return true;
-  default:
-    return (tgc_op_info_of(op->opcode)->flags & TGC_OPF_ELEMWISE) != 0;
-  }
+  return (tgc_op_info_of(op->opcode)->flags & (TGC_OPF_ELEMWISE | TGC_OPF_INDEX_MAP)) != 0;
 }
 
 /* A transpose of the last two dims only: a GEMM reads such an operand transposed for free. */

@@ -14,15 +14,8 @@ void tgc_print_launches(const tgc_module *m, tgc_strbuf *out) {
   const char *names[128];
   int counts[128], n = 0, total = 0;
   for (const tgc_op *o = f->body->first; o; o = o->next) {
-    switch (o->opcode) {
-    case TGC_OP_RESHAPE:
-    case TGC_OP_PARAM:
-    case TGC_OP_CONSTANT:
-    case TGC_OP_RETURN:
+    if (tgc_op_info_of(o->opcode)->flags & (TGC_OPF_VIEW | TGC_OPF_SOURCE | TGC_OPF_TERMINATOR))
       continue;
-    default:
-      break;
-    }
     char key[96];
     if (o->opcode == TGC_OP_FUSION)
       snprintf(key, sizeof key, "fusion:%s", tgc_op_attr_str(o, "kind", "?"));

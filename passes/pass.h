@@ -7,9 +7,12 @@
 
 #include "ir.h"
 
-/* IR properties a pass can require or preserve. */
+/* IR properties a pass can require or preserve. The pass manager checks a pass's requirements before it runs,
+ * and under --verify-each that every property it claims to preserve, and that held before it, still holds
+ * after it (the checks are in pass_manager.c, one per property). */
 enum {
-  TGC_PROP_TYPED = 1u << 0, /* every value has a type (shape-infer establishes it) */
+  TGC_PROP_TYPED = 1u << 0,   /* every value has a type (shape-infer establishes it) */
+  TGC_PROP_UNFUSED = 1u << 1, /* no fusion op (fuse breaks it) */
 };
 
 /* One option of a pass instance, as written in the pipeline: `fuse{max-ops=32}`. */

@@ -5,7 +5,8 @@
  * constants are not planned. The pass reports, per function, the arena's size against the sum of the values;
  * with -Rpass=plan-memory, every value's size and offset. It does not change the IR.
  *
- * Option: dims=SYM=N;SYM=N (every symbol of the function needs a size). */
+ * Option: dims=SYM=N;SYM=N (every symbol of the function needs a size; the list is tgc_sym_sizes_parse's, and
+ * inside the pass's options its items are separated by ';'). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,62 +14,27 @@
 #include "memplan.h"
 #include "pass.h"
 
-typedef struct {
-  const char *name;
-  int64_t value;
-} binding;
-
-static bool eval_dim(const tgc_dim *d, const binding *b, uint32_t nb, int64_t *out, const char **missing) {
-  int64_t sum = 0;
-  for (uint32_t i = 0; i < d->nterms; i++) {
-    int64_t t = d->terms[i].coeff;
-    for (uint32_t j = 0; j < d->terms[i].nsyms; j++) {
-      uint32_t k = 0;
-      while (k < nb && strcmp(b[k].name, d->terms[i].syms[j]->name) != 0)
-        k++;
-      if (k == nb) {
-        *missing = d->terms[i].syms[j]->name;
-        return false;
-      }
-      t *= b[k].value;
-    }
-    sum += t;
-  }
-  *out = sum;
-  return true;
-}
-
-static const tgc_value *storage_of(const tgc_value *v) {
-  while (v->def && v->def->opcode == TGC_OP_RESHAPE)
-    v = v->def->operands[0].value;
-  return v;
-}
-
 int tgc_pass_plan_memory(tgc_pass_ctx *ctx) {
   tgc_module *m = ctx->module;
   tgc_loc noloc = {NULL, 0, 0};
   /* dims=B=1;S=128 */
-  binding b[64];
-  uint32_t nb = 0;
+  tgc_sym_sizes b = {0};
   const char *dims = NULL;
   for (uint32_t i = 0; i < ctx->noptions; i++)
     if (strcmp(ctx->options[i].key, "dims") == 0)
       dims = ctx->options[i].value;
-  for (const char *p = dims; p && *p;) {
-    const char *eq = strchr(p, '='), *end = strchr(p, ';');
-    if (!end)
-      end = p + strlen(p);
-    char *num_end;
-    long long v = eq && eq < end ? strtoll(eq + 1, &num_end, 10) : -1;
-    if (!eq || eq > end || eq == p || num_end != end || v < 0 || nb == 64) {
-      tgc_error(ctx->diag, noloc, "plan-memory: bad dims '%s' (expected SYM=N;SYM=N, sizes non-negative)", dims);
-      return 1;
-    }
-    b[nb].name = tgc_arena_strndup(ctx->scratch, p, (size_t)(eq - p));
-    b[nb++].value = v;
-    p = *end ? end + 1 : end;
+  tgc_strbuf why;
+  tgc_sb_init(&why);
+  if (dims && !tgc_sym_sizes_parse(&b, dims, &why)) {
+    tgc_error(ctx->diag, noloc, "plan-memory: bad dims '%s': %s", dims, why.data);
+    tgc_sb_free(&why);
+    tgc_sym_sizes_free(&b);
+    return 1;
   }
-  for (tgc_func *f = m->funcs; f; f = f->next) {
+  tgc_sb_free(&why);
+  uint32_t nb = b.n;
+  int rc = 0;
+  for (tgc_func *f = m->funcs; f && !rc; f = f->next) {
     const tgc_block *body = f->body;
     uint32_t nsteps = 0, cap = 64, n = 0;
     for (const tgc_op *op = body->first; op; op = op->next)
@@ -76,11 +42,11 @@ int tgc_pass_plan_memory(tgc_pass_ctx *ctx) {
     const tgc_value **vals = tgc_xcalloc(cap, sizeof *vals);
     tgc_rt_live *lv = tgc_xcalloc(cap, sizeof *lv);
     size_t weights = 0, naive = 0;
-    int step = 0, rc = 0;
+    int step = 0;
     for (const tgc_op *op = body->first; op && !rc; op = op->next, step++) {
       /* every operand's storage is read at this step */
       for (uint32_t j = 0; j < op->noperands; j++) {
-        const tgc_value *s = storage_of(op->operands[j].value);
+        const tgc_value *s = tgc_value_storage(op->operands[j].value);
         for (uint32_t i = 0; i < n; i++)
           if (vals[i] == s)
             lv[i].last = op->opcode == TGC_OP_RETURN ? (int)nsteps : step;
@@ -94,21 +60,26 @@ int tgc_pass_plan_memory(tgc_pass_ctx *ctx) {
           rc = 1;
           break;
         }
-        int64_t numel = 1;
-        for (uint32_t d = 0; d < v->type->rank; d++) {
-          int64_t x;
+        uint64_t bytes = (uint64_t)((tgc_dtype_bits(v->type->dtype) + 7) / 8);
+        bool over = false;
+        for (uint32_t d = 0; d < v->type->rank && !rc; d++) {
+          int64_t x = 0;
           const char *missing = NULL;
-          if (!eval_dim(v->type->dims[d], b, nb, &x, &missing)) {
+          tgc_dim_status st = tgc_dim_eval(v->type->dims[d], b.names, b.sizes, b.n, &x, &missing);
+          if (st == TGC_DIM_UNBOUND) {
             tgc_error(ctx->diag, op->loc, "plan-memory: no size for symbol '%s' (give it: plan-memory{dims=%s=N;...})",
                       missing, missing);
             rc = 1;
-            break;
           }
-          numel *= x;
+          over = over || st == TGC_DIM_OVERFLOW || __builtin_mul_overflow(bytes, (uint64_t)(x > 0 ? x : 0), &bytes);
+        }
+        if (!rc && (over || bytes > ((uint64_t)1 << 62))) {
+          tgc_error(ctx->diag, op->loc, "plan-memory: at these dims %%%s would need more than 2^62 bytes",
+                    v->name ? v->name : "?");
+          rc = 1;
         }
         if (rc)
           break;
-        size_t bytes = (size_t)numel * (size_t)((tgc_dtype_bits(v->type->dtype) + 7) / 8);
         if (op->opcode == TGC_OP_PARAM) {
           weights += bytes;
           continue;
@@ -128,7 +99,7 @@ int tgc_pass_plan_memory(tgc_pass_ctx *ctx) {
       tgc_strbuf at;
       tgc_sb_init(&at);
       for (uint32_t k = 0; k < nb; k++)
-        tgc_sb_printf(&at, "%s%s=%lld", k ? ", " : "", b[k].name, (long long)b[k].value);
+        tgc_sb_printf(&at, "%s%s=%lld", k ? ", " : "", b.names[k], (long long)b.sizes[k]);
       tgc_diag_report(ctx->diag, TGC_DIAG_NOTE, body->loc,
                       "plan-memory: @%s%s%s: %u intermediates, peak %zu bytes (%.2f MiB) in one arena, %zu bytes "
                       "(%.2f MiB) without reuse; weights %zu bytes (%.2f MiB) in their own buffers",
@@ -143,8 +114,7 @@ int tgc_pass_plan_memory(tgc_pass_ctx *ctx) {
     }
     free(vals);
     free(lv);
-    if (rc)
-      return 1;
   }
-  return 0;
+  tgc_sym_sizes_free(&b);
+  return rc;
 }

@@ -310,9 +310,7 @@ static int run_elementwise(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor
   bool fdomain = is_float(dt);
   for (uint32_t i = (s->op == TGC_OP_WHERE ? 1 : 0); i < s->nin; i++)
     fdomain = fdomain || is_float(in[i]->dtype);
-  if (!fdomain && (s->op == TGC_OP_EXP || s->op == TGC_OP_LOG || s->op == TGC_OP_SQRT || s->op == TGC_OP_RSQRT ||
-                   s->op == TGC_OP_TANH || s->op == TGC_OP_ERF || s->op == TGC_OP_SIGMOID ||
-                   s->op == TGC_OP_SILU || s->op == TGC_OP_SIN || s->op == TGC_OP_COS || s->op == TGC_OP_GELU))
+  if (!fdomain && (info->flags & TGC_OPF_FLOAT_ONLY))
     return step_error(c, s, "needs a floating-point result type, not %s (cast the operand first)",
                       tgc_dtype_name(dt));
   const char *approx = tgc_rt_step_str(s, "approximate", "none");
@@ -335,8 +333,7 @@ static int run_elementwise(cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tensor
     ilo = INT64_MIN;
   if (amax && !tgc_clamp_int_bound(amax->kind == TGC_RT_ATTR_INT, amax->i, amax->f, false, &ihi))
     ihi = INT64_MAX;
-  bool is_bool = dt == TGC_DT_BOOL || (in[0]->dtype == TGC_DT_BOOL && (s->op == TGC_OP_NOT || s->op == TGC_OP_AND ||
-                                                                      s->op == TGC_OP_OR));
+  bool is_bool = dt == TGC_DT_BOOL || (in[0]->dtype == TGC_DT_BOOL && (info->flags & TGC_OPF_LOGICAL));
   int64_t st[3][TGC_RT_MAX_RANK];
   for (uint32_t i = 0; i < s->nin; i++)
     bcast_strides(in[i], rank, shape, st[i]);

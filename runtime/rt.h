@@ -79,12 +79,19 @@ void tgc_rt_set_i64(tgc_rt_tensor *t, size_t i, int64_t x);
 
 /* ---- comparing results ------------------------------------------------------------------------- */
 
+/* The relative L2 error a result of dtype DT may have against its reference: 1e-5 for f32 and f64 (the fp32
+ * policy of docs/codegen.md), 1e-2 for f16 and bf16, 1e-1 for f8e4m3 and f8e5m2 (half an ulp of a 3- or 2-bit
+ * mantissa is 6-12%: one element rounded the other way is within it), 0 for integers and bool (exact). The one
+ * table of tolerances: `tgc run --check` and --verify-each=numerics judge by it through tgc_rt_compare. */
+double tgc_rt_tolerance(tgc_dtype dt);
+
 /* How GOT differs from the reference REF (same dtype and shape), as `tgc run --check` and
- * test/runtime/Inputs/optest.py judge it. Floats: MISMATCHES counts the elements where a NaN or an infinity is
- * not matched (NaN where REF has NaN, the same infinity where REF has one, nothing non-finite elsewhere) and
- * REL is the relative L2 error over the elements finite in both; integers and bool: MISMATCHES counts the
- * elements that differ (compared exactly) and REL is 0 when there are none. OK: no mismatch and REL <= TOL,
- * TOL being 1e-5 for f32 and f64, 1e-2 for f16, bf16 and fp8, 0 for the others. */
+ * --verify-each=numerics judge it (test/runtime/Inputs/optest.py, the numpy side, judges the same way). Floats:
+ * MISMATCHES counts the elements where a NaN or an infinity is not matched (NaN where REF has NaN, the same
+ * infinity where REF has one, nothing non-finite elsewhere) and REL is the relative L2 error over the elements
+ * finite in both; integers and bool: MISMATCHES counts the elements that differ (compared exactly, as int64) and
+ * REL is 0. A dtype or element count other than REF's is all mismatches. OK: no mismatch and REL <= TOL, TOL
+ * being tgc_rt_tolerance(REF's dtype). */
 typedef struct tgc_rt_compare_result {
   double rel, tol;
   size_t mismatches;

@@ -118,10 +118,18 @@ void tgc_rt_tensor_free(tgc_rt_tensor *t) {
   t->owned = false;
 }
 
+double tgc_rt_tolerance(tgc_dtype dt) {
+  if (dt == TGC_DT_F32 || dt == TGC_DT_F64)
+    return 1e-5;
+  if (dt == TGC_DT_F8E4M3 || dt == TGC_DT_F8E5M2)
+    return 1e-1;
+  return tgc_dtype_kind_of(dt) == TGC_DTK_FLOAT ? 1e-2 : 0; /* f16, bf16; integers and bool exact */
+}
+
 void tgc_rt_compare(const tgc_rt_tensor *got, const tgc_rt_tensor *ref, tgc_rt_compare_result *r) {
   tgc_dtype dt = ref->dtype;
   bool flt = tgc_dtype_kind_of(dt) == TGC_DTK_FLOAT;
-  r->tol = dt == TGC_DT_F32 || dt == TGC_DT_F64 ? 1e-5 : flt ? 1e-2 : 0;
+  r->tol = tgc_rt_tolerance(dt);
   r->rel = 0;
   r->mismatches = 0;
   size_t n = tgc_rt_tensor_numel(ref);

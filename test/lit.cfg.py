@@ -27,6 +27,7 @@ config.substitutions.append(("%tgc", os.path.join(config.tgc_tools_dir, "tgc")))
 config.substitutions.append(("%python", python))
 config.substitutions.append(("%examples", os.path.join(config.tgc_src_root, "examples")))
 config.substitutions.append(("%srcroot", config.tgc_src_root))
+config.substitutions.append(("%objroot", config.tgc_obj_root))
 
 # tgc first, then LLVM's FileCheck/not/count.
 config.environment["PATH"] = os.pathsep.join(
@@ -58,11 +59,20 @@ if shutil.which("nvidia-smi"):
 if hasattr(os, "geteuid") and os.geteuid() == 0:
     config.available_features.add("root")
 
+# ctest: a CMake build tree with its CTestTestfile (scripts/gpu-lit's tree has none)
+if shutil.which("ctest") and os.path.exists(os.path.join(config.tgc_obj_root, "CTestTestfile.cmake")):
+    config.available_features.add("ctest")
+
 if shutil.which("dot"):
     config.available_features.add("graphviz")
 r = run_quiet([python, "-c", "import torch"], timeout=120)
 if r and r.returncode == 0:
     config.available_features.add("torch")
+
+# long: slow tests (a scratch configure and build of the whole tree), left out of quick runs; scripts/check
+# (make check, CI) turns it on for the release build with `--param long=1`, as does TGC_LIT_LONG=1.
+if lit_config.params.get("long", os.environ.get("TGC_LIT_LONG", "0")) not in ("", "0"):
+    config.available_features.add("long")
 
 sanitize = getattr(config, "tgc_sanitize", "")
 if "address" in sanitize:

@@ -18,6 +18,14 @@ enum {
   TGC_OPF_COMPARE = 1u << 6,     /* result dtype is bool */
   TGC_OPF_NEEDS_TYPE = 1u << 7,  /* the result type is part of the op's meaning and must be written */
   TGC_OPF_CONTRACTION = 1u << 8, /* matmul-like: a GEMM or a fused attention */
+  TGC_OPF_FLOAT_ONLY = 1u << 9,  /* its (value) operand must be floating point: the type rule rejects others */
+  TGC_OPF_LOGICAL = 1u << 10,    /* logical on bool operands, bitwise on integers */
+  TGC_OPF_INDEX_MAP = 1u << 11,  /* moves data only, each result element an operand element at an index computed
+                                    from the result's index alone (iota: the index itself): a fused loop computes
+                                    it per element, like an elementwise op */
+  TGC_OPF_VIEW = 1u << 12,       /* the result shares its operand's storage (a reshape): no data moves, no launch */
+  TGC_OPF_SOURCE = 1u << 13,     /* a value from outside the computation (param, constant): nothing to compute or
+                                    fold, no launch */
 };
 
 typedef enum {

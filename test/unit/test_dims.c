@@ -1,5 +1,6 @@
 /* Unit tests of symbolic dims (ir/dim.c) through the API of ir/ir.h: canonical form, printing,
- * equality, tgc_dim_is_const, overflow detection and the size limits (TGC_DIM_TOO_BIG). */
+ * equality, tgc_dim_is_const, overflow detection and the size limits (TGC_DIM_TOO_BIG), evaluation at symbol
+ * sizes (tgc_dim_eval: overflow, unbound symbols) and the parser of symbol-size lists (tgc_sym_sizes_parse). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -334,6 +335,109 @@ static void test_types(void) {
   tgc_sb_free(&b);
 }
 
+
+/* tgc_dim_eval: the value at given sizes, every overflow caught (whatever the order of the terms), an unbound
+ * symbol named. */
+static void test_eval(void) {
+  const char *names[] = {"B", "S"};
+  int64_t sizes[] = {3, 5}, v = -1;
+  const char *unbound = NULL;
+  /* 2*B*S + S - 4 at B=3, S=5: 30 + 5 - 4 */
+  const tgc_dim *d = ADD(ADD(MUL(C(2), MUL(S("B"), S("S"))), S("S")), C(-4));
+  CHECK(tgc_dim_eval(d, names, sizes, 2, &v, &unbound) == TGC_DIM_OK && v == 31);
+  CHECK(tgc_dim_eval(C(0), names, sizes, 0, &v, NULL) == TGC_DIM_OK && v == 0);
+  CHECK(tgc_dim_eval(C(-7), NULL, NULL, 0, &v, NULL) == TGC_DIM_OK && v == -7);
+  /* the names' order does not matter */
+  const char *rnames[] = {"S", "B"};
+  int64_t rsizes[] = {5, 3};
+  CHECK(tgc_dim_eval(d, rnames, rsizes, 2, &v, NULL) == TGC_DIM_OK && v == 31);
+  /* an unbound symbol is named, not taken as 0 or 1 */
+  v = 123;
+  CHECK(tgc_dim_eval(d, names, sizes, 1, &v, &unbound) == TGC_DIM_UNBOUND && v == 123);
+  CHECK_STR(unbound, "S");
+  CHECK(tgc_dim_eval(S("T"), names, sizes, 2, &v, NULL) == TGC_DIM_UNBOUND);
+  /* a product that leaves int64: B*S at 2^32 each, 4*B at 2^62 */
+  int64_t big[] = {(int64_t)1 << 32, (int64_t)1 << 32};
+  CHECK(tgc_dim_eval(MUL(S("B"), S("S")), names, big, 2, &v, NULL) == TGC_DIM_OVERFLOW);
+  int64_t huge[] = {(int64_t)1 << 62, 1};
+  CHECK(tgc_dim_eval(MUL(C(4), S("B")), names, huge, 2, &v, NULL) == TGC_DIM_OVERFLOW);
+  CHECK(tgc_dim_eval(MUL(C(-2), S("B")), names, huge, 2, &v, NULL) == TGC_DIM_OK && v == INT64_MIN);
+  /* a sum that leaves int64: B + S at INT64_MAX and 1 */
+  int64_t edge[] = {INT64_MAX, 1};
+  CHECK(tgc_dim_eval(ADD(S("B"), S("S")), names, edge, 2, &v, NULL) == TGC_DIM_OVERFLOW);
+  CHECK(tgc_dim_eval(ADD(S("B"), C(1)), names, edge, 2, &v, NULL) == TGC_DIM_OVERFLOW);
+  /* a term that overflows is caught even when the rest would bring the sum back: 2*B - S - 2 at 2^62 each */
+  int64_t half[] = {(int64_t)1 << 62, (int64_t)1 << 62};
+  CHECK(tgc_dim_eval(SUB(ADD(MUL(C(2), S("B")), C(-2)), S("S")), names, half, 2, &v, NULL) == TGC_DIM_OVERFLOW);
+  int64_t near[] = {INT64_MAX, INT64_MAX};
+  CHECK(tgc_dim_eval(ADD(S("B"), S("S")), names, near, 2, &v, NULL) == TGC_DIM_OVERFLOW);
+  CHECK(tgc_dim_eval(SUB(S("B"), S("S")), names, near, 2, &v, NULL) == TGC_DIM_OK && v == 0);
+  /* terms whose running sum leaves int64 but whose total fits are not an overflow (summed in 128 bits, so the
+   * order of the terms does not matter): B + S - T at INT64_MAX, 1, 1 */
+  const char *n3[] = {"B", "S", "T"};
+  int64_t s3[] = {INT64_MAX, 1, 1};
+  CHECK(tgc_dim_eval(SUB(ADD(S("B"), S("S")), S("T")), n3, s3, 3, &v, NULL) == TGC_DIM_OK && v == INT64_MAX);
+}
+
+/* tgc_sym_sizes_parse: one rule (SYM=N items separated by ',' or ';'), errors naming the bad item. */
+static bool parse_fails(const char *text, const char *why_want) {
+  tgc_sym_sizes s = {0};
+  tgc_strbuf why;
+  tgc_sb_init(&why);
+  bool ok = tgc_sym_sizes_parse(&s, text, &why);
+  bool match = !ok && why.data && strcmp(why.data, why_want) == 0;
+  if (!match)
+    fprintf(stderr, "parse of '%s': ok=%d why='%s', expected '%s'\n", text, ok, why.data ? why.data : "",
+            why_want);
+  tgc_sb_free(&why);
+  tgc_sym_sizes_free(&s);
+  return match;
+}
+
+static void test_sym_sizes(void) {
+  tgc_sym_sizes s = {0};
+  tgc_strbuf why;
+  tgc_sb_init(&why);
+  CHECK(tgc_sym_sizes_parse(&s, "B=8,S=512;T_2=0", &why));
+  CHECK(s.n == 3);
+
+  CHECK_STR(s.names[0], "B");
+  CHECK_STR(s.names[1], "S");
+  CHECK_STR(s.names[2], "T_2");
+  CHECK(s.sizes[0] == 8 && s.sizes[1] == 512 && s.sizes[2] == 0);
+  CHECK(tgc_sym_sizes_find(&s, "S") == 1 && tgc_sym_sizes_find(&s, "Q") == -1);
+  /* appending: a second list adds to the first, and a repeat across them is an error */
+  CHECK(tgc_sym_sizes_parse(&s, "Q=9223372036854775807;seq.len=7", &why)); /* '.' in a name, as the lexer has it */
+  CHECK(s.n == 5 && s.sizes[3] == INT64_MAX && s.sizes[4] == 7);
+  CHECK_STR(s.names[4], "seq.len");
+  CHECK(!tgc_sym_sizes_parse(&s, "R=1,B=2", &why));
+  CHECK_STR(why.data, "symbol 'B' is given twice");
+  CHECK(s.n == 6); /* R=1, the item before the bad one, is kept */
+  /* evaluation straight from the parsed list */
+  int64_t v = 0;
+  CHECK(tgc_dim_eval(MUL(S("B"), S("S")), s.names, s.sizes, s.n, &v, NULL) == TGC_DIM_OK && v == 4096);
+  tgc_sb_free(&why);
+  tgc_sym_sizes_free(&s);
+  CHECK(s.n == 0 && s.names == NULL);
+  const char *range = " is not SYM=N with N an integer from 0 to 9223372036854775807";
+  char want[256];
+  const char *bad[] = {"B=-1", "B=x", "B", "=3", "B=", "B=+3", "B= 3", "2B=3", "B=9223372036854775808",
+                       "B=99999999999999999999", "B=1=2", "B-1=2", ".B=1"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    snprintf(want, sizeof want, "item '%s'%s", bad[i], range);
+    CHECK(parse_fails(bad[i], want));
+  }
+  /* the bad item is named, not the whole list */
+  snprintf(want, sizeof want, "item 'S=x'%s", range);
+  CHECK(parse_fails("B=1,S=x;T=2", want));
+  CHECK(parse_fails("B=1;B=2", "symbol 'B' is given twice"));
+  const char *empty = "an empty item (items are SYM=N, separated by ',' or ';')";
+  CHECK(parse_fails("", empty));
+  CHECK(parse_fails("B=1,", empty));
+  CHECK(parse_fails(",B=1", empty));
+  CHECK(parse_fails("B=1;;S=2", empty));
+}
+
 int main(void) {
   mod = tgc_module_create("dims");
   A = &mod->arena;
@@ -348,6 +452,8 @@ int main(void) {
   test_no_false_overflow();
   test_too_big();
   test_types();
+  test_eval();
+  test_sym_sizes();
   tgc_module_destroy(mod);
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;

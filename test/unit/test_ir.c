@@ -959,6 +959,17 @@ static void test_op_table(void) {
       sane = false;
     if (!info->attr_schema)
       sane = false;
+    /* the op classes of ops.def */
+    if ((info->flags & TGC_OPF_FLOAT_ONLY) && !(info->flags & (TGC_OPF_ELEMWISE | TGC_OPF_REDUCTION)))
+      sane = false;
+    if ((info->flags & TGC_OPF_LOGICAL) && !(info->flags & TGC_OPF_ELEMWISE))
+      sane = false;
+    if ((info->flags & TGC_OPF_INDEX_MAP) && (info->flags & (TGC_OPF_ELEMWISE | TGC_OPF_REGION | TGC_OPF_REDUCTION)))
+      sane = false;
+    if ((info->flags & TGC_OPF_VIEW) && (!(info->flags & TGC_OPF_INDEX_MAP) || info->max_operands != 1))
+      sane = false;
+    if ((info->flags & TGC_OPF_SOURCE) && (info->max_operands != 0 || !(info->flags & TGC_OPF_NEEDS_TYPE)))
+      sane = false;
   }
   CHECK(roundtrip);
   CHECK(unique);
@@ -1007,6 +1018,23 @@ static void test_op_table(void) {
     all_typed = all_typed && (tgc_op_info_of(typed[i])->flags & TGC_OPF_NEEDS_TYPE);
   CHECK(all_typed);
   CHECK(!(tgc_op_info_of(TGC_OP_ADD)->flags & TGC_OPF_NEEDS_TYPE));
+  /* class memberships the passes and backends rely on */
+  CHECK((tgc_op_info_of(TGC_OP_EXP)->flags & TGC_OPF_FLOAT_ONLY) &&
+        (tgc_op_info_of(TGC_OP_SOFTMAX)->flags & TGC_OPF_FLOAT_ONLY) &&
+        !(tgc_op_info_of(TGC_OP_NEG)->flags & TGC_OPF_FLOAT_ONLY) &&
+        !(tgc_op_info_of(TGC_OP_CUMSUM)->flags & TGC_OPF_FLOAT_ONLY));
+  CHECK((tgc_op_info_of(TGC_OP_NOT)->flags & TGC_OPF_LOGICAL) && !(tgc_op_info_of(TGC_OP_ADD)->flags & TGC_OPF_LOGICAL));
+  CHECK((tgc_op_info_of(TGC_OP_TRANSPOSE)->flags & TGC_OPF_INDEX_MAP) &&
+        !(tgc_op_info_of(TGC_OP_GATHER)->flags & TGC_OPF_INDEX_MAP) &&
+        !(tgc_op_info_of(TGC_OP_SPLIT)->flags & TGC_OPF_INDEX_MAP));
+  int views = 0, sources = 0;
+  for (int i = 0; i < TGC_OP_COUNT; i++) {
+    views += (tgc_op_info_of((tgc_opcode)i)->flags & TGC_OPF_VIEW) != 0;
+    sources += (tgc_op_info_of((tgc_opcode)i)->flags & TGC_OPF_SOURCE) != 0;
+  }
+  CHECK(views == 1 && (tgc_op_info_of(TGC_OP_RESHAPE)->flags & TGC_OPF_VIEW));
+  CHECK(sources == 2 && (tgc_op_info_of(TGC_OP_PARAM)->flags & TGC_OPF_SOURCE) &&
+        (tgc_op_info_of(TGC_OP_CONSTANT)->flags & TGC_OPF_SOURCE));
 }
 
 static void test_dtypes(void) {
@@ -1148,6 +1176,64 @@ static void test_diag(void) {
   cap_free(&c);
 }
 
+/* tgc_value_storage: top-level reshapes share their operand's storage transitively; a reshape inside a fusion
+ * region is its own value (plan-memory's copy followed reshapes at any depth, codegen's only top-level ones). */
+static const tgc_op *find_op(const tgc_block *b, const char *result_name) {
+  for (const tgc_op *op = b->first; op; op = op->next) {
+    if (op->nresults && op->results[0].name && strcmp(op->results[0].name, result_name) == 0)
+      return op;
+    const tgc_op *in = op->region ? find_op(op->region, result_name) : NULL;
+    if (in)
+      return in;
+  }
+  return NULL;
+}
+
+static void test_value_storage(void) {
+  const char *src = "module @m {\n"
+                    "  func @main(%x: f32[4, N]) -> f32[N, 4] {\n"
+                    "    %rx = reshape(%x) : f32[N, 4]\n"
+                    "    %a = exp(%rx) : f32[N, 4]\n"
+                    "    %r1 = reshape(%a) : f32[4, N]\n"
+                    "    %r2 = reshape(%r1) : f32[N, 4]\n"
+                    "    %f = fusion(%r2) {kind = \"elementwise\"} : f32[N, 4] {\n"
+                    "    ^(%p: f32[N, 4]):\n"
+                    "      %q1 = reshape(%p) : f32[4, N]\n"
+                    "      %q2 = reshape(%q1) : f32[N, 4]\n"
+                    "      %e = exp(%q2) : f32[N, 4]\n"
+                    "      yield %e\n"
+                    "    }\n"
+                    "    %r3 = reshape(%f) : f32[N, 4]\n"
+                    "    return %r3\n"
+                    "  }\n"
+                    "}\n";
+  capture c;
+  cap_init(&c);
+  tgc_module *m = parse("storage.tir", src, &c);
+  CHECK(m != NULL);
+  if (!m) {
+    cap_free(&c);
+    return;
+  }
+  const tgc_block *body = m->funcs->body;
+  const tgc_value *x = body->args[0];
+  const tgc_value *a = &find_op(body, "a")->results[0], *f = &find_op(body, "f")->results[0];
+  const tgc_value *r1 = &find_op(body, "r1")->results[0], *r2 = &find_op(body, "r2")->results[0];
+  const tgc_value *q1 = &find_op(body, "q1")->results[0], *q2 = &find_op(body, "q2")->results[0];
+  CHECK(tgc_value_storage(&find_op(body, "rx")->results[0]) == x); /* a reshape of an argument */
+  CHECK(tgc_value_storage(x) == x);
+  CHECK(tgc_value_storage(a) == a);
+  CHECK(tgc_value_storage(r1) == a);
+  CHECK(tgc_value_storage(r2) == a); /* a reshape of a reshape */
+  CHECK(tgc_value_storage(&find_op(body, "r3")->results[0]) == f);
+  /* inside the region: no buffers, so no aliasing through the region's reshapes or its argument */
+  CHECK(tgc_value_storage(q1) == q1);
+  CHECK(tgc_value_storage(q2) == q2);
+  CHECK(tgc_value_storage(find_op(body, "f")->region->args[0]) == find_op(body, "f")->region->args[0]);
+  tgc_module_destroy(m);
+  cap_free(&c);
+}
+
 int main(void) {
   test_builder();
   test_printer_numbering();
@@ -1164,6 +1250,7 @@ int main(void) {
   test_op_table();
   test_dtypes();
   test_diag();
+  test_value_storage();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

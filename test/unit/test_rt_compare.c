@@ -1,7 +1,7 @@
 /* Unit tests of tgc_rt_compare (runtime/tensor.c), the comparison of `tgc run --check`: NaN and infinities
  * matched by position and sign, the relative error over the finite elements (it was NaN when both sides had an
  * infinity at the same place: inf - inf), integers compared exactly (not through a double), per-dtype
- * tolerances. */
+ * tolerances (tgc_rt_tolerance, the one table: --verify-each=numerics had its own). */
 #include <math.h>
 #include <stdint.h>
 
@@ -68,6 +68,16 @@ int main(void) {
   CHECK(r.ok && r.mismatches == 0 && r.rel == 0);
   tgc_rt_tensor_free(&ta);
   tgc_rt_tensor_free(&tb);
+  /* the one table of tolerances */
+  CHECK(tgc_rt_tolerance(TGC_DT_F64) == 1e-5 && tgc_rt_tolerance(TGC_DT_F32) == 1e-5);
+  CHECK(tgc_rt_tolerance(TGC_DT_F16) == 1e-2 && tgc_rt_tolerance(TGC_DT_BF16) == 1e-2);
+  CHECK(tgc_rt_tolerance(TGC_DT_F8E4M3) == 1e-1 && tgc_rt_tolerance(TGC_DT_F8E5M2) == 1e-1);
+  CHECK(tgc_rt_tolerance(TGC_DT_I32) == 0 && tgc_rt_tolerance(TGC_DT_BOOL) == 0);
+  /* fp8: one element of four a step of the 3-bit mantissa away (1.0 vs 1.125) is within 1e-1 (rel ~0.056) */
+  r = cmp_f(TGC_DT_F8E4M3, (double[]){1.125, 1.0, 1.0, 1.0}, (double[]){1.0, 1.0, 1.0, 1.0}, 4);
+  CHECK(r.ok && r.tol == 1e-1 && r.rel > 1e-2);
+  r = cmp_f(TGC_DT_F8E4M3, (double[]){2.0, 1.0}, (double[]){1.0, 1.0}, 2);
+  CHECK(!r.ok && r.mismatches == 0);
   /* a shape that differs is a mismatch */
   tgc_rt_tensor x = floats(TGC_DT_F32, (double[]){1.0, 2.0}, 2), y = floats(TGC_DT_F32, (double[]){1.0}, 1);
   tgc_rt_compare(&x, &y, &r);

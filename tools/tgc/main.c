@@ -386,40 +386,40 @@ static int artifact_plan(const tgc_rt_program *prog, const char *dims, tgc_strbu
   int rc = 1;
   int64_t *syms = tgc_xcalloc(fp->nsyms + 1, sizeof *syms); /* by plan symbol; one not given counts 0 */
   /* --plan-dims: every name a symbol of the program, every symbol given */
-  for (const char *s = dims; s && *s;) {
-    const char *eq = strchr(s, '='), *end = strchr(s, ',');
-    if (!end)
-      end = s + strlen(s);
-    char *num_end = NULL;
-    errno = 0;
-    long long v = eq && eq < end ? strtoll(eq + 1, &num_end, 10) : -1;
-    if (!eq || eq > end || eq == s || num_end != end || errno || v < 0 || p.nsyms == TGC_RT_MEMPLAN_MAX_SYMS) {
-      fprintf(stderr, "tgc: error: bad --plan-dims '%s' (expected SYM=N,SYM=N with sizes >= 0)\n", dims);
-      goto done;
-    }
-    char *name = strndup(s, (size_t)(eq - s));
+  tgc_sym_sizes given = {0};
+  tgc_strbuf why;
+  tgc_sb_init(&why);
+  bool parsed = !dims || tgc_sym_sizes_parse(&given, dims, &why);
+  if (parsed && given.n > TGC_RT_MEMPLAN_MAX_SYMS)
+    tgc_sb_printf(&why, "more than %d symbols", TGC_RT_MEMPLAN_MAX_SYMS);
+  if (!parsed || given.n > TGC_RT_MEMPLAN_MAX_SYMS) {
+    fprintf(stderr, "tgc: error: bad --plan-dims '%s': %s\n", dims, why.data);
+    tgc_sb_free(&why);
+    tgc_sym_sizes_free(&given);
+    goto done;
+  }
+  tgc_sb_free(&why);
+  for (uint32_t i = 0; i < given.n; i++) {
+    const char *name = given.names[i];
     uint32_t k = 0;
     while (k < nused && strcmp(used[k], name) != 0)
       k++;
-    bool dup = false;
-    for (uint32_t j = 0; j < p.nsyms; j++)
-      dup = dup || strcmp(p.sym_names[j], name) == 0;
-    if (k == nused || dup) {
-      fprintf(stderr, "tgc: error: --plan-dims %s '%s'; the program's symbols are:", dup ? "repeats" : "names a symbol the program does not use,",
+    if (k == nused) {
+      fprintf(stderr, "tgc: error: --plan-dims names a symbol the program does not use, '%s'; the program's symbols are:",
               name);
       for (uint32_t j = 0; j < nused; j++)
         fprintf(stderr, " %s", used[j]);
       fprintf(stderr, "%s\n", nused ? "" : " (none: the module is static)");
-      free(name);
+      tgc_sym_sizes_free(&given);
       goto done;
     }
     for (uint32_t j = 0; j < fp->nsyms; j++)
       if (strcmp(fp->sym_names[j], name) == 0)
-        syms[j] = v;
-    p.sym_names[p.nsyms] = name;
-    p.sym_sizes[p.nsyms++] = v;
-    s = *end ? end + 1 : end;
+        syms[j] = given.sizes[i];
+    p.sym_names[p.nsyms] = strdup(name);
+    p.sym_sizes[p.nsyms++] = given.sizes[i];
   }
+  tgc_sym_sizes_free(&given);
   for (uint32_t k = 0; dims && k < nused; k++) {
     uint32_t j = 0;
     while (j < p.nsyms && strcmp(p.sym_names[j], used[k]) != 0)

@@ -30,7 +30,8 @@ typedef struct {
   const char *weights;
   const char *entry;
   const char *device;
-  name_paths inputs, outputs, dims;
+  name_paths inputs, outputs;
+  tgc_sym_sizes dims; /* every --dim's items (tgc_sym_sizes_parse) */
   bool random_inputs, time, check, profile, repeat_given;
   uint64_t seed;
   int repeat;
@@ -43,7 +44,7 @@ static void run_usage(FILE *out) {
         "  --input NAME=FILE.npy    bind argument %NAME of the entry function (repeatable)\n"
         "  --random-inputs          bind every argument not given by --input to random values\n"
         "  --seed N                 seed of the random inputs (default 0)\n"
-        "  --dim SYM=N              size of symbolic dim SYM for random inputs (default 2)\n"
+        "  --dim SYM=N[,SYM=N...]   sizes of symbolic dims for random inputs (default 2; repeatable)\n"
         "  --weights FILE           .safetensors weights (default: the module's 'weights' attribute, relative to\n"
         "                           the .tir file)\n"
         "  --output NAME=FILE.npy   save a result: NAME is its index or the returned value's name (repeatable)\n"
@@ -128,7 +129,7 @@ static void name_paths_free(name_paths *l) {
 static void run_opts_free(run_opts *o) {
   name_paths_free(&o->inputs);
   name_paths_free(&o->outputs);
-  name_paths_free(&o->dims);
+  tgc_sym_sizes_free(&o->dims);
 }
 
 /* 0, 1 after an error (printed), -1 when --help was printed. O is filled (and owns memory) in every case. */
@@ -149,10 +150,15 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
       if (bad || split_pair("--output", v, &o->outputs))
         return 1;
     } else if ((v = opt_value(argc, argv, &i, "--dim", &bad))) {
-      if (bad || split_pair("--dim", v, &o->dims))
+      if (bad)
         return 1;
-      const name_path *d = &o->dims.v[o->dims.n - 1];
-      if (!parse_uint("--dim", d->path, 0, INT64_MAX, &u))
+      tgc_strbuf why;
+      tgc_sb_init(&why);
+      bool ok = tgc_sym_sizes_parse(&o->dims, v, &why);
+      if (!ok)
+        fprintf(stderr, "tgc: error: bad '--dim %s': %s\n", v, why.data);
+      tgc_sb_free(&why);
+      if (!ok)
         return 1;
     } else if ((v = opt_value(argc, argv, &i, "--weights", &bad))) {
       if (bad)
@@ -412,16 +418,16 @@ int tgc_driver_run(int argc, char **argv) {
   syms = tgc_xcalloc(p->nsyms + 1, sizeof *syms);
   for (uint32_t s = 0; s < p->nsyms; s++)
     syms[s] = 2;
-  for (int k = 0; k < o.dims.n; k++) {
+  for (uint32_t k = 0; k < o.dims.n; k++) {
     uint32_t s = 0;
-    while (s < p->nsyms && strcmp(p->sym_names[s], o.dims.v[k].name) != 0)
+    while (s < p->nsyms && strcmp(p->sym_names[s], o.dims.names[k]) != 0)
       s++;
     if (s == p->nsyms) {
-      fprintf(stderr, "tgc: error: '--dim %s=%s': no such symbol in the entry function\n", o.dims.v[k].name,
-              o.dims.v[k].path);
+      fprintf(stderr, "tgc: error: '--dim %s=%lld': no such symbol in the entry function\n", o.dims.names[k],
+              (long long)o.dims.sizes[k]);
       goto done;
     }
-    syms[s] = (int64_t)strtoull(o.dims.v[k].path, NULL, 10); /* checked by parse_run_args */
+    syms[s] = o.dims.sizes[k];
   }
   uint64_t rng = o.seed;
   for (uint32_t i = 0; i < p->ninputs; i++) {

@@ -163,8 +163,8 @@ def module(combos, name="sweep"):
     return "\n".join(lines), ranges
 
 
-def run(cmd, timeout=300):
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+def run(cmd, timeout=300, cwd=None):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
 def main():
@@ -181,6 +181,8 @@ def main():
     ap.add_argument("--target", default="compute_90")
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
+    if os.sep in a.tgc:  # the batches compile in the work directory
+        a.tgc = os.path.abspath(a.tgc)
     only = set(filter(None, a.ops.split(",")))
     dtypes = [d for d in DTYPES if not a.dtypes or d in a.dtypes.split(",")]
     bad = 0
@@ -239,9 +241,12 @@ def main():
         if os.path.exists(cu):
             os.remove(cu)
         open(path, "w").write(text)
-        r = run([a.tgc, "-O2", "--emit=cuda", "--nvrtc-check", "--target=" + a.target, path, "-o", cu])
+        # run in the work directory on the relative name: the kernels' location comments (and so their kernel
+        # cache keys) then do not depend on where the work directory is (a scratch build reuses the cache)
+        rel = [os.path.basename(path), "-o", os.path.basename(cu)]
+        r = run([a.tgc, "-O2", "--emit=cuda", "--nvrtc-check", "--target=" + a.target] + rel, cwd=a.workdir)
         if r.returncode == 1 and not os.path.exists(cu):  # a kernel failed: the source, for the locations
-            run([a.tgc, "-O2", "--emit=cuda", path, "-o", cu])
+            run([a.tgc, "-O2", "--emit=cuda"] + rel, cwd=a.workdir)
         return path, cu, ranges, r
 
     nkernels = nfailed = npending = 0
