@@ -36,7 +36,7 @@ struct tgc_rt_backend {
   int (*copy_to_device)(tgc_rt_session *s, uint32_t i, void *dst, size_t bytes, tgc_rt_err *err);
   void (*stats)(const tgc_rt_session *s, tgc_rt_session_stats *st);
   int (*time_replays)(tgc_rt_session *s, int n, float *ms, tgc_rt_err *err);
-  int (*profile)(tgc_rt_session *s, float *ms, int64_t *gemm_mnk, unsigned *grid, tgc_rt_err *err);
+  int (*profile)(tgc_rt_session *s, float *ms, int64_t *gemm_mnkb, unsigned *grid, tgc_rt_err *err);
 };
 
 /* The CUDA backend (session_cuda.c). */
