@@ -1,6 +1,7 @@
 /* Lowering of a verified IR function to an execution plan (runtime/plan.h): values become slots, types
  * become polynomials over the function's symbols, attributes are copied, fusion regions become sub-plans.
- * The plan lives in the module's arena. */
+ * The plan lives in an arena of the caller's choice: the module's, or a program's (then every string is copied
+ * too, so that the plan outlives the module). */
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +15,13 @@ typedef struct {
   uint32_t nsyms, sym_cap;
 } lowerer;
 
+/* S as the plan keeps it: copied unless the plan lives in the module's arena with S. */
+static const char *keep(lowerer *l, const char *s) {
+  if (!s || l->a == &l->m->arena)
+    return s;
+  return tgc_arena_strndup(l->a, s, strlen(s));
+}
+
 static uint32_t sym_index(lowerer *l, const tgc_sym *s) {
   uintptr_t v = (uintptr_t)tgc_strmap_get(&l->syms, (const char *)&s, sizeof s);
   if (v)
@@ -23,7 +31,7 @@ static uint32_t sym_index(lowerer *l, const tgc_sym *s) {
     l->sym_names = tgc_arena_grow(l->a, l->sym_names, l->sym_cap, cap, sizeof *l->sym_names);
     l->sym_cap = cap;
   }
-  l->sym_names[l->nsyms] = s->name;
+  l->sym_names[l->nsyms] = keep(l, s->name);
   tgc_strmap_put(&l->syms, (const char *)&s, sizeof s, (void *)(uintptr_t)(l->nsyms + 1));
   return l->nsyms++;
 }
@@ -69,7 +77,7 @@ static void lower_attr(lowerer *l, const tgc_attr *a, tgc_rt_attr *out) {
     return;
   case TGC_ATTR_STR:
     out->kind = TGC_RT_ATTR_STR;
-    out->s = a->u.s;
+    out->s = keep(l, a->u.s);
     return;
   case TGC_ATTR_BOOL:
     out->kind = TGC_RT_ATTR_BOOL;
@@ -81,7 +89,7 @@ static void lower_attr(lowerer *l, const tgc_attr *a, tgc_rt_attr *out) {
     return;
   case TGC_ATTR_SYM:
     out->kind = TGC_RT_ATTR_SYM;
-    out->s = a->u.s;
+    out->s = keep(l, a->u.s);
     return;
   case TGC_ATTR_LIST: {
     out->kind = TGC_RT_ATTR_LIST;
@@ -110,9 +118,9 @@ static const tgc_rt_plan *lower_block(lowerer *l, const tgc_block *b, const char
                                       uint32_t nres) {
   tgc_rt_plan *p = tgc_arena_alloc(l->a, sizeof *p);
   tgc_strmap slots;
-  tgc_strmap_init(&slots, l->a);
+  tgc_strmap_init(&slots, &l->m->arena); /* scratch: the module's arena */
   uint32_t nslots = 0, nsteps = 0;
-  p->name = name;
+  p->name = keep(l, name);
   p->ninputs = b->nargs;
   uint32_t *in_slots = tgc_arena_alloc(l->a, sizeof *in_slots * (b->nargs + 1));
   const char **in_names = tgc_arena_alloc(l->a, sizeof *in_names * (b->nargs + 1));
@@ -121,7 +129,7 @@ static const tgc_rt_plan *lower_block(lowerer *l, const tgc_block *b, const char
     const tgc_value *v = b->args[i];
     in_slots[i] = nslots;
     tgc_strmap_put(&slots, (const char *)&v, sizeof v, (void *)(uintptr_t)(++nslots));
-    in_names[i] = v->name ? v->name : "";
+    in_names[i] = v->name ? keep(l, v->name) : "";
     in_types[i] = lower_type(l, v->type);
   }
   p->input_slots = in_slots;
@@ -140,7 +148,7 @@ static const tgc_rt_plan *lower_block(lowerer *l, const tgc_block *b, const char
       const char **onames = tgc_arena_alloc(l->a, sizeof *onames * (o->noperands + 1));
       for (uint32_t i = 0; i < o->noperands; i++) {
         outs[i] = slot_of(&slots, o->operands[i].value);
-        onames[i] = o->operands[i].value->name ? o->operands[i].value->name : "";
+        onames[i] = o->operands[i].value->name ? keep(l, o->operands[i].value->name) : "";
         otypes[i] = lower_type(l, i < nres && rtypes ? rtypes[i] : o->operands[i].value->type);
       }
       p->output_slots = outs;
@@ -170,7 +178,7 @@ static const tgc_rt_plan *lower_block(lowerer *l, const tgc_block *b, const char
     tgc_rt_attr *attrs = tgc_arena_alloc(l->a, sizeof *attrs * (o->attrs.n + 1));
     for (uint32_t i = 0; i < o->attrs.n; i++) {
       lower_attr(l, o->attrs.items[i].value, &attrs[i]);
-      attrs[i].name = o->attrs.items[i].name;
+      attrs[i].name = keep(l, o->attrs.items[i].name);
     }
     s->attrs = attrs;
     char loc[512];
@@ -197,12 +205,14 @@ static const tgc_rt_plan *lower_block(lowerer *l, const tgc_block *b, const char
   return p;
 }
 
-const tgc_rt_plan *tgc_lower_func(tgc_module *m, const tgc_func *f) {
+const tgc_rt_plan *tgc_lower_func(tgc_module *m, const tgc_func *f) { return tgc_lower_func_into(&m->arena, m, f); }
+
+const tgc_rt_plan *tgc_lower_func_into(tgc_arena *a, tgc_module *m, const tgc_func *f) {
   lowerer l;
   memset(&l, 0, sizeof l);
   l.m = m;
-  l.a = &m->arena;
-  tgc_strmap_init(&l.syms, l.a);
+  l.a = a;
+  tgc_strmap_init(&l.syms, &m->arena);
   /* argument symbols first, so that their indices follow the signature */
   for (uint32_t i = 0; i < f->body->nargs; i++)
     lower_type(&l, f->body->args[i]->type);
