@@ -27,6 +27,11 @@ config.substitutions.append(("%tgc", os.path.join(config.tgc_tools_dir, "tgc")))
 config.substitutions.append(("%python", python))
 config.substitutions.append(("%examples", os.path.join(config.tgc_src_root, "examples")))
 config.substitutions.append(("%srcroot", config.tgc_src_root))
+# the build tree (for `cmake --install %tgc_build`) and the flags a program linking its libraries needs
+config.substitutions.append(("%build_root", config.tgc_obj_root))
+_san = getattr(config, "tgc_sanitize", "")
+config.substitutions.append(("%sanitize_cflags",
+                             "-fsanitize=" + _san.replace(";", ",") + " -fno-omit-frame-pointer" if _san else ""))
 
 # tgc first, then LLVM's FileCheck/not/count.
 config.environment["PATH"] = os.pathsep.join(
@@ -57,6 +62,11 @@ if shutil.which("nvidia-smi"):
 # root: tests that make device nodes in %t (never in /dev)
 if hasattr(os, "geteuid") and os.geteuid() == 0:
     config.available_features.add("root")
+
+# install: tests that install the build into %t and build programs against it (test/install/)
+for tool, feature in [("cmake", "cmake"), ("pkg-config", "pkg-config"), ("c++", "cxx"), ("nm", "nm")]:
+    if shutil.which(tool):
+        config.available_features.add(feature)
 
 if shutil.which("dot"):
     config.available_features.add("graphviz")
