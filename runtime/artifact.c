@@ -99,6 +99,12 @@ int tgc_rt_artifact_open(const char *path, tgc_rt_artifact **out, tgc_rt_err *er
   if (!why) {
     uint64_t vn = get64(b + 8);
     a->n = (uint32_t)(vn >> 32);
+    if ((uint32_t)vn < TGC_RT_ARTIFACT_VERSION) {
+      tgc_rt_errorf(err, "'%s' was made by an older tgc (format %u); recompile it with tgc -o FILE.tgc", path,
+                    (uint32_t)vn);
+      tgc_rt_artifact_close(a);
+      return -1;
+    }
     if ((uint32_t)vn != TGC_RT_ARTIFACT_VERSION) {
       tgc_rt_errorf(err, "'%s' is a version %u artifact; this tgc reads version %u (rebuild it with tgc -O2 ... -o "
                     "FILE.tgc)", path, (uint32_t)vn, TGC_RT_ARTIFACT_VERSION);
@@ -141,4 +147,12 @@ const void *tgc_rt_artifact_find(const tgc_rt_artifact *a, const char *name, siz
     }
   }
   return NULL;
+}
+
+size_t tgc_rt_artifact_count(const tgc_rt_artifact *a) { return a->n; }
+
+tgc_rt_section tgc_rt_artifact_section(const tgc_rt_artifact *a, size_t i) {
+  const unsigned char *e = a->map.data + HEADER + ENTRY * i;
+  /* tgc_rt_artifact_open checked that every name is NUL-terminated and every section inside the file */
+  return (tgc_rt_section){(const char *)e, a->map.data + get64(e + NAME), (size_t)get64(e + NAME + 8)};
 }

@@ -161,5 +161,21 @@ void tgc_rt_sections_free(tgc_rt_sections *s);
 /* Loads the program of the artifact file PATH: every section validated (a malformed or inconsistent one is an
  * error naming the section and what is wrong), images copied, nothing trusted. */
 int tgc_rt_program_load(const char *path, tgc_rt_program **out, tgc_rt_err *err);
+/* The same from N sections in memory (as tgc_rt_program_sections makes them, or an artifact's); FILE names them
+ * in messages ("FILE: program: kernels[3].args[1]: buffer 99 out of range (57 buffers)"). Nothing of S is
+ * referenced by the program. */
+int tgc_rt_program_read(const struct tgc_rt_section *s, size_t n, const char *file, tgc_rt_program **out,
+                        tgc_rt_err *err);
+
+/* ---- compiling a program's kernels -------------------------------------------------------------- */
+
+struct tgc_rt_nvrtc;
+struct tgc_rt_kcache_stats;
+/* Adds to P (before it is shared) an image of every source for ARCH through NV and the kernel cache: for "sm_XX"
+ * a CUBIN for sm_XX and a PTX for compute_XX, for "compute_XX" a PTX alone. Sources that already have an image
+ * of that kind are skipped. A failure names the first kernel of the source ("kernel k3_add: <NVRTC's log>").
+ * STATS (may be NULL) counts the cache's hits and misses. */
+int tgc_rt_program_compile(tgc_rt_program *p, struct tgc_rt_nvrtc *nv, const char *arch,
+                           struct tgc_rt_kcache_stats *stats, tgc_rt_err *err);
 
 #endif
