@@ -11,6 +11,7 @@
 
 #include "api_internal.h"
 #include "frontend.h"
+#include "nvrtc.h"
 #include "pass_manager.h"
 #include "program_build.h"
 #include "rt_internal.h"
@@ -104,11 +105,15 @@ int tgc_compile_text(const char *text, size_t len, const char *name, const tgc_c
   }
   if (strcmp(target, "none") != 0 && rt->has_cuda) {
     tgc_rt_err e = {""};
-    if (tgc_rt_program_compile(rt, target, &e)) {
+    tgc_rt_nvrtc *nv = tgc_rt_nvrtc_open(&e);
+    if (!nv || tgc_rt_program_compile(rt, nv, target, NULL, &e)) {
+      tgc_rt_nvrtc_close(nv);
       tgc_rt_program_free(rt);
-      tgc_rt_api_error(err, e.msg);
+      tgc_rt_api_errorf(err, "error: %s (compiling the kernels for %s; target \"none\" compiles none)", e.msg,
+                        target);
       goto done;
     }
+    tgc_rt_nvrtc_close(nv);
   }
   rc = tgc_rt_api_program_new(rt, name, out, err);
 done:
