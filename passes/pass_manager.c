@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "lower.h"
+#include "session.h"
 
 /* ---- the registry ---- */
 
@@ -398,7 +399,7 @@ static bool module_typed(const tgc_module *m) {
 /* ---- numeric verification ---- */
 
 typedef struct {
-  const tgc_rt_safetensors *weights;
+  const tgc_rt_weights *weights;
   const char *weights_name;
   uint64_t seed;
 } numerics;
@@ -516,10 +517,10 @@ int tgc_pipeline_run(const tgc_pipeline *p, tgc_module *m, tgc_diag *diag, const
   int rc = 0;
   tgc_loc none = {NULL, 0, 0};
   numerics nu = {NULL, o->weights_path, o->numerics_seed};
-  tgc_rt_safetensors *weights = NULL;
+  tgc_rt_weights *weights = NULL;
   if (o->verify_numerics && o->weights_path) {
     tgc_rt_err err;
-    if (tgc_rt_st_open(o->weights_path, &weights, &err) != 0) {
+    if (tgc_rt_weights_open(o->weights_path, &weights, &err) != 0) {
       tgc_error(diag, none, "numeric verification: %s", err.msg);
       free(times);
       return 1;
@@ -616,8 +617,7 @@ int tgc_pipeline_run(const tgc_pipeline *p, tgc_module *m, tgc_diag *diag, const
               total > 0 ? 100.0 * numerics_time / total : 0.0);
     fprintf(f, "   %.4f (100.0%%)  Total\n", total);
   }
-  if (weights)
-    tgc_rt_st_close(weights);
+  tgc_rt_weights_release(weights);
   free(times);
   return rc;
 }

@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "plan.h"
+#include "session.h"
 #include "tgc/clamp.h"
 #include "tgc/slice.h"
 
@@ -1187,13 +1188,10 @@ static int param_weight(cpu_ctx *c, const tgc_rt_step *s, tgc_rt_tensor *w, int6
   const tgc_rt_type *t = &s->out_types[0];
   if (declared_shape(c, s, 0, shape))
     return -1;
-  const char *wname = c->opts && c->opts->weights_name ? c->opts->weights_name : "the weights";
   if (!c->opts || !c->opts->weights)
     return step_error(c, s, "parameter '%s' needs weights, but none were given (--weights FILE.safetensors)", name);
-  int rc = tgc_rt_st_get(c->opts->weights, name, w, c->err);
-  if (rc < 0)
-    return -1;
-  if (rc > 0)
+  const char *wname = c->opts->weights_name ? c->opts->weights_name : tgc_rt_weights_label(c->opts->weights);
+  if (tgc_rt_weights_get(c->opts->weights, name, w))
     return step_error(c, s, "parameter '%s' is missing from %s", name, wname);
   bool ok = w->dtype == t->dtype && w->rank == t->rank;
   for (uint32_t i = 0; ok && i < t->rank; i++)

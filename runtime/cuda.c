@@ -64,7 +64,10 @@ struct tgc_rt_cuda {
   CUresult (*event_elapsed)(float *, CUevent, CUevent);
   CUresult (*memset_d32)(tgc_rt_devptr, unsigned, size_t, CUstream);
   CUresult (*mem_get_info)(size_t *, size_t *);
+  CUresult (*htod_async)(tgc_rt_devptr, const void *, size_t, CUstream);
+  CUresult (*dtod_async)(tgc_rt_devptr, tgc_rt_devptr, size_t, CUstream);
   CUstream stream;
+  bool own_stream; /* made here (else the caller's, never destroyed) */
 };
 
 static int cuda_error(tgc_rt_cuda *c, tgc_rt_err *err, const char *call, CUresult r) {
@@ -74,7 +77,9 @@ static int cuda_error(tgc_rt_cuda *c, tgc_rt_err *err, const char *call, CUresul
   return tgc_rt_errorf(err, "CUDA: %s failed: %s (error %d)", call, s ? s : "unknown error", r);
 }
 
-tgc_rt_cuda *tgc_rt_cuda_open(tgc_rt_err *err) {
+tgc_rt_cuda *tgc_rt_cuda_open(tgc_rt_err *err) { return tgc_rt_cuda_open_device(0, NULL, err); }
+
+tgc_rt_cuda *tgc_rt_cuda_open_device(int gpu, void *stream, tgc_rt_err *err) {
   static const char *const names[] = {"libcuda.so.1", "libcuda.so"};
   void *lib = tgc_rt_dlopen_first(NULL, names, 2);
   if (!lib) {
@@ -119,6 +124,8 @@ tgc_rt_cuda *tgc_rt_cuda_open(tgc_rt_err *err) {
       {(void **)&c->event_elapsed, "cuEventElapsedTime_v2"},
       {(void **)&c->memset_d32, "cuMemsetD32Async"},
       {(void **)&c->mem_get_info, "cuMemGetInfo_v2"},
+      {(void **)&c->htod_async, "cuMemcpyHtoDAsync_v2"},
+      {(void **)&c->dtod_async, "cuMemcpyDtoDAsync_v2"},
   };
   if (tgc_rt_dlsym_all(lib, syms, sizeof syms / sizeof syms[0], "the CUDA driver (too old a driver?)", err)) {
     dlclose(lib);
@@ -127,28 +134,34 @@ tgc_rt_cuda *tgc_rt_cuda_open(tgc_rt_err *err) {
   }
   int n = 0;
   CUresult r;
-  if ((r = c->init(0)) != 0 || (r = c->device_get_count(&n)) != 0 || n == 0) {
+  if ((r = c->init(0)) != 0 || (r = c->device_get_count(&n)) != 0 || n == 0 || gpu < 0 || gpu >= n) {
     if (r != 0)
       cuda_error(c, err, "cuInit", r);
-    else
+    else if (n == 0)
       tgc_rt_errorf(err, "the CUDA driver reports no GPU (use --device=cpu)");
+    else
+      tgc_rt_errorf(err, "there is no GPU %d: the CUDA driver reports %d", gpu, n);
     dlclose(lib);
     free(c);
     return NULL;
   }
   int major = 0, minor = 0;
   enum { ATTR_CC_MAJOR = 75, ATTR_CC_MINOR = 76 };
-  if ((r = c->device_get(&c->dev, 0)) != 0 || (r = c->device_get_attribute(&major, ATTR_CC_MAJOR, c->dev)) != 0 ||
+  if ((r = c->device_get(&c->dev, gpu)) != 0 || (r = c->device_get_attribute(&major, ATTR_CC_MAJOR, c->dev)) != 0 ||
       (r = c->device_get_attribute(&minor, ATTR_CC_MINOR, c->dev)) != 0 ||
       (r = c->device_get_name(c->name, (int)sizeof c->name, c->dev)) != 0 ||
       (r = c->primary_retain(&c->ctx, c->dev)) != 0 || (r = c->ctx_set_current(c->ctx)) != 0) {
-    cuda_error(c, err, "setting up device 0", r);
+    char what[64];
+    snprintf(what, sizeof what, "setting up device %d", gpu);
+    cuda_error(c, err, what, r);
     dlclose(lib);
     free(c);
     return NULL;
   }
   snprintf(c->arch, sizeof c->arch, "sm_%d%d", major, minor);
-  if ((r = c->stream_create(&c->stream, 1 /* CU_STREAM_NON_BLOCKING */)) != 0) {
+  c->stream = stream;
+  c->own_stream = !stream;
+  if (!stream && (r = c->stream_create(&c->stream, 1 /* CU_STREAM_NON_BLOCKING */)) != 0) {
     cuda_error(c, err, "cuStreamCreate", r);
     c->primary_release(c->dev);
     dlclose(lib);
@@ -175,7 +188,8 @@ void tgc_rt_cuda_close(tgc_rt_cuda *c) {
   for (size_t i = 0; i < c->nmodules; i++)
     c->module_unload(c->modules[i]);
   free(c->modules);
-  c->stream_destroy(c->stream);
+  if (c->own_stream)
+    c->stream_destroy(c->stream);
   c->primary_release(c->dev);
   free(c); /* libcuda stays loaded for the life of the process */
 }
@@ -209,6 +223,16 @@ int tgc_rt_cuda_upload(tgc_rt_cuda *c, tgc_rt_devptr dst, const void *src, size_
 int tgc_rt_cuda_download(tgc_rt_cuda *c, void *dst, tgc_rt_devptr src, size_t bytes, tgc_rt_err *err) {
   CUresult r = bytes ? c->dtoh(dst, src, bytes) : 0;
   return r ? cuda_error(c, err, "cuMemcpyDtoH", r) : 0;
+}
+
+int tgc_rt_cuda_upload_async(tgc_rt_cuda *c, tgc_rt_devptr dst, const void *src, size_t bytes, tgc_rt_err *err) {
+  CUresult r = bytes ? c->htod_async(dst, src, bytes, c->stream) : 0;
+  return r ? cuda_error(c, err, "cuMemcpyHtoDAsync", r) : 0;
+}
+
+int tgc_rt_cuda_copy_async(tgc_rt_cuda *c, tgc_rt_devptr dst, tgc_rt_devptr src, size_t bytes, tgc_rt_err *err) {
+  CUresult r = bytes ? c->dtod_async(dst, src, bytes, c->stream) : 0;
+  return r ? cuda_error(c, err, "cuMemcpyDtoDAsync", r) : 0;
 }
 
 int tgc_rt_cuda_load(tgc_rt_cuda *c, const void *image, const char *name, void **func, tgc_rt_err *err) {

@@ -11,6 +11,9 @@ typedef unsigned long long tgc_rt_devptr;
 /* Opens libcuda, initializes it and makes device 0's primary context current; NULL with a clear message when
  * there is no driver or no GPU. */
 tgc_rt_cuda *tgc_rt_cuda_open(tgc_rt_err *err);
+/* The same for device GPU (an ordinal) with the work queued on STREAM (a CUstream of that device's primary
+ * context, which the caller keeps and destroys), or on a stream of the handle's own when STREAM is NULL. */
+tgc_rt_cuda *tgc_rt_cuda_open_device(int gpu, void *stream, tgc_rt_err *err);
 void tgc_rt_cuda_close(tgc_rt_cuda *c);
 /* Whether a CUDA driver and at least one GPU are present (for --device=auto). */
 bool tgc_rt_cuda_available(void);
@@ -22,6 +25,9 @@ int tgc_rt_cuda_alloc(tgc_rt_cuda *c, size_t bytes, tgc_rt_devptr *out, tgc_rt_e
 void tgc_rt_cuda_free(tgc_rt_cuda *c, tgc_rt_devptr p);
 int tgc_rt_cuda_upload(tgc_rt_cuda *c, tgc_rt_devptr dst, const void *src, size_t bytes, tgc_rt_err *err);
 int tgc_rt_cuda_download(tgc_rt_cuda *c, void *dst, tgc_rt_devptr src, size_t bytes, tgc_rt_err *err);
+/* Copies queued on the handle's stream, in order with its other work (SRC must stay valid until it is synced). */
+int tgc_rt_cuda_upload_async(tgc_rt_cuda *c, tgc_rt_devptr dst, const void *src, size_t bytes, tgc_rt_err *err);
+int tgc_rt_cuda_copy_async(tgc_rt_cuda *c, tgc_rt_devptr dst, tgc_rt_devptr src, size_t bytes, tgc_rt_err *err);
 
 /* Loads a CUBIN (or PTX) image and finds NAME in it; the function stays valid until the handle closes. */
 int tgc_rt_cuda_load(tgc_rt_cuda *c, const void *image, const char *name, void **func, tgc_rt_err *err);

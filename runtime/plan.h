@@ -102,9 +102,11 @@ int tgc_rt_plan_check_sizes(const tgc_rt_plan *plan, const int64_t *syms, tgc_rt
 
 /* ---- the CPU reference backend ----------------------------------------------------------------- */
 
+typedef struct tgc_rt_weights tgc_rt_weights; /* a weights set (runtime/session.h) */
+
 typedef struct tgc_rt_cpu_opts {
-  const tgc_rt_safetensors *weights; /* may be NULL when the plan has no params */
-  const char *weights_name;          /* for messages */
+  const tgc_rt_weights *weights; /* may be NULL when the plan has no params */
+  const char *weights_name;      /* for messages (NULL: the set's label) */
 } tgc_rt_cpu_opts;
 
 /* Runs PLAN on INPUTS (plan->ninputs tensors, in order). On success OUTPUTS (plan->noutputs, caller's array)

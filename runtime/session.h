@@ -83,11 +83,14 @@ typedef struct tgc_rt_session_stats {
 } tgc_rt_session_stats;
 void tgc_rt_session_stats_get(const tgc_rt_session *s, tgc_rt_session_stats *st);
 
-/* CUDA: N replays of the graph of the last run's sizes, each timed with events, into MS (N floats). */
+/* CUDA: N replays of the graph of the last run's sizes (captured now if the last run was the first at them), each
+ * timed with events, into MS (N floats); the error flag is checked after them and the outputs are downloaded
+ * again afterwards. */
 int tgc_rt_session_time_replays(tgc_rt_session *s, int n, float *ms, tgc_rt_err *err);
 
 /* CUDA: one more run with an event around every step: MS[s] for step s of the program (NSTEPS floats), and per
- * GEMM step its sizes in GEMM_MNK (3 per step, 0 for kernels), per kernel step its grid in GRID (3 per step). */
-int tgc_rt_session_profile(tgc_rt_session *s, float *ms, int64_t *gemm_mnk, unsigned *grid, tgc_rt_err *err);
+ * GEMM step its sizes in GEMM_MNKB (4 per step: m, n, k, batch; 0 for kernels), per kernel step its grid in GRID
+ * (3 per step; 0 for GEMMs). The outputs are downloaded again afterwards. */
+int tgc_rt_session_profile(tgc_rt_session *s, float *ms, int64_t *gemm_mnkb, unsigned *grid, tgc_rt_err *err);
 
 #endif
