@@ -54,6 +54,13 @@ static const char good[] = "module @m {\n"
                            "  }\n"
                            "}\n";
 
+/* The capture itself: what is written to stderr is counted. */
+static void test_capture(void) {
+  capture_begin();
+  fputs("seen\n", stderr);
+  CHECK(capture_end() == 5);
+}
+
 static void test_version_and_dtypes(void) {
   CHECK_STR(tgc_version(), TGC_VERSION);
   char v[32];
@@ -337,6 +344,7 @@ static void test_random(void) {
 }
 
 int main(void) {
+  test_capture();
   test_version_and_dtypes();
   test_bad_module();
   test_random();
