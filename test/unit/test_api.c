@@ -273,6 +273,43 @@ static void test_session(const tgc_program *p) {
   tgc_session_free(NULL);
 }
 
+/* AUTO picks CUDA when there is a GPU (the kernels are compiled with NVRTC at creation: the program has no
+ * images), else the CPU; CUDA itself is an error without a GPU. Either way the numbers are right. */
+static void test_devices(const tgc_program *p) {
+  float w[16];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++)
+      w[i * 4 + j] = (float)(i - j);
+  tgc_tensor wt = {TGC_F32, 2, {4, 4}, w, TGC_MEMORY_HOST};
+  tgc_weights *ws = NULL;
+  CHECK(tgc_weights_create(&ws, NULL) == 0 && tgc_weights_add(ws, "w", &wt, NULL) == 0);
+  tgc_device devices[2] = {TGC_DEVICE_AUTO, TGC_DEVICE_CUDA};
+  for (int k = 0; k < 2; k++) {
+    tgc_session_options so;
+    tgc_session_options_init(&so);
+    so.device = devices[k];
+    tgc_session *s = NULL;
+    tgc_error *e = NULL;
+    capture_begin();
+    int rc = tgc_session_create(p, &so, &s, &e);
+    CHECK(capture_end() == 0);
+    if (rc) {
+      CHECK(devices[k] == TGC_DEVICE_CUDA && s == NULL);
+      CHECK(e && tgc_error_message(e)[0]);
+      tgc_error_free(e);
+      continue;
+    }
+    CHECK(tgc_session_device(s) == TGC_DEVICE_CPU || tgc_session_device(s) == TGC_DEVICE_CUDA);
+    CHECK(devices[k] != TGC_DEVICE_CUDA || tgc_session_device(s) == TGC_DEVICE_CUDA);
+    CHECK(tgc_session_bind_weights(s, ws, NULL) == 0);
+    run_and_check(s, 2);
+    run_and_check(s, 2); /* on the GPU: the replay of the graph captured by the first run */
+    run_and_check(s, 7);
+    tgc_session_free(s);
+  }
+  tgc_weights_free(ws);
+}
+
 static void test_save_load(const tgc_program *p) {
   char dir[] = "/tmp/tgc-test-api-XXXXXX";
   CHECK(mkdtemp(dir) != NULL);
@@ -352,6 +389,7 @@ int main(void) {
   if (p) {
     test_queries(p);
     test_session(p);
+    test_devices(p);
     test_save_load(p);
   }
   tgc_program_free(p);

@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 
+DTYPES = {"float64": "f64", "float32": "f32", "float16": "f16", "int64": "i64", "int32": "i32", "int16": "i16",
+          "int8": "i8", "uint8": "u8", "bool": "bool"}
 LINE = re.compile(r"^output (\d+) (\S+): (\w+)\[([0-9, ]*)\] l2 (\S+)$")
 
 
@@ -22,8 +24,7 @@ def main():
         norm = float(m.group(5))
         want = float(np.linalg.norm(ref.astype(np.float64).ravel()))
         rel = abs(norm - want) / max(abs(want), 1e-30)
-        ok = shape == ref.shape and m.group(3) == str(ref.dtype).replace("float", "f").replace("int", "i") \
-            and rel <= 1e-6 and want > 0
+        ok = shape == ref.shape and m.group(3) == DTYPES.get(str(ref.dtype)) and rel <= 1e-6 and want > 0
         print(f"output {m.group(1)} {m.group(2)}: {m.group(3)}{list(shape)} l2 {norm:.9g} vs tgc run "
               f"{str(ref.dtype)}{list(ref.shape)} l2 {want:.9g}: {'ok' if ok else 'DIFFERENT'}")
         bad += not ok
