@@ -310,6 +310,43 @@ static void test_devices(const tgc_program *p) {
   tgc_weights_free(ws);
 }
 
+/* A failure at run time is an error located at the op that failed. */
+static void test_run_error(void) {
+  static const char divz[] = "module @m {\n"
+                             "  func @main(%x: i32[4]) -> i32[4] {\n"
+                             "    %z = constant() {value = [1, 2, 0, 3]} : i32[4]\n"
+                             "    %q = div(%x, %z) : i32[4]\n"
+                             "    return %q\n"
+                             "  }\n"
+                             "}\n";
+  tgc_compile_options o;
+  tgc_compile_options_init(&o);
+  o.target = "none";
+  tgc_program *p = NULL;
+  tgc_session *s = NULL;
+  tgc_session_options so;
+  tgc_session_options_init(&so);
+  so.device = TGC_DEVICE_CPU;
+  CHECK(tgc_compile_text(divz, strlen(divz), "divz.tir", &o, &p, NULL) == 0);
+  CHECK(p && tgc_session_create(p, &so, &s, NULL) == 0);
+  if (!s) {
+    tgc_program_free(p);
+    return;
+  }
+  int32_t x[4] = {7, -3, 0, 5};
+  tgc_tensor xt = {TGC_I32, 1, {4}, x, TGC_MEMORY_HOST};
+  tgc_error *e = NULL;
+  capture_begin();
+  CHECK(tgc_session_set_input(s, 0, &xt, NULL) == 0);
+  CHECK(tgc_session_run(s, &e) == -1);
+  CHECK(capture_end() == 0);
+  CHECK_STR(tgc_error_location(e), "divz.tir:4:10");
+  CHECK_HAS(tgc_error_message(e), "divz.tir:4:10: error: 'div': integer division by zero");
+  tgc_error_free(e);
+  tgc_session_free(s);
+  tgc_program_free(p);
+}
+
 static void test_save_load(const tgc_program *p) {
   char dir[] = "/tmp/tgc-test-api-XXXXXX";
   CHECK(mkdtemp(dir) != NULL);
@@ -385,6 +422,7 @@ int main(void) {
   test_version_and_dtypes();
   test_bad_module();
   test_random();
+  test_run_error();
   tgc_program *p = compile_good();
   if (p) {
     test_queries(p);
