@@ -219,6 +219,27 @@ static int check_cuda(const tgc_rt_program *p, tgc_rt_err *err) {
     return tgc_rt_errorf(err, "a count without its array");
   if (p->nsteps > INT_MAX)
     return tgc_rt_errorf(err, "%u steps", p->nsteps);
+  /* every kernel and GEMM is one step's */
+  uint32_t nused = p->nkernels + p->ngemms;
+  unsigned char *used = tgc_xcalloc(nused + 1, 1);
+  int rc = 0;
+  for (uint32_t i = 0; i < p->nsteps && !rc; i++) {
+    const tgc_rt_pstep *s = &p->steps[i];
+    uint32_t n = s->gemm ? p->ngemms : p->nkernels;
+    if (s->index >= n)
+      rc = tgc_rt_errorf(err, "steps[%u]: %s %u out of range (%u %s)", i, s->gemm ? "gemm" : "kernel", s->index, n,
+                         s->gemm ? "gemms" : "kernels");
+    else if (used[(s->gemm ? p->nkernels : 0) + s->index]++)
+      rc = tgc_rt_errorf(err, "steps[%u]: %s %u is already step %s", i, s->gemm ? "gemm" : "kernel", s->index,
+                         "of an earlier step");
+  }
+  for (uint32_t i = 0; i < nused && !rc; i++)
+    if (!used[i])
+      rc = tgc_rt_errorf(err, "%s[%u]: not run by any step", i < p->nkernels ? "kernels" : "gemms",
+                         i < p->nkernels ? i : i - p->nkernels);
+  free(used);
+  if (rc)
+    return -1;
   for (uint32_t i = 0; i < p->nbuffers; i++) {
     const tgc_rt_pbuffer *b = &p->buffers[i];
     snprintf(at, sizeof at, "buffers[%u]", i);
@@ -317,27 +338,6 @@ static int check_cuda(const tgc_rt_program *p, tgc_rt_err *err) {
     if (!g->loc)
       return tgc_rt_errorf(err, "%s: no location", at);
   }
-  /* every kernel and GEMM is one step's */
-  uint32_t nused = p->nkernels + p->ngemms;
-  unsigned char *used = tgc_xcalloc(nused + 1, 1);
-  int rc = 0;
-  for (uint32_t i = 0; i < p->nsteps && !rc; i++) {
-    const tgc_rt_pstep *s = &p->steps[i];
-    uint32_t n = s->gemm ? p->ngemms : p->nkernels;
-    if (s->index >= n)
-      rc = tgc_rt_errorf(err, "steps[%u]: %s %u out of range (%u %s)", i, s->gemm ? "gemm" : "kernel", s->index, n,
-                         s->gemm ? "gemms" : "kernels");
-    else if (used[(s->gemm ? p->nkernels : 0) + s->index]++)
-      rc = tgc_rt_errorf(err, "steps[%u]: %s %u is already step %s", i, s->gemm ? "gemm" : "kernel", s->index,
-                         "of an earlier step");
-  }
-  for (uint32_t i = 0; i < nused && !rc; i++)
-    if (!used[i])
-      rc = tgc_rt_errorf(err, "%s[%u]: not run by any step", i < p->nkernels ? "kernels" : "gemms",
-                         i < p->nkernels ? i : i - p->nkernels);
-  free(used);
-  if (rc)
-    return -1;
   for (uint32_t i = 0; i < p->nsources; i++) {
     const tgc_rt_psource *s = &p->sources[i];
     if (!s->text)

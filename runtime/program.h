@@ -13,6 +13,7 @@
 #define TGC_RT_PROGRAM_H
 
 #include "arena.h"
+#include "artifact.h"
 #include "plan.h"
 #include "rt.h"
 

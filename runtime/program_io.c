@@ -25,20 +25,29 @@
 
 /* ---- writing ---- */
 
+/* Numbers are printed here, not by cJSON, which prints a double with 15 digits when that reads back merely close
+ * to it, and so would round large integers and some floats. */
 static cJSON *j_int(int64_t v) {
-  if (v >= -EXACT_INT && v <= EXACT_INT)
-    return cJSON_CreateNumber((double)v);
   char buf[32];
   snprintf(buf, sizeof buf, "%lld", (long long)v);
-  return cJSON_CreateString(buf);
+  return v >= -EXACT_INT && v <= EXACT_INT ? cJSON_CreateRaw(buf) : cJSON_CreateString(buf);
 }
 
+static cJSON *j_u32(uint32_t v) { return j_int(v); }
+
+/* The shortest of 15, 16 or 17 significant digits that reads back to V exactly. */
 static cJSON *j_float(double v) {
   if (isnan(v))
     return cJSON_CreateString(signbit(v) ? "-nan" : "nan");
   if (isinf(v))
     return cJSON_CreateString(v < 0 ? "-inf" : "inf");
-  return cJSON_CreateNumber(v);
+  char buf[40];
+  for (int digits = 15; digits <= 17; digits++) {
+    snprintf(buf, sizeof buf, "%.*g", digits, v);
+    if (strtod(buf, NULL) == v)
+      break;
+  }
+  return cJSON_CreateRaw(buf);
 }
 
 static cJSON *j_str(const char *s) { return s ? cJSON_CreateString(s) : cJSON_CreateNull(); }
@@ -46,7 +55,7 @@ static cJSON *j_str(const char *s) { return s ? cJSON_CreateString(s) : cJSON_Cr
 static cJSON *j_u32s(const uint32_t *v, uint32_t n) {
   cJSON *a = cJSON_CreateArray();
   for (uint32_t i = 0; i < n; i++)
-    cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    cJSON_AddItemToArray(a, j_u32(v[i]));
   return a;
 }
 
@@ -57,7 +66,7 @@ static cJSON *j_poly(const tgc_rt_poly *p) {
     cJSON *t = cJSON_CreateArray();
     cJSON_AddItemToArray(t, j_int(p->terms[i].coeff));
     for (uint32_t j = 0; j < p->terms[i].nsyms; j++)
-      cJSON_AddItemToArray(t, cJSON_CreateNumber(p->terms[i].syms[j]));
+      cJSON_AddItemToArray(t, j_u32(p->terms[i].syms[j]));
     cJSON_AddItemToArray(a, t);
   }
   return a;
@@ -117,11 +126,11 @@ static cJSON *j_plan(const tgc_rt_plan *p, bool top) {
     for (uint32_t i = 0; i < p->nsyms; i++)
       cJSON_AddItemToArray(syms, cJSON_CreateString(p->sym_names[i]));
   }
-  cJSON_AddNumberToObject(o, "nslots", p->nslots);
+  cJSON_AddItemToObject(o, "nslots", j_int(p->nslots));
   cJSON *ins = cJSON_AddArrayToObject(o, "inputs");
   for (uint32_t i = 0; i < p->ninputs; i++) {
     cJSON *in = cJSON_CreateObject();
-    cJSON_AddNumberToObject(in, "slot", p->input_slots[i]);
+    cJSON_AddItemToObject(in, "slot", j_int(p->input_slots[i]));
     cJSON_AddStringToObject(in, "name", p->input_names[i]);
     cJSON_AddItemToObject(in, "type", j_type(&p->input_types[i]));
     cJSON_AddItemToArray(ins, in);
@@ -129,7 +138,7 @@ static cJSON *j_plan(const tgc_rt_plan *p, bool top) {
   cJSON *outs = cJSON_AddArrayToObject(o, "outputs");
   for (uint32_t i = 0; i < p->noutputs; i++) {
     cJSON *out = cJSON_CreateObject();
-    cJSON_AddNumberToObject(out, "slot", p->output_slots[i]);
+    cJSON_AddItemToObject(out, "slot", j_int(p->output_slots[i]));
     cJSON_AddStringToObject(out, "name", p->output_names[i]);
     cJSON_AddItemToObject(out, "type", j_type(&p->output_types[i]));
     cJSON_AddItemToArray(outs, out);
@@ -172,11 +181,11 @@ static cJSON *j_program(const tgc_rt_program *p) {
     const tgc_rt_pbuffer *b = &p->buffers[i];
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "kind", buf_kinds[b->kind]);
-    cJSON_AddNumberToObject(e, "index", b->index);
+    cJSON_AddItemToObject(e, "index", j_int(b->index));
     cJSON_AddStringToObject(e, "name", b->name);
     cJSON_AddItemToObject(e, "type", j_type(&b->type));
-    cJSON_AddNumberToObject(e, "first", b->first);
-    cJSON_AddNumberToObject(e, "last", b->last);
+    cJSON_AddItemToObject(e, "first", j_int(b->first));
+    cJSON_AddItemToObject(e, "last", j_int(b->last));
     cJSON_AddItemToObject(e, "pitch", j_int(b->pitch));
     cJSON_AddItemToObject(e, "tail", j_int(b->tail));
     cJSON_AddStringToObject(e, "loc", b->loc);
@@ -189,16 +198,16 @@ static cJSON *j_program(const tgc_rt_program *p) {
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "name", k->name);
     cJSON_AddStringToObject(e, "kind", k->kind);
-    cJSON_AddNumberToObject(e, "source", k->source);
+    cJSON_AddItemToObject(e, "source", j_int(k->source));
     cJSON_AddItemToObject(e, "args", j_u32s(k->args, k->nargs));
     cJSON_AddItemToObject(e, "syms", j_u32s(k->syms, k->nsyms));
     cJSON_AddStringToObject(e, "grid", grids[k->grid]);
     cJSON_AddItemToObject(e, "count", j_poly(&k->count));
     cJSON_AddItemToObject(e, "gy", j_poly(&k->gy));
     cJSON_AddItemToObject(e, "gz", j_poly(&k->gz));
-    cJSON_AddNumberToObject(e, "block", k->block);
-    cJSON_AddNumberToObject(e, "per_block", k->per_block);
-    cJSON_AddNumberToObject(e, "code", k->code);
+    cJSON_AddItemToObject(e, "block", j_int(k->block));
+    cJSON_AddItemToObject(e, "per_block", j_int(k->per_block));
+    cJSON_AddItemToObject(e, "code", j_int(k->code));
     cJSON_AddStringToObject(e, "loc", k->loc);
     cJSON_AddStringToObject(e, "op", k->op);
     cJSON_AddItemToArray(ks, e);
@@ -210,7 +219,7 @@ static cJSON *j_program(const tgc_rt_program *p) {
     const uint32_t idx[5] = {g->a, g->b, g->c, g->bias, g->d};
     static const char *const names[5] = {"a", "b", "c", "bias", "d"};
     for (int j = 0; j < 5; j++)
-      cJSON_AddItemToObject(e, names[j], idx[j] == TGC_RT_NONE ? cJSON_CreateNull() : cJSON_CreateNumber(idx[j]));
+      cJSON_AddItemToObject(e, names[j], idx[j] == TGC_RT_NONE ? cJSON_CreateNull() : j_u32(idx[j]));
     cJSON_AddBoolToObject(e, "trans_a", g->trans_a);
     cJSON_AddBoolToObject(e, "trans_b", g->trans_b);
     cJSON_AddBoolToObject(e, "batch_a", g->batch_a);
@@ -219,7 +228,7 @@ static cJSON *j_program(const tgc_rt_program *p) {
     cJSON_AddItemToObject(e, "m", j_poly(&g->m));
     cJSON_AddItemToObject(e, "n", j_poly(&g->n));
     cJSON_AddItemToObject(e, "k", j_poly(&g->k));
-    cJSON_AddNumberToObject(e, "epilogue", g->epilogue);
+    cJSON_AddItemToObject(e, "epilogue", j_int(g->epilogue));
     cJSON_AddStringToObject(e, "dtype", tgc_dtype_name(g->dtype));
     cJSON_AddItemToObject(e, "ldd", j_int(g->ldd));
     cJSON_AddStringToObject(e, "loc", g->loc);
@@ -228,7 +237,7 @@ static cJSON *j_program(const tgc_rt_program *p) {
   cJSON *steps = cJSON_AddArrayToObject(o, "steps");
   for (uint32_t i = 0; i < p->nsteps; i++) {
     cJSON *e = cJSON_CreateObject();
-    cJSON_AddNumberToObject(e, p->steps[i].gemm ? "gemm" : "kernel", p->steps[i].index);
+    cJSON_AddItemToObject(e, p->steps[i].gemm ? "gemm" : "kernel", j_int(p->steps[i].index));
     cJSON_AddItemToArray(steps, e);
   }
   cJSON *srcs = cJSON_AddArrayToObject(o, "sources");
@@ -237,7 +246,7 @@ static cJSON *j_program(const tgc_rt_program *p) {
   cJSON *ims = cJSON_AddArrayToObject(o, "images");
   for (uint32_t i = 0; i < p->nimages; i++) {
     cJSON *e = cJSON_CreateObject();
-    cJSON_AddNumberToObject(e, "source", p->images[i].source);
+    cJSON_AddItemToObject(e, "source", j_int(p->images[i].source));
     cJSON_AddStringToObject(e, "arch", p->images[i].arch);
     cJSON_AddItemToArray(ims, e);
   }

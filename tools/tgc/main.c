@@ -11,6 +11,7 @@
 #include "../../ir/ir.h"
 #include "../../codegen/cuda.h"
 #include "../../codegen/dot.h"
+#include "../../codegen/program_build.h"
 #include "../../runtime/artifact.h"
 #include "../../runtime/kcache.h"
 #include "../../runtime/memplan.h"
@@ -358,31 +359,32 @@ static char *dir_of(const char *path) {
 }
 
 /* The artifact's memory plan: the program's temporaries in order with their live ranges and, when every symbol
- * has a size (DIMS, "B=8,S=512"; none needed by a static module), their sizes and offsets there. Appends the
- * plan's text to OUT and a summary to SUMMARY; 1 after an error. */
-static int artifact_plan(const tgc_cuda_module *cm, const char *dims, tgc_strbuf *out, tgc_strbuf *summary) {
-  uint32_t nb;
-  tgc_cuda_buffer *cb = tgc_cuda_buffers(cm, &nb);
-  /* the symbols the program's buffers use */
+ * has a size (DIMS, "B=8,S=512"; none needed by a static module), their sizes and offsets there
+ * (tgc_rt_pbuffer_bytes, the sessions' size rule). Appends the plan's text to OUT and a summary to SUMMARY; 1
+ * after an error. */
+static int artifact_plan(const tgc_rt_program *prog, const char *dims, tgc_strbuf *out, tgc_strbuf *summary) {
+  const tgc_rt_plan *fp = prog->plan;
+  /* the symbols the program's buffers use, in order of first use */
   const char *used[TGC_RT_MEMPLAN_MAX_SYMS];
   uint32_t nused = 0;
-  for (uint32_t i = 0; i < nb; i++)
-    for (uint32_t d = 0; d < cb[i].v->type->rank; d++) {
-      const tgc_dim *dim = cb[i].v->type->dims[d];
-      for (uint32_t t = 0; t < dim->nterms; t++)
-        for (uint32_t j = 0; j < dim->terms[t].nsyms; j++) {
-          const char *nm = dim->terms[t].syms[j]->name;
+  for (uint32_t i = 0; i < prog->nbuffers; i++) {
+    const tgc_rt_type *t = &prog->buffers[i].type;
+    for (uint32_t d = 0; d < t->rank; d++)
+      for (uint32_t q = 0; q < t->dims[d].nterms; q++)
+        for (uint32_t j = 0; j < t->dims[d].terms[q].nsyms; j++) {
+          const char *nm = fp->sym_names[t->dims[d].terms[q].syms[j]];
           uint32_t k = 0;
           while (k < nused && strcmp(used[k], nm) != 0)
             k++;
           if (k == nused && nused < TGC_RT_MEMPLAN_MAX_SYMS)
             used[nused++] = nm;
         }
-    }
+  }
   tgc_rt_memplan p;
   memset(&p, 0, sizeof p);
   p.align = 256;
   int rc = 1;
+  int64_t *syms = tgc_xcalloc(fp->nsyms + 1, sizeof *syms); /* by plan symbol; one not given counts 0 */
   /* --plan-dims: every name a symbol of the program, every symbol given */
   for (const char *s = dims; s && *s;) {
     const char *eq = strchr(s, '='), *end = strchr(s, ',');
@@ -411,6 +413,9 @@ static int artifact_plan(const tgc_cuda_module *cm, const char *dims, tgc_strbuf
       free(name);
       goto done;
     }
+    for (uint32_t j = 0; j < fp->nsyms; j++)
+      if (strcmp(fp->sym_names[j], name) == 0)
+        syms[j] = v;
     p.sym_names[p.nsyms] = name;
     p.sym_sizes[p.nsyms++] = v;
     s = *end ? end + 1 : end;
@@ -425,18 +430,19 @@ static int artifact_plan(const tgc_cuda_module *cm, const char *dims, tgc_strbuf
     }
   }
   p.placed = dims || nused == 0;
-  p.b = tgc_xcalloc(nb + 1, sizeof *p.b);
+  p.b = tgc_xcalloc(prog->nbuffers + 1, sizeof *p.b);
   size_t naive = 0;
-  for (uint32_t i = 0; i < nb; i++) {
-    if (cb[i].kind != TGC_CUDA_BUF_TEMP)
+  for (uint32_t i = 0; i < prog->nbuffers; i++) {
+    const tgc_rt_pbuffer *b = &prog->buffers[i];
+    if (b->kind != TGC_RT_BUF_TEMP)
       continue;
     tgc_rt_live *l = &p.b[p.n++];
-    l->first = cb[i].first;
-    l->last = cb[i].last;
+    l->first = b->first;
+    l->last = b->last;
     if (!p.placed)
       continue;
     uint64_t bytes;
-    if (!tgc_cuda_buffer_bytes(&cb[i], (const char *const *)p.sym_names, p.sym_sizes, p.nsyms, &bytes)) {
+    if (!tgc_rt_pbuffer_bytes(b, syms, &bytes)) {
       fprintf(stderr, "tgc: error: at --plan-dims %s a buffer of the program would need more than 2^62 bytes\n",
               dims);
       goto done;
@@ -445,7 +451,7 @@ static int artifact_plan(const tgc_cuda_module *cm, const char *dims, tgc_strbuf
     naive += (l->bytes + p.align - 1) & ~(p.align - 1);
   }
   if (p.placed)
-    p.arena = tgc_rt_plan_memory(p.b, p.n, (int)cm->nsteps, p.align);
+    p.arena = tgc_rt_plan_memory(p.b, p.n, (int)prog->nsteps, p.align);
   tgc_rt_memplan_format(&p, out);
   if (!p.placed) {
     tgc_sb_printf(summary, "memory plan: live ranges of %zu buffers, offsets made at load (give --plan-dims=", p.n);
@@ -464,12 +470,13 @@ static int artifact_plan(const tgc_cuda_module *cm, const char *dims, tgc_strbuf
   rc = 0;
 done:
   tgc_rt_memplan_free(&p);
-  free(cb);
+  free(syms);
   return rc;
 }
 
-/* -o model.tgc: the optimized module (its weights reference made relative to the artifact when they share a
- * directory, absolute otherwise) and every distinct kernel of its CUDA program as CUBIN for TARGET and PTX. */
+/* -o model.tgc: the program of the optimized module (tgc_program_build: its weights reference made relative to
+ * the artifact when they share a directory, absolute otherwise) with every distinct kernel compiled as CUBIN for
+ * TARGET and PTX, its memory plan, and the optimized IR, stored with tgc_rt_program_sections. */
 static int write_artifact(tgc_module *m, tgc_diag *diag, const char *wpath, const char *out, const char *target,
                           const char *plan_dims) {
   tgc_rt_err err;
@@ -503,104 +510,73 @@ static int write_artifact(tgc_module *m, tgc_diag *diag, const char *wpath, cons
     free(wdir);
   }
   free(wabs);
+  /* the driver's CUDA generation first: it runs shape-infer (with a note) on a module with untyped values */
   tgc_cuda_module cm;
   if (tgc_driver_cuda_generate(m, NULL, diag, &cm))
     return 1;
-  if (cm.npending) {
-    const tgc_op *op = cm.pending[0];
-    fprintf(stderr, "%s:%u:%u: error: the CUDA backend cannot generate this %s (%s), so it cannot be in an "
-            "artifact\n", op->loc.file ? op->loc.file : "?", op->loc.line, op->loc.col,
-            op->opcode == TGC_OP_FUSION ? tgc_op_attr_str(op, "kind", "fusion") : tgc_op_name(op->opcode), cm.why);
+  tgc_program_opts po = {true, true};
+  tgc_rt_program *prog = tgc_program_build(m, NULL, &po);
+  if (!prog) {
+    fprintf(stderr, "tgc: error: the module has no function to store in an artifact\n");
     return 1;
   }
+  if (!prog->has_cuda) {
+    fprintf(stderr, "%s: error: the CUDA backend cannot generate this %s (%s), so it cannot be in an artifact\n",
+            prog->cuda_why_loc, prog->cuda_why_op, prog->cuda_why);
+    tgc_rt_program_free(prog);
+    return 1;
+  }
+  int rc = 1;
+  tgc_rt_nvrtc *nv = NULL;
+  tgc_rt_sections secs = {0};
+  tgc_rt_section *all = NULL;
   tgc_strbuf plan, plan_summary;
   tgc_sb_init(&plan);
   tgc_sb_init(&plan_summary);
-  if (artifact_plan(&cm, plan_dims, &plan, &plan_summary)) {
-    tgc_sb_free(&plan);
-    tgc_sb_free(&plan_summary);
-    return 1;
-  }
-  tgc_rt_nvrtc *nv = tgc_rt_nvrtc_open(&err);
+  if (artifact_plan(prog, plan_dims, &plan, &plan_summary))
+    goto done;
+  prog->memplan = tgc_arena_strndup(&prog->arena, plan.data, plan.len);
+  prog->memplan_len = plan.len;
+  nv = tgc_rt_nvrtc_open(&err);
   if (!nv) {
     fprintf(stderr, "tgc: error: %s (an artifact holds compiled kernels)\n", err.msg);
-    tgc_sb_free(&plan);
-    tgc_sb_free(&plan_summary);
-    return 1;
+    goto done;
   }
-  char ptx_target[32];
-  snprintf(ptx_target, sizeof ptx_target, "compute_%s", strncmp(target, "sm_", 3) == 0 ? target + 3 : target);
-  bool want_ptx = strncmp(target, "sm_", 3) == 0;
-  tgc_strbuf ir;
-  tgc_sb_init(&ir);
-  tgc_print_module(m, &ir);
+  tgc_rt_kcache_stats st = {0, 0, 0, 0};
+  if (tgc_rt_program_compile(prog, nv, target, &st, &err) || tgc_rt_program_sections(prog, &secs, &err)) {
+    fprintf(stderr, "tgc: error: %s\n", err.msg);
+    goto done;
+  }
   int major, minor;
   tgc_rt_nvrtc_version(nv, &major, &minor);
   char nvv[32];
   snprintf(nvv, sizeof nvv, "%d.%d", major, minor);
-  size_t cap = 9 + cm.nkernels * 2, n = 0;
-  tgc_rt_section *secs = tgc_xcalloc(cap, sizeof *secs);
-  char **names = tgc_xcalloc(cap, sizeof *names);
-  void **images = tgc_xcalloc(cap, sizeof *images);
-  secs[n++] = (tgc_rt_section){"ir", ir.data, ir.len};
-  secs[n++] = (tgc_rt_section){"target", target, strlen(target)};
-  secs[n++] = (tgc_rt_section){"nvrtc", nvv, strlen(nvv)};
-  secs[n++] = (tgc_rt_section){"plan", plan.data, plan.len};
-  tgc_rt_kcache_stats st = {0, 0, 0, 0};
-  int rc = 1;
-  uint32_t distinct = 0;
-  size_t bytes = 0;
-  for (uint32_t k = 0; k < cm.nkernels; k++) {
-    char *canon = tgc_cuda_canonical_source(&cm.kernels[k]);
-    char key[17], nm[64];
-    tgc_rt_kernel_key(canon, key);
-    snprintf(nm, sizeof nm, "kernel/%s.cubin", key);
-    bool seen = false;
-    for (size_t i = 0; i < n && !seen; i++)
-      seen = strcmp(secs[i].name, nm) == 0;
-    for (int pass = 0; pass < (want_ptx ? 2 : 1) && !seen; pass++) {
-      const char *tgt = pass ? ptx_target : target;
-      snprintf(nm, sizeof nm, "kernel/%s.%s", key, strncmp(tgt, "sm_", 3) == 0 ? "cubin" : "ptx");
-      void *image;
-      size_t size;
-      if (tgc_rt_kcache_compile(nv, canon, "tgc_kernel", tgt, &st, &image, &size, &err)) {
-        fprintf(stderr, "tgc: error: kernel %s: %s\n", cm.kernels[k].name, err.msg);
-        free(canon);
-        goto done;
-      }
-      names[n] = strcpy(tgc_xmalloc(strlen(nm) + 1), nm);
-      images[n] = image;
-      secs[n] = (tgc_rt_section){names[n], image, size};
-      n++;
-      bytes += size;
-    }
-    distinct += !seen;
-    free(canon);
-  }
-  if (tgc_rt_artifact_write(out, secs, n, &err)) {
+  all = tgc_xcalloc(secs.n + 2, sizeof *all);
+  memcpy(all, secs.v, secs.n * sizeof *all);
+  all[secs.n] = (tgc_rt_section){"target", target, strlen(target)};
+  all[secs.n + 1] = (tgc_rt_section){"nvrtc", nvv, strlen(nvv)};
+  if (tgc_rt_artifact_write(out, all, secs.n + 2, &err)) {
     fprintf(stderr, "tgc: error: %s\n", err.msg);
     goto done;
   }
-  {
-    const tgc_attr *w = tgc_attrs_get(&m->attrs, "weights");
-    fprintf(stderr, "tgc: wrote %s: optimized IR (%zu bytes), %u kernels (%u distinct) as %s%s%s (%zu bytes), "
-            "%u cuBLASLt GEMMs, weights %s\n", out, ir.len, cm.nkernels, distinct, target, want_ptx ? " CUBIN + " : "",
-            want_ptx ? ptx_target : "", bytes, cm.ngemms, w && w->kind == TGC_ATTR_STR ? w->u.s : "(none)");
-    fprintf(stderr, "tgc: %s\n", plan_summary.data);
-  }
+  size_t bytes = 0;
+  for (uint32_t i = 0; i < prog->nimages; i++)
+    bytes += prog->images[i].size;
+  char also[48] = "";
+  if (strncmp(target, "sm_", 3) == 0)
+    snprintf(also, sizeof also, " CUBIN + compute_%s", target + 3);
+  fprintf(stderr, "tgc: wrote %s: optimized IR (%zu bytes), %u kernels (%u distinct) as %s%s (%zu bytes), "
+          "%u cuBLASLt GEMMs, weights %s\n", out, strlen(prog->ir), prog->nkernels, prog->nsources, target, also,
+          bytes, prog->ngemms, prog->weights ? prog->weights : "(none)");
+  fprintf(stderr, "tgc: %s\n", plan_summary.data);
   rc = 0;
 done:
-  for (size_t i = 0; i < n; i++) {
-    free(names[i]);
-    free(images[i]);
-  }
-  free(names);
-  free(images);
-  free(secs);
-  tgc_sb_free(&ir);
+  free(all);
+  tgc_rt_sections_free(&secs);
   tgc_sb_free(&plan);
   tgc_sb_free(&plan_summary);
   tgc_rt_nvrtc_close(nv);
+  tgc_rt_program_free(prog);
   return rc;
 }
 
