@@ -310,6 +310,38 @@ static void test_devices(const tgc_program *p) {
   tgc_weights_free(ws);
 }
 
+/* The weights file: the module's reference resolved against its file's directory, or the options' file (named
+ * relative to the working directory) instead. */
+static void test_weights_path(void) {
+  static const char withw[] = "module @m {weights = \"w.safetensors\"} {\n"
+                              "  func @main(%x: f32[2]) -> f32[2] {\n"
+                              "    %p = param() {name = \"p\"} : f32[2]\n"
+                              "    %y = add(%x, %p) : f32[2]\n"
+                              "    return %y\n"
+                              "  }\n"
+                              "}\n";
+  tgc_compile_options o;
+  tgc_compile_options_init(&o);
+  o.target = "none";
+  tgc_program *p = NULL;
+  CHECK(tgc_compile_text(withw, strlen(withw), "models/m.tir", &o, &p, NULL) == 0);
+  CHECK_STR(tgc_program_weights_path(p), "models/w.safetensors");
+  tgc_program_free(p);
+  o.weights = "other.safetensors";
+  CHECK(tgc_compile_text(withw, strlen(withw), "models/m.tir", &o, &p, NULL) == 0);
+  const char *w = tgc_program_weights_path(p);
+  CHECK(w && w[0] == '/' && strlen(w) > 18 && strcmp(w + strlen(w) - 18, "/other.safetensors") == 0);
+  /* binding from a file that is not there names it */
+  tgc_session *s = NULL;
+  tgc_error *e = NULL;
+  CHECK(tgc_session_create(p, NULL, &s, NULL) == 0);
+  CHECK(s && tgc_session_bind_weights(s, NULL, &e) == -1);
+  CHECK_HAS(tgc_error_message(e), "other.safetensors");
+  tgc_error_free(e);
+  tgc_session_free(s);
+  tgc_program_free(p);
+}
+
 /* A failure at run time is an error located at the op that failed. */
 static void test_run_error(void) {
   static const char divz[] = "module @m {\n"
@@ -423,6 +455,7 @@ int main(void) {
   test_bad_module();
   test_random();
   test_run_error();
+  test_weights_path();
   tgc_program *p = compile_good();
   if (p) {
     test_queries(p);
