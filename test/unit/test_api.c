@@ -342,6 +342,89 @@ static void test_weights_path(void) {
   tgc_program_free(p);
 }
 
+/* Runs examples/mlp.tir's program P with its own weights file on the inputs of seed 0 at B = 2; the L2 norm of
+ * its output, or -1. */
+static double mlp_norm(const tgc_program *p) {
+  tgc_session_options so;
+  tgc_session_options_init(&so);
+  so.device = TGC_DEVICE_CPU;
+  tgc_session *s = NULL;
+  tgc_error *e = NULL;
+  double norm = -1;
+  float x[2 * 64];
+  tgc_tensor xt = {TGC_F32, 2, {2, 64}, x, TGC_MEMORY_HOST}, y;
+  uint64_t state = 0;
+  if (tgc_session_create(p, &so, &s, &e) || tgc_session_bind_weights(s, NULL, &e) ||
+      tgc_tensor_fill_random(&xt, &state, &e) || tgc_session_set_input(s, 0, &xt, &e) || tgc_session_run(s, &e) ||
+      tgc_session_get_output(s, 0, &y, &e)) {
+    fprintf(stderr, "mlp: %s\n", tgc_error_message(e));
+    tgc_error_free(e);
+  } else {
+    norm = 0;
+    for (size_t i = 0; i < tgc_tensor_numel(&y); i++)
+      norm += tgc_tensor_get(&y, i) * tgc_tensor_get(&y, i);
+    norm = sqrt(norm);
+  }
+  tgc_session_free(s);
+  return norm;
+}
+
+/* An artifact saved by tgc_program_save finds its weights wherever it is loaded from: by name when they share
+ * its directory (the pair can move together), by absolute path otherwise. */
+static void test_save_weights(void) {
+  char dir[] = "/tmp/tgc-test-api-XXXXXX", moved[64], path[128];
+  CHECK(mkdtemp(dir) != NULL);
+  snprintf(moved, sizeof moved, "%s-moved", dir);
+  tgc_compile_options o;
+  tgc_compile_options_init(&o);
+  o.target = "none";
+  tgc_program *p = NULL, *q = NULL;
+  CHECK(tgc_compile_file(TGC_SOURCE_DIR "/examples/mlp.tir", &o, &p, NULL) == 0);
+  double want = p ? mlp_norm(p) : -1;
+  CHECK(want > 0);
+
+  /* the weights elsewhere: an absolute reference */
+  snprintf(path, sizeof path, "%s/far.tgc", dir);
+  CHECK(p && tgc_program_save(p, path, NULL) == 0);
+  CHECK(tgc_program_load(path, &q, NULL) == 0);
+  const char *w = tgc_program_weights_path(q);
+  CHECK(w && w[0] == '/' && strstr(w, "/examples/mlp.safetensors"));
+  CHECK(q && mlp_norm(q) == want);
+  tgc_program_free(q);
+  q = NULL;
+
+  /* the weights beside it: a reference by name, which survives moving the directory */
+  char wcopy[128];
+  snprintf(wcopy, sizeof wcopy, "%s/mlp.safetensors", dir);
+  FILE *in = fopen(TGC_SOURCE_DIR "/examples/mlp.safetensors", "rb"), *out = fopen(wcopy, "wb");
+  char buf[4096];
+  size_t n;
+  while (in && out && (n = fread(buf, 1, sizeof buf, in)) > 0)
+    fwrite(buf, 1, n, out);
+  if (in)
+    fclose(in);
+  if (out)
+    fclose(out);
+  tgc_program_free(p);
+  o.weights = wcopy;
+  CHECK(tgc_compile_file(TGC_SOURCE_DIR "/examples/mlp.tir", &o, &p, NULL) == 0);
+  snprintf(path, sizeof path, "%s/near.tgc", dir);
+  CHECK(p && tgc_program_save(p, path, NULL) == 0);
+  CHECK(rename(dir, moved) == 0);
+  snprintf(path, sizeof path, "%s/near.tgc", moved);
+  CHECK(tgc_program_load(path, &q, NULL) == 0);
+  snprintf(wcopy, sizeof wcopy, "%s/mlp.safetensors", moved);
+  CHECK_STR(tgc_program_weights_path(q), wcopy);
+  CHECK(q && mlp_norm(q) == want);
+  tgc_program_free(q);
+  tgc_program_free(p);
+  remove(wcopy);
+  remove(path);
+  snprintf(path, sizeof path, "%s/far.tgc", moved);
+  remove(path);
+  rmdir(moved);
+}
+
 /* A failure at run time is an error located at the op that failed. */
 static void test_run_error(void) {
   static const char divz[] = "module @m {\n"
@@ -456,6 +539,7 @@ int main(void) {
   test_random();
   test_run_error();
   test_weights_path();
+  test_save_weights();
   tgc_program *p = compile_good();
   if (p) {
     test_queries(p);
