@@ -431,9 +431,9 @@ void tgc_rt_kerr_decode(int value, int *code, tgc_rt_kerr *kind) {
 const char *tgc_rt_kerr_message(tgc_rt_kerr kind) {
   switch (kind) {
   case TGC_RT_KERR_INDEX:
-    return "index out of range";
+    return "an index is out of range";
   case TGC_RT_KERR_NEG_EXPONENT:
-    return "integer pow with a negative exponent";
+    return "integer power with a negative exponent";
   case TGC_RT_KERR_DIV_ZERO:
     return "integer division by zero";
   }

@@ -16,25 +16,29 @@ struct tgc_module;
 /* The weights file of module M: OVERRIDE if given, else its 'weights' attribute resolved against the directory
  * of INPUT; NULL when there is none. The caller frees it. */
 char *tgc_weights_path(const char *input, const char *override, const struct tgc_module *m);
-struct tgc_func;
-struct tgc_rt_plan;
+struct tgc_rt_program;
 struct tgc_rt_tensor;
-struct tgc_rt_safetensors;
+struct tgc_rt_weights;
+struct tgc_rt_session;
 typedef struct tgc_cuda_run_opts {
   int repeat; /* runs: the first queued step by step, the others replays of one CUDA graph */
   bool time;  /* print compile and run times (graph replays timed with CUDA events) */
   bool profile;  /* time every step once (CUDA events) and print where the time goes */
-  bool fallback; /* --device=auto: a module the CUDA backend cannot generate returns 2 (run it on the CPU) */
-  const struct tgc_rt_artifact *artifact; /* a model.tgc: its IR is already optimized, its kernels compiled */
+  bool fallback; /* --device=auto: a module the CUDA backend cannot run returns 2 (run it on the CPU) */
 } tgc_cuda_run_opts;
-/* Runs F (lowered to P) on the GPU; OUTPUTS receive owned tensors (from the first run). The weights are WOPTS's
- * (the CPU backend's options: the same weights, checked by the same tgc_rt_param_weight). 0, or 1 after printing
- * the error, or 2 (with opts->fallback) after a note that the module cannot run on the GPU. */
-struct tgc_rt_cpu_opts;
-int tgc_run_cuda(struct tgc_module *m, const struct tgc_func *f, const struct tgc_rt_plan *p,
-                 const struct tgc_rt_tensor *inputs, struct tgc_rt_tensor *outputs,
-                 const struct tgc_rt_cpu_opts *wopts, const tgc_cuda_run_opts *opts);
+/* Runs on the GPU, in a CUDA session: the program made of M (optimized with -O2 first when OPTIMIZE) for the
+ * function of CPU's plan, or when M is NULL the program CPU itself (loaded from a model.tgc). INPUTS are the
+ * plan's inputs; OUTPUTS receive owned tensors (from the first run); W (may be NULL) is bound once. 0, or 1 after
+ * printing the error, or 2 (with opts->fallback) after a note that the program cannot run on the GPU. */
+int tgc_run_cuda(struct tgc_module *m, bool optimize, const struct tgc_rt_program *cpu,
+                 const struct tgc_rt_tensor *inputs, struct tgc_rt_tensor *outputs, struct tgc_rt_weights *w,
+                 const tgc_cuda_run_opts *opts);
 struct tgc_rt_err;
+/* A CPU session of PROG run once on INPUTS with W bound (may be NULL): OUTPUTS receive views of its outputs,
+ * valid until *OUT (the session, for the caller to destroy) ends. -1 with ERR set. */
+int tgc_driver_cpu_run(const struct tgc_rt_program *prog, const struct tgc_rt_tensor *inputs,
+                       struct tgc_rt_weights *w, struct tgc_rt_tensor *outputs, struct tgc_rt_session **out,
+                       struct tgc_rt_err *err);
 /* Prints ERR of the runtime step STEP ("reading an --input") to stderr in the driver's format; an empty message
  * (a runtime bug) is fatal in debug builds and else reported naming STEP. */
 void tgc_driver_rt_error(const char *step, const struct tgc_rt_err *err);

@@ -1,17 +1,21 @@
-/* `tgc run`: parse, verify and lower a module, bind its inputs (from .npy files or random values), load its
- * weights, run it on a backend and print (and optionally save) its outputs. */
+/* `tgc run`: argument parsing and printing around sessions (runtime/session.h). A .tir is parsed, verified and
+ * built into a program as given (the CPU backend runs it so; run_cuda.c optimizes it for the GPU); a model.tgc's
+ * program is loaded without the parser. Inputs come from .npy files or random values, weights from a
+ * safetensors file; the outputs are printed and optionally saved. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
-#include "../../codegen/lower.h"
+#include "../../codegen/program_build.h"
 #include "../../frontend/frontend.h"
 #include "../../runtime/artifact.h"
 #include "../../runtime/cuda.h"
+#include "../../runtime/session.h"
 #include "driver.h"
 
 typedef struct {
@@ -276,34 +280,66 @@ static double now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static bool block_has_params(const tgc_block *b) {
-  for (const tgc_op *o = b->first; o; o = o->next)
-    if (o->opcode == TGC_OP_PARAM || (o->region && block_has_params(o->region)))
+static bool plan_has_params(const tgc_rt_plan *p) {
+  for (uint32_t k = 0; k < p->nsteps; k++)
+    if (p->steps[k].op == TGC_OP_PARAM || (p->steps[k].region && plan_has_params(p->steps[k].region)))
       return true;
   return false;
 }
 
-char *tgc_weights_path(const char *input, const char *override, const tgc_module *m) {
+/* OVERRIDE if given, else the weights file ATTR (a module's 'weights' attribute, a program's weights) resolved
+ * against the directory of INPUT; NULL when there is none. */
+static char *resolve_weights(const char *input, const char *override, const char *attr) {
   if (override)
     return strcpy(tgc_xmalloc(strlen(override) + 1), override);
-  const tgc_attr *w = tgc_attrs_get(&m->attrs, "weights");
-  if (!w || w->kind != TGC_ATTR_STR)
+  if (!attr)
     return NULL;
   const char *slash = strrchr(input, '/');
-  size_t dir = w->u.s[0] == '/' || !slash || strcmp(input, "-") == 0 ? 0 : (size_t)(slash - input) + 1;
-  char *p = tgc_xmalloc(dir + strlen(w->u.s) + 1);
+  size_t dir = attr[0] == '/' || !slash || strcmp(input, "-") == 0 ? 0 : (size_t)(slash - input) + 1;
+  char *p = tgc_xmalloc(dir + strlen(attr) + 1);
   memcpy(p, input, dir);
-  strcpy(p + dir, w->u.s);
+  strcpy(p + dir, attr);
   return p;
 }
 
+char *tgc_weights_path(const char *input, const char *override, const tgc_module *m) {
+  const tgc_attr *w = tgc_attrs_get(&m->attrs, "weights");
+  return resolve_weights(input, override, w && w->kind == TGC_ATTR_STR ? w->u.s : NULL);
+}
+
+int tgc_driver_cpu_run(const tgc_rt_program *prog, const tgc_rt_tensor *inputs, tgc_rt_weights *w,
+                       tgc_rt_tensor *outputs, tgc_rt_session **out, tgc_rt_err *err) {
+  const tgc_rt_session_opts so = {TGC_RT_DEVICE_CPU, 0, NULL};
+  tgc_rt_session *s = NULL;
+  int rc = tgc_rt_session_create(prog, &so, &s, err) || (w && tgc_rt_session_bind_weights(s, w, err));
+  for (uint32_t i = 0; !rc && i < prog->plan->ninputs; i++)
+    rc = tgc_rt_session_set_input(s, i, &inputs[i], false, err);
+  rc = rc || tgc_rt_session_run(s, err);
+  for (uint32_t i = 0; !rc && i < prog->plan->noutputs; i++) {
+    const tgc_rt_tensor *t;
+    rc = tgc_rt_session_output(s, i, &t, err);
+    if (!rc) {
+      outputs[i] = *t;
+      outputs[i].owned = false; /* the session's, until it ends */
+    }
+  }
+  if (rc) {
+    tgc_rt_session_destroy(s);
+    return -1;
+  }
+  *out = s;
+  return 0;
+}
+
 /* --check: the CPU reference backend on the same inputs; every output within its dtype's tolerance. */
-static int check_against_cpu(const tgc_rt_plan *p, const tgc_rt_tensor *inputs, const tgc_rt_tensor *got,
-                             const tgc_rt_cpu_opts *copts) {
+static int check_against_cpu(const tgc_rt_program *prog, const tgc_rt_tensor *inputs, const tgc_rt_tensor *got,
+                             tgc_rt_weights *w) {
+  const tgc_rt_plan *p = prog->plan;
   tgc_rt_tensor *ref = tgc_xcalloc(p->noutputs + 1, sizeof *ref);
   tgc_rt_err err = {""};
+  tgc_rt_session *s;
   int rc = 0;
-  if (tgc_rt_cpu_run(p, inputs, ref, copts, &err)) {
+  if (tgc_driver_cpu_run(prog, inputs, w, ref, &s, &err)) {
     tgc_driver_rt_error("the CPU reference run of --check", &err);
     free(ref);
     return 1;
@@ -322,8 +358,8 @@ static int check_against_cpu(const tgc_rt_plan *p, const tgc_rt_tensor *inputs, 
       fprintf(stderr, "tgc: error: output %u differs from the CPU backend\n", i);
       rc = 1;
     }
-    tgc_rt_tensor_free(&ref[i]);
   }
+  tgc_rt_session_destroy(s);
   free(ref);
   return rc;
 }
@@ -342,41 +378,79 @@ static void warn_gpu_only(const run_opts *o) {
                                      "backend cannot run)");
 }
 
+/* Whether PATH is a model.tgc whose program can be loaded without the parser (it has a "program" section). An
+ * artifact of an older tgc has only the optimized IR: tgc_read_input gives it, and it is built like a .tir. */
+static bool has_program(const char *path) {
+  tgc_rt_artifact *a;
+  tgc_rt_err err;
+  struct stat st;
+  /* quietly, and regular files only (a FIFO is read once, by tgc_read_input, which reports what is wrong) */
+  if (strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISREG(st.st_mode) || tgc_rt_artifact_open(path, &a, &err))
+    return false;
+  size_t n;
+  bool yes = tgc_rt_artifact_find(a, "program", &n) != NULL;
+  tgc_rt_artifact_close(a);
+  return yes;
+}
+
 int tgc_driver_run(int argc, char **argv) {
   /* every exit after this point goes through 'done', which frees what is set here */
   run_opts o;
   tgc_diag diag;
   tgc_diag_init(&diag, stderr);
-  tgc_rt_artifact *art = NULL;
   char *text = NULL;
   tgc_module *m = NULL;
-  tgc_rt_safetensors *weights = NULL;
+  tgc_rt_program *prog = NULL; /* the loaded program, or the module's as given (the CPU backend runs it) */
+  tgc_rt_weights *weights = NULL;
+  tgc_rt_session *cpu = NULL;
   tgc_rt_tensor *inputs = NULL, *outputs = NULL;
   const tgc_rt_plan *p = NULL;
   char *wpath = NULL;
   int64_t *syms = NULL;
   int *save_index = NULL;
+  bool loaded = false;    /* PROG came from a model.tgc */
+  bool optimized = false; /* M is already optimized (the IR of an older model.tgc) */
   int rc = parse_run_args(argc, argv, &o);
   if (rc) {
     rc = rc < 0 ? 0 : 1;
     goto done;
   }
   rc = 1;
-  size_t len = 0;
-  text = tgc_read_input(o.input, &len, &art);
-  if (!text)
-    goto done;
-  m = tgc_parse_module(strcmp(o.input, "-") == 0 ? "<stdin>" : o.input, text, len, &diag);
-  if (!m || tgc_verify_module(m, &diag) != 0)
-    goto done;
-  const tgc_func *f = o.entry ? tgc_module_find_func(m, o.entry) : tgc_module_find_func(m, "main");
-  if (!f && !o.entry)
-    f = m->funcs;
-  if (!f) {
-    fprintf(stderr, "tgc: error: %s has no function '@%s'\n", o.input, o.entry ? o.entry : "main");
-    goto done;
+  if (has_program(o.input)) {
+    tgc_rt_err err = {""};
+    if (tgc_rt_program_load(o.input, &prog, &err)) {
+      tgc_driver_rt_error("loading the program", &err);
+      goto done;
+    }
+    loaded = true;
+    if (o.entry && strcmp(o.entry, prog->plan->name) != 0) {
+      fprintf(stderr, "tgc: error: %s has no function '@%s'\n", o.input, o.entry);
+      goto done;
+    }
+    wpath = resolve_weights(o.input, o.weights, prog->weights);
+  } else {
+    size_t len = 0;
+    tgc_rt_artifact *art = NULL;
+    text = tgc_read_input(o.input, &len, &art);
+    optimized = art != NULL; /* an older artifact: its IR is optimized already */
+    tgc_rt_artifact_close(art);
+    if (!text)
+      goto done;
+    m = tgc_parse_module(strcmp(o.input, "-") == 0 ? "<stdin>" : o.input, text, len, &diag);
+    if (!m || tgc_verify_module(m, &diag) != 0)
+      goto done;
+    const tgc_func *f = o.entry ? tgc_module_find_func(m, o.entry) : tgc_module_find_func(m, "main");
+    if (!f && !o.entry)
+      f = m->funcs;
+    if (!f) {
+      fprintf(stderr, "tgc: error: %s has no function '@%s'\n", o.input, o.entry ? o.entry : "main");
+      goto done;
+    }
+    const tgc_program_opts po = {false, false};
+    prog = tgc_program_build(m, f->name, &po);
+    wpath = tgc_weights_path(o.input, o.weights, m);
   }
-  p = tgc_lower_func(m, f);
+  p = prog->plan;
   {
     tgc_rt_err perr;
     if (tgc_rt_plan_check(p, &perr)) {
@@ -393,7 +467,7 @@ int tgc_driver_run(int argc, char **argv) {
     while (i < p->ninputs && strcmp(p->input_names[i], o.inputs.v[k].name) != 0)
       i++;
     if (i == p->ninputs) {
-      fprintf(stderr, "tgc: error: '@%s' has no argument '%%%s'; its arguments are:", f->name, o.inputs.v[k].name);
+      fprintf(stderr, "tgc: error: '@%s' has no argument '%%%s'; its arguments are:", p->name, o.inputs.v[k].name);
       for (uint32_t j = 0; j < p->ninputs; j++)
         fprintf(stderr, " %%%s", p->input_names[j]);
       fprintf(stderr, "\n");
@@ -449,43 +523,42 @@ int tgc_driver_run(int argc, char **argv) {
         save_index[k] = (int)j;
     if (save_index[k] < 0) {
       fprintf(stderr, "tgc: error: '@%s' has no result '%s' (give an index 0..%u or a returned value's name)\n",
-              f->name, o.outputs.v[k].name, p->noutputs ? p->noutputs - 1 : 0);
+              p->name, o.outputs.v[k].name, p->noutputs ? p->noutputs - 1 : 0);
       goto done;
     }
   }
 
   /* weights */
-  wpath = tgc_weights_path(o.input, o.weights, m);
-  if (block_has_params(f->body)) {
+  if (plan_has_params(p)) {
     tgc_rt_err err = {""};
     if (!wpath) {
       fprintf(stderr, "tgc: error: '@%s' has parameters, but no weights were given (--weights FILE.safetensors or "
-              "a 'weights' module attribute)\n", f->name);
+              "a 'weights' module attribute)\n", p->name);
       goto done;
     }
-    if (tgc_rt_st_open(wpath, &weights, &err)) {
+    if (tgc_rt_weights_open(wpath, &weights, &err)) {
       tgc_driver_rt_error("opening the weights", &err);
       goto done;
     }
   }
 
-  tgc_rt_cpu_opts copts = {weights, wpath};
   tgc_rt_err err = {""};
   double t0 = now_ms();
   bool on_gpu = strcmp(o.device, "cuda") == 0 || (strcmp(o.device, "auto") == 0 && tgc_rt_cuda_available());
   if (on_gpu) {
-    tgc_cuda_run_opts ro = {o.repeat, o.time, o.profile, strcmp(o.device, "auto") == 0, art};
-    int crc = tgc_run_cuda(m, f, p, inputs, outputs, &copts, &ro);
+    tgc_cuda_run_opts ro = {o.repeat, o.time, o.profile, strcmp(o.device, "auto") == 0};
+    int crc = loaded ? tgc_run_cuda(NULL, false, prog, inputs, outputs, weights, &ro)
+                     : tgc_run_cuda(m, !optimized, prog, inputs, outputs, weights, &ro);
     if (crc == 1)
       goto done;
     on_gpu = crc == 0;
   }
   if (on_gpu) {
-    if (o.check && check_against_cpu(p, inputs, outputs, &copts) != 0)
+    if (o.check && check_against_cpu(prog, inputs, outputs, weights) != 0)
       goto done;
   } else {
     warn_gpu_only(&o);
-    if (tgc_rt_cpu_run(p, inputs, outputs, &copts, &err)) {
+    if (tgc_driver_cpu_run(prog, inputs, weights, outputs, &cpu, &err)) {
       tgc_driver_rt_error("the CPU backend's run", &err);
       goto done;
     }
@@ -515,15 +588,15 @@ done:
   }
   free(inputs);
   free(outputs);
+  tgc_rt_session_destroy(cpu);
   free(wpath);
-  if (weights)
-    tgc_rt_st_close(weights);
+  tgc_rt_weights_release(weights);
   free(syms);
   free(save_index);
   run_opts_free(&o);
+  tgc_rt_program_free(prog);
   tgc_module_destroy(m);
   tgc_diag_free(&diag);
   free(text);
-  tgc_rt_artifact_close(art);
   return rc;
 }
