@@ -18,6 +18,7 @@
 #include "nvrtc.h"
 #include "pass_manager.h"
 #include "program_build.h"
+#include "session.h"
 #include "check.h"
 
 #ifndef TGC_SOURCE_DIR
@@ -923,8 +924,8 @@ static int run_against_ir(const tgc_rt_program *p, const char *path) {
       snprintf(wpath, sizeof wpath, "%.*s/%s", (int)(slash - path), path, p->weights);
   }
   tgc_rt_err err;
-  tgc_rt_safetensors *st = NULL;
-  if (wpath[0] && tgc_rt_st_open(wpath, &st, &err)) {
+  tgc_rt_weights *st = NULL;
+  if (wpath[0] && tgc_rt_weights_open(wpath, &st, &err)) {
     printf("cpu run: %s\n", err.msg);
     tgc_rt_program_free(ref);
     return 1;
@@ -969,7 +970,7 @@ static int run_against_ir(const tgc_rt_program *p, const char *path) {
     free(out[k]);
   }
   free(in);
-  tgc_rt_st_close(st);
+  tgc_rt_weights_release(st);
   tgc_rt_program_free(ref);
   return rc;
 }
