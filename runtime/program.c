@@ -405,6 +405,7 @@ bool tgc_rt_pbuffer_bytes(const tgc_rt_pbuffer *b, const int64_t *syms, uint64_t
 
 /* ---- kernel errors ---- */
 
+/* The same encoding and words as codegen/cuda.c's tgc_cuda_err_* (the kernels write these values). */
 int tgc_rt_kerr_value(int code, tgc_rt_kerr kind) {
   switch (kind) {
   case TGC_RT_KERR_INDEX:

@@ -4,6 +4,7 @@
  * message that starts with the file's name, or give a program that passes tgc_rt_program_check, stores again
  * and reads back to the same "program" section. Any crash, sanitizer report, leak or broken property is a bug.
  * Build with -DTGC_FUZZ=ON and clang; run with scripts/fuzz-program. */
+#define _POSIX_C_SOURCE 200809L /* strndup */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,6 +5,7 @@
  * renumbered byte of a stored program either fails cleanly or loads a program that passes the check (run under
  * ASan to catch what does neither); tgc_rt_program_compile adds a CUBIN and a PTX per source. */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -412,6 +413,22 @@ static void test_buffer_bytes(void) {
   CHECK(tgc_rt_pbuffer_bytes(&b, NULL, &x) && x == 2);
   b.type.rank = 1;
   CHECK(tgc_rt_pbuffer_bytes(&b, NULL, &x) && x == 0);
+}
+
+/* The kernel error codes are codegen's: the same values for the kernels to write, decoded the same way, in the
+ * same words. */
+static void test_kerr(void) {
+  static const int codes[] = {1, 2, 7, 1000, (INT_MAX - 2) / 4};
+  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+    for (int k = 0; k < 3; k++) {
+      int v = tgc_rt_kerr_value(codes[i], (tgc_rt_kerr)k);
+      CHECK(v == tgc_cuda_err_value(codes[i], (tgc_cuda_err)k) && v != 0);
+      int code;
+      tgc_rt_kerr kind;
+      tgc_rt_kerr_decode(v, &code, &kind);
+      CHECK(code == codes[i] && (int)kind == k);
+      CHECK_STR(tgc_rt_kerr_message((tgc_rt_kerr)k), tgc_cuda_err_message((tgc_cuda_err)k));
+    }
 }
 
 /* ---- the check ---- */
@@ -1052,6 +1069,7 @@ int main(int argc, char **argv) {
   test_round_trip_files();
   test_round_trip_values();
   test_buffer_bytes();
+  test_kerr();
   test_check();
   test_load_errors();
   test_artifact_file();
