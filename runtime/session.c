@@ -106,14 +106,13 @@ int tgc_rt_session_bind_weights(tgc_rt_session *s, tgc_rt_weights *w, tgc_rt_err
   /* the params whose shape has no symbols now; the others at every run (tgc_rt_session_run) */
   if (check_params(s->p->plan, s->syms, &o, false, err))
     return -1;
-  tgc_rt_weights *old = s->w;
+  tgc_rt_weights_release(s->w);
   s->w = tgc_rt_weights_retain(w);
-  if (s->be->bind && s->be->bind(s, err)) {
+  if (s->be->bind && s->be->bind(s, err)) { /* a device error midway: no set is bound whole */
     tgc_rt_weights_release(s->w);
-    s->w = old;
+    s->w = NULL;
     return -1;
   }
-  tgc_rt_weights_release(old);
   return 0;
 }
 

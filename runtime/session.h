@@ -50,8 +50,9 @@ void tgc_rt_session_destroy(tgc_rt_session *s);
 tgc_rt_device tgc_rt_session_device(const tgc_rt_session *s);
 
 /* Binds the program's params to W (a reference is kept): every param is checked against W once, here (its
- * presence, dtype and shape; a param whose shape has symbols is checked at the first run that binds them), and
- * on the GPU uploaded once. */
+ * presence, dtype and shape; a param whose shape has symbols is checked at every run, with the sizes it binds),
+ * and on the GPU uploaded once. W replaces the set bound before; a set refused by the checks leaves that one
+ * bound, a device error while uploading leaves none. */
 int tgc_rt_session_bind_weights(tgc_rt_session *s, tgc_rt_weights *w, tgc_rt_err *err);
 
 /* Input I for the next runs: T's data is borrowed until the next tgc_rt_session_run returns; ON_DEVICE says it

@@ -4,12 +4,14 @@
  * a missing or misshapen weight refused at bind with the CPU backend's located message; an input of the wrong
  * rank or dtype, a run before the weights are bound, outputs asked for wrongly: errors naming what is wrong. On
  * a machine with a GPU, the same program in a CUDA session (first run, graph replays, another size, back to
- * the first) agrees with the CPU backend within f32's tolerance. */
+ * the first, inputs and outputs in GPU memory) agrees with the CPU backend within f32's tolerance. A program
+ * stored as artifact sections and loaded back runs as the one it was stored from. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../runtime/cuda.h" /* the driver API (codegen/ has a cuda.h too) */
+#include "artifact.h"
 #include "frontend.h"
 #include "pass_manager.h"
 #include "program_build.h"
@@ -254,6 +256,48 @@ static void test_cpu_session(tgc_rt_program *p, tgc_rt_weights *file) {
   tgc_rt_tensor_free(&x);
 }
 
+/* The program stored as artifact sections and loaded back (tgc_rt_program_load): a CPU session of it gives what a
+ * session of the program it was stored from gives, bit for bit. */
+static void test_loaded_program(const tgc_rt_program *p, tgc_rt_weights *file) {
+  const char *path = "test_rt_session.tgc";
+  tgc_rt_sections secs;
+  tgc_rt_err err;
+  int rc = tgc_rt_program_sections(p, &secs, &err);
+  CHECK(rc == 0);
+  if (rc) {
+    fprintf(stderr, "  %s\n", err.msg);
+    return;
+  }
+  CHECK(tgc_rt_artifact_write(path, secs.v, secs.n, &err) == 0);
+  tgc_rt_sections_free(&secs);
+  tgc_rt_program *q = NULL;
+  rc = tgc_rt_program_load(path, &q, &err);
+  CHECK(rc == 0 && q);
+  if (rc)
+    fprintf(stderr, "  %s\n", err.msg);
+  tgc_rt_session_opts so = {TGC_RT_DEVICE_CPU, 0, NULL};
+  tgc_rt_session *a = NULL, *b = NULL;
+  CHECK(q && tgc_rt_session_create(p, &so, &a, &err) == 0 && tgc_rt_session_create(q, &so, &b, &err) == 0);
+  if (a && b) {
+    int64_t shape[2] = {4, 64};
+    tgc_rt_tensor x;
+    fill(&x, TGC_DT_F32, 2, shape, 31);
+    const tgc_rt_tensor *ya = NULL, *yb = NULL;
+    CHECK(tgc_rt_session_bind_weights(a, file, &err) == 0 && tgc_rt_session_bind_weights(b, file, &err) == 0);
+    CHECK(tgc_rt_session_set_input(a, 0, &x, false, &err) == 0 && tgc_rt_session_run(a, &err) == 0 &&
+          tgc_rt_session_output(a, 0, &ya, &err) == 0);
+    CHECK(tgc_rt_session_set_input(b, 0, &x, false, &err) == 0 && tgc_rt_session_run(b, &err) == 0 &&
+          tgc_rt_session_output(b, 0, &yb, &err) == 0);
+    CHECK(ya && yb && tgc_rt_tensor_nbytes(ya) == tgc_rt_tensor_nbytes(yb) &&
+          memcmp(ya->data, yb->data, tgc_rt_tensor_nbytes(ya)) == 0);
+    tgc_rt_tensor_free(&x);
+  }
+  tgc_rt_session_destroy(a);
+  tgc_rt_session_destroy(b);
+  tgc_rt_program_free(q);
+  remove(path);
+}
+
 /* A CUDA session of the same program, where there is a GPU; without one, creating it is the driver's error. */
 static void test_cuda_session(tgc_rt_program *p, tgc_rt_weights *file) {
   tgc_rt_session *s = NULL;
@@ -276,6 +320,39 @@ static void test_cuda_session(tgc_rt_program *p, tgc_rt_weights *file) {
   run_at(s, p, file, 3, 22); /* the graph of B=3, captured now */
   run_at(s, p, file, 5, 23); /* another instance */
   run_at(s, p, file, 3, 24); /* B=3's graph again */
+  /* an input in GPU memory (copied device to device) and an output copied to GPU memory */
+  tgc_rt_cuda *cuda = tgc_rt_cuda_open(&err); /* the same device's primary context: its pointers are the session's */
+  CHECK(cuda != NULL);
+  if (cuda) {
+    int64_t shape[2] = {3, 64};
+    tgc_rt_tensor x, ref;
+    fill(&x, TGC_DT_F32, 2, shape, 25);
+    tgc_rt_devptr dx = 0, dy = 0;
+    size_t ny = 3 * 16 * sizeof(float);
+    float host[3 * 16];
+    CHECK(tgc_rt_cuda_alloc(cuda, tgc_rt_tensor_nbytes(&x), &dx, &err) == 0 &&
+          tgc_rt_cuda_upload(cuda, dx, x.data, tgc_rt_tensor_nbytes(&x), &err) == 0 &&
+          tgc_rt_cuda_alloc(cuda, ny, &dy, &err) == 0);
+    tgc_rt_tensor dev = x;
+    dev.data = (void *)(uintptr_t)dx;
+    dev.owned = false;
+    CHECK(tgc_rt_session_set_input(s, 0, &dev, true, &err) == 0 && tgc_rt_session_run(s, &err) == 0);
+    CHECK(tgc_rt_session_copy_output(s, 0, (void *)(uintptr_t)dy, ny, true, &err) == 0 &&
+          tgc_rt_cuda_download(cuda, host, dy, ny, &err) == 0);
+    tgc_rt_cpu_opts o = {file, NULL};
+    CHECK(tgc_rt_cpu_run(p->plan, &x, &ref, &o, &err) == 0);
+    tgc_rt_tensor got = ref;
+    got.data = host;
+    got.owned = false;
+    tgc_rt_compare_result c;
+    tgc_rt_compare(&got, &ref, &c);
+    CHECK(c.ok);
+    tgc_rt_tensor_free(&ref);
+    tgc_rt_tensor_free(&x);
+    tgc_rt_cuda_free(cuda, dx);
+    tgc_rt_cuda_free(cuda, dy);
+    tgc_rt_cuda_close(cuda);
+  }
   float ms[4];
   CHECK(tgc_rt_session_time_replays(s, 4, ms, &err) == 0 && ms[0] >= 0 && ms[3] >= 0);
   const tgc_rt_tensor *y;
@@ -306,6 +383,7 @@ int main(void) {
   CHECK(tgc_rt_weights_open(TGC_SOURCE_DIR "/examples/mlp.safetensors", &file, &err) == 0);
   if (p && file) {
     test_cpu_session(p, file);
+    test_loaded_program(p, file);
     test_cuda_session(p, file);
   }
   tgc_rt_weights_release(file);
