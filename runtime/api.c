@@ -348,6 +348,9 @@ int tgc_program_input_shape(const tgc_program *p, uint32_t i, const int64_t *siz
   if (!IN_RANGE(p, i, ninputs))
     return tgc_rt_api_errorf(err, "error: input %u out of range (the program has %u)", i,
                              tgc_program_num_inputs(p));
+  if (!sizes && p->rt->plan->nsyms)
+    return tgc_rt_api_errorf(err, "error: tgc_program_input_shape: no symbol sizes (the program has %u symbols)",
+                             p->rt->plan->nsyms);
   const tgc_rt_type *ty = &p->rt->plan->input_types[i];
   for (uint32_t d = 0; d < ty->rank; d++)
     if (!tgc_rt_poly_eval(&ty->dims[d], sizes, &shape[d]) || shape[d] < 0)

@@ -143,7 +143,8 @@ TGC_API const char *tgc_program_input_dim(const tgc_program *p, uint32_t i, uint
 TGC_API const char *tgc_program_output_dim(const tgc_program *p, uint32_t i, uint32_t d);
 /* Index I out of range: names and dims are NULL, dtypes -1, ranks 0. */
 /* The shape of input I when the symbols have the sizes SIZES (tgc_program_num_symbols entries, in order), into
- * SHAPE (its rank's entries); an error when a dim overflows or is negative. */
+ * SHAPE (its rank's entries; SIZES may be NULL when there are none); an error when a dim overflows or is
+ * negative. */
 TGC_API int tgc_program_input_shape(const tgc_program *p, uint32_t i, const int64_t *sizes, int64_t *shape,
                                     tgc_error **err);
 /* The index of the input named NAME, or -1. */

@@ -163,6 +163,7 @@ static void test_queries(const tgc_program *p) {
   CHECK(tgc_program_input_shape(p, 1, sizes, shape, &e) == -1);
   CHECK_HAS(tgc_error_message(e), "input 1 out of range");
   tgc_error_free(e);
+  CHECK(tgc_program_input_shape(p, 0, NULL, shape, NULL) == -1); /* B needs a size */
   sizes[0] = -5;
   CHECK(tgc_program_input_shape(p, 0, sizes, shape, NULL) == -1);
 }
@@ -425,6 +426,44 @@ static void test_save_weights(void) {
   rmdir(moved);
 }
 
+/* A module the CUDA backend cannot run compiles (its program runs on the CPU) and says why, at the op; AUTO
+ * then runs it on the CPU even where there is a GPU, and CUDA is an error naming the op. */
+static void test_cuda_unsupported(const tgc_program *good_program) {
+  static const char src[] = "module @c {\n  mesh @one = [tp = 1]\n"
+                            "  func @main(%x: f32[4]) -> f32[4] {\n"
+                            "    %a = all_reduce(%x) {mesh = @one, axes = [\"tp\"], reduce = \"sum\"} : f32[4]\n"
+                            "    return %a\n  }\n}\n";
+  CHECK(tgc_program_cuda_unsupported(good_program) == NULL);
+  tgc_compile_options o;
+  tgc_compile_options_init(&o); /* sm_90: there is nothing to compile for the GPU */
+  tgc_program *p = NULL;
+  tgc_error *e = NULL;
+  CHECK(tgc_compile_text(src, strlen(src), "c.tir", &o, &p, &e) == 0);
+  if (!p) {
+    fprintf(stderr, "%s\n", tgc_error_message(e));
+    tgc_error_free(e);
+    return;
+  }
+  const char *why = tgc_program_cuda_unsupported(p);
+  CHECK(why != NULL);
+  if (why)
+    CHECK_HAS(why, "c.tir:4:10: the CUDA backend cannot run this all_reduce");
+  tgc_session *s = NULL;
+  CHECK(tgc_session_create(p, NULL, &s, NULL) == 0 && tgc_session_device(s) == TGC_DEVICE_CPU);
+  float x[4] = {1, 2, 3, 4};
+  tgc_tensor xt = {TGC_F32, 1, {4}, x, TGC_MEMORY_HOST}, y;
+  CHECK(tgc_session_set_input(s, 0, &xt, NULL) == 0 && tgc_session_run(s, NULL) == 0);
+  CHECK(tgc_session_get_output(s, 0, &y, NULL) == 0 && tgc_tensor_get(&y, 3) == 4); /* one device: the identity */
+  tgc_session_free(s);
+  tgc_session_options so;
+  tgc_session_options_init(&so);
+  so.device = TGC_DEVICE_CUDA;
+  CHECK(tgc_session_create(p, &so, &s, &e) == -1);
+  CHECK(e && strstr(tgc_error_message(e), "all_reduce"));
+  tgc_error_free(e);
+  tgc_program_free(p);
+}
+
 /* A failure at run time is an error located at the op that failed. */
 static void test_run_error(void) {
   static const char divz[] = "module @m {\n"
@@ -545,6 +584,7 @@ int main(void) {
     test_queries(p);
     test_session(p);
     test_devices(p);
+    test_cuda_unsupported(p);
     test_save_load(p);
   }
   tgc_program_free(p);
