@@ -712,9 +712,9 @@ static int cuda_profile(tgc_rt_session *s, float *ms, int64_t *gemm_mnkb, unsign
     goto out;
   for (uint32_t k = 0; k < n; k++) {
     const tgc_rt_pstep *st = &p->steps[k];
-    const launch *l = &in->ls[st->index];
-    if ((st->gemm ? tgc_rt_blas_gemm(c->blas, &in->gs[st->index], err)
-                  : tgc_rt_cuda_launch(c->cuda, l->fn, l->grid, l->block, l->params, err)) ||
+    const launch *l = st->gemm ? NULL : &in->ls[st->index];
+    if ((l ? tgc_rt_cuda_launch(c->cuda, l->fn, l->grid, l->block, l->params, err)
+           : tgc_rt_blas_gemm(c->blas, &in->gs[st->index], err)) ||
         tgc_rt_cuda_record(c->cuda, ev[k + 1], err))
       goto out;
   }
