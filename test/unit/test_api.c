@@ -61,6 +61,34 @@ static void test_capture(void) {
   CHECK(capture_end() == 5);
 }
 
+/* good's weights in the caller's memory: w[i][j] = i - j */
+static float good_w[16];
+static tgc_weights *good_weights(void) {
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++)
+      good_w[i * 4 + j] = (float)(i - j);
+  tgc_weights *ws = NULL;
+  tgc_tensor wt = {TGC_F32, 2, {4, 4}, good_w, TGC_MEMORY_HOST};
+  CHECK(tgc_weights_create(&ws, NULL) == 0 && tgc_weights_add(ws, "w", &wt, NULL) == 0);
+  return ws;
+}
+
+/* SRC compiled at -O2 for no GPU target (the CPU runs it, a CUDA session compiles its kernels), or NULL after
+ * printing why. */
+static tgc_program *compile_none(const char *src, const char *name, const char *weights) {
+  tgc_compile_options o;
+  tgc_compile_options_init(&o);
+  o.target = "none";
+  o.weights = weights;
+  tgc_program *p = NULL;
+  tgc_error *e = NULL;
+  if (tgc_compile_text(src, strlen(src), name, &o, &p, &e)) {
+    fprintf(stderr, "%s: %s\n", name, tgc_error_message(e));
+    tgc_error_free(e);
+  }
+  return p;
+}
+
 static void test_version_and_dtypes(void) {
   CHECK_STR(tgc_version(), TGC_VERSION);
   char v[32];
@@ -122,19 +150,10 @@ static void test_bad_module(void) {
 }
 
 static tgc_program *compile_good(void) {
-  tgc_compile_options o;
-  tgc_compile_options_init(&o);
-  o.target = "none";
-  tgc_program *p = NULL;
-  tgc_error *e = NULL;
   capture_begin();
-  int rc = tgc_compile_text(good, strlen(good), "good.tir", &o, &p, &e);
+  tgc_program *p = compile_none(good, "good.tir", NULL);
   CHECK(capture_end() == 0);
-  CHECK(rc == 0 && p != NULL);
-  if (rc) {
-    fprintf(stderr, "%s\n", tgc_error_message(e));
-    tgc_error_free(e);
-  }
+  CHECK(p != NULL);
   return p;
 }
 
@@ -256,14 +275,8 @@ static void test_session(const tgc_program *p) {
   CHECK(capture_end() == 0);
 
   /* caller weights: w[i][j] = i - j */
-  float w[16];
-  for (int i = 0; i < 4; i++)
-    for (int j = 0; j < 4; j++)
-      w[i * 4 + j] = (float)(i - j);
-  tgc_weights *ws = NULL;
-  CHECK(tgc_weights_create(&ws, NULL) == 0);
-  tgc_tensor wt = {TGC_F32, 2, {4, 4}, w, TGC_MEMORY_HOST};
-  CHECK(tgc_weights_add(ws, "w", &wt, NULL) == 0);
+  tgc_weights *ws = good_weights();
+  tgc_tensor wt = {TGC_F32, 2, {4, 4}, good_w, TGC_MEMORY_HOST};
   CHECK(tgc_weights_add(ws, "w", &wt, &e) == -1); /* twice */
   tgc_error_free(e);
   CHECK(tgc_session_bind_weights(s, ws, NULL) == 0);
@@ -277,13 +290,7 @@ static void test_session(const tgc_program *p) {
 /* AUTO picks CUDA when there is a GPU (the kernels are compiled with NVRTC at creation: the program has no
  * images), else the CPU; CUDA itself is an error without a GPU. Either way the numbers are right. */
 static void test_devices(const tgc_program *p) {
-  float w[16];
-  for (int i = 0; i < 4; i++)
-    for (int j = 0; j < 4; j++)
-      w[i * 4 + j] = (float)(i - j);
-  tgc_tensor wt = {TGC_F32, 2, {4, 4}, w, TGC_MEMORY_HOST};
-  tgc_weights *ws = NULL;
-  CHECK(tgc_weights_create(&ws, NULL) == 0 && tgc_weights_add(ws, "w", &wt, NULL) == 0);
+  tgc_weights *ws = good_weights();
   tgc_device devices[2] = {TGC_DEVICE_AUTO, TGC_DEVICE_CUDA};
   for (int k = 0; k < 2; k++) {
     tgc_session_options so;
@@ -321,15 +328,10 @@ static void test_weights_path(void) {
                               "    return %y\n"
                               "  }\n"
                               "}\n";
-  tgc_compile_options o;
-  tgc_compile_options_init(&o);
-  o.target = "none";
-  tgc_program *p = NULL;
-  CHECK(tgc_compile_text(withw, strlen(withw), "models/m.tir", &o, &p, NULL) == 0);
+  tgc_program *p = compile_none(withw, "models/m.tir", NULL);
   CHECK_STR(tgc_program_weights_path(p), "models/w.safetensors");
   tgc_program_free(p);
-  o.weights = "other.safetensors";
-  CHECK(tgc_compile_text(withw, strlen(withw), "models/m.tir", &o, &p, NULL) == 0);
+  p = compile_none(withw, "models/m.tir", "other.safetensors");
   const char *w = tgc_program_weights_path(p);
   CHECK(w && w[0] == '/' && strlen(w) > 18 && strcmp(w + strlen(w) - 18, "/other.safetensors") == 0);
   /* binding from a file that is not there names it */
@@ -473,15 +475,11 @@ static void test_run_error(void) {
                              "    return %q\n"
                              "  }\n"
                              "}\n";
-  tgc_compile_options o;
-  tgc_compile_options_init(&o);
-  o.target = "none";
-  tgc_program *p = NULL;
+  tgc_program *p = compile_none(divz, "divz.tir", NULL);
   tgc_session *s = NULL;
   tgc_session_options so;
   tgc_session_options_init(&so);
   so.device = TGC_DEVICE_CPU;
-  CHECK(tgc_compile_text(divz, strlen(divz), "divz.tir", &o, &p, NULL) == 0);
   CHECK(p && tgc_session_create(p, &so, &s, NULL) == 0);
   if (!s) {
     tgc_program_free(p);
@@ -528,13 +526,7 @@ static void test_save_load(const tgc_program *p) {
     tgc_session_options_init(&so);
     so.device = TGC_DEVICE_CPU;
     CHECK(tgc_session_create(q, &so, &s, NULL) == 0);
-    float w[16];
-    for (int i = 0; i < 4; i++)
-      for (int j = 0; j < 4; j++)
-        w[i * 4 + j] = (float)(i - j);
-    tgc_weights *ws = NULL;
-    tgc_tensor wt = {TGC_F32, 2, {4, 4}, w, TGC_MEMORY_HOST};
-    CHECK(tgc_weights_create(&ws, NULL) == 0 && tgc_weights_add(ws, "w", &wt, NULL) == 0);
+    tgc_weights *ws = good_weights();
     CHECK(s && tgc_session_bind_weights(s, ws, NULL) == 0);
     tgc_weights_free(ws);
     if (s)
