@@ -28,6 +28,10 @@ config.substitutions.append(("%python", python))
 config.substitutions.append(("%examples", os.path.join(config.tgc_src_root, "examples")))
 config.substitutions.append(("%srcroot", config.tgc_src_root))
 config.substitutions.append(("%objroot", config.tgc_obj_root))
+# the flags a program linking the build's libraries needs (test/install/)
+_san = getattr(config, "tgc_sanitize", "")
+config.substitutions.append(("%sanitize_cflags",
+                             "-fsanitize=" + _san.replace(";", ",") + " -fno-omit-frame-pointer" if _san else ""))
 
 # tgc first, then LLVM's FileCheck/not/count.
 config.environment["PATH"] = os.pathsep.join(
@@ -62,6 +66,10 @@ if hasattr(os, "geteuid") and os.geteuid() == 0:
 # ctest: a CMake build tree with its CTestTestfile (scripts/gpu-lit's tree has none)
 if shutil.which("ctest") and os.path.exists(os.path.join(config.tgc_obj_root, "CTestTestfile.cmake")):
     config.available_features.add("ctest")
+# install: tests that install the build into %t and build programs against it (test/install/)
+for tool, feature in [("cmake", "cmake"), ("pkg-config", "pkg-config"), ("c++", "cxx"), ("nm", "nm")]:
+    if shutil.which(tool):
+        config.available_features.add(feature)
 
 if shutil.which("dot"):
     config.available_features.add("graphviz")

@@ -83,6 +83,15 @@ typedef struct tgc_tensor {
   tgc_memory memory; /* DEVICE: GPU memory of the session's device */
 } tgc_tensor;
 
+/* T's element count (0 when its dtype, rank or a dim is invalid, or the count overflows). */
+TGC_API size_t tgc_tensor_numel(const tgc_tensor *t);
+/* Element I of the host tensor T as a double (every float format converted; integers exact up to 2^53). */
+TGC_API double tgc_tensor_get(const tgc_tensor *t, size_t i);
+/* Fills the host tensor T with seeded test data exactly as `tgc run --random-inputs --seed N` does: floats
+ * uniform in [-1, 1), integers uniform in [0, 4), bools 0/1, drawn from the splitmix64 generator whose state is
+ * *STATE. Start the state at N and fill the inputs in order to get tgc run's inputs. */
+TGC_API int tgc_tensor_fill_random(tgc_tensor *t, uint64_t *state, tgc_error **err);
+
 /* ---- programs ------------------------------------------------------------------------------------------- */
 
 typedef struct tgc_program tgc_program;
@@ -132,6 +141,12 @@ TGC_API uint32_t tgc_program_input_rank(const tgc_program *p, uint32_t i);
 TGC_API uint32_t tgc_program_output_rank(const tgc_program *p, uint32_t i);
 TGC_API const char *tgc_program_input_dim(const tgc_program *p, uint32_t i, uint32_t d);
 TGC_API const char *tgc_program_output_dim(const tgc_program *p, uint32_t i, uint32_t d);
+/* Index I out of range: names and dims are NULL, dtypes -1, ranks 0. */
+/* The shape of input I when the symbols have the sizes SIZES (tgc_program_num_symbols entries, in order), into
+ * SHAPE (its rank's entries; SIZES may be NULL when there are none); an error when a dim overflows or is
+ * negative. */
+TGC_API int tgc_program_input_shape(const tgc_program *p, uint32_t i, const int64_t *sizes, int64_t *shape,
+                                    tgc_error **err);
 /* The index of the input named NAME, or -1. */
 TGC_API int tgc_program_input_index(const tgc_program *p, const char *name);
 /* The symbols the dims are made of ("B", "S"), in order. */
