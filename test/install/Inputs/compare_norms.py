@@ -1,6 +1,8 @@
-"""compare_norms.py RUN_MODEL_OUTPUT REF0.npy [REF1.npy ...]: run_model's printed outputs (examples/c-api) against
-the outputs `tgc run --output I=REFi.npy` saved: the same count, dtype and shape, and L2 norms equal within 1e-6
-relative (a norm printed with 9 significant digits). Prints one line per output; exits 1 on a difference."""
+"""compare_norms.py [--rtol R] RUN_MODEL_OUTPUT REF0.npy [REF1.npy ...]: run_model's printed outputs
+(examples/c-api) against the outputs `tgc run --output I=REFi.npy` saved: the same count, dtype and shape, and L2
+norms equal within R relative (default 1e-6: a norm printed with 9 significant digits). On a GPU two processes
+may pick different cuBLASLt algorithms (each times its candidates), so the GPU check passes a looser R and
+prints the largest difference seen. Prints one line per output; exits 1 on a difference."""
 import re
 import sys
 
@@ -12,8 +14,12 @@ LINE = re.compile(r"^output (\d+) (\S+): (\w+)\[([0-9, ]*)\] l2 (\S+)$")
 
 
 def main():
-    got = [LINE.match(l.rstrip("\n")) for l in open(sys.argv[1]) if l.startswith("output ")]
-    refs = sys.argv[2:]
+    args = sys.argv[1:]
+    rtol = 1e-6
+    if args[:1] == ["--rtol"]:
+        rtol, args = float(args[1]), args[2:]
+    got = [LINE.match(l.rstrip("\n")) for l in open(args[0]) if l.startswith("output ")]
+    refs = args[1:]
     if any(m is None for m in got) or len(got) != len(refs):
         print(f"compare_norms: {len(got)} outputs printed, {len(refs)} references, or a malformed line")
         return 1
@@ -24,9 +30,9 @@ def main():
         norm = float(m.group(5))
         want = float(np.linalg.norm(ref.astype(np.float64).ravel()))
         rel = abs(norm - want) / max(abs(want), 1e-30)
-        ok = shape == ref.shape and m.group(3) == DTYPES.get(str(ref.dtype)) and rel <= 1e-6 and want > 0
+        ok = shape == ref.shape and m.group(3) == DTYPES.get(str(ref.dtype)) and rel <= rtol and want > 0
         print(f"output {m.group(1)} {m.group(2)}: {m.group(3)}{list(shape)} l2 {norm:.9g} vs tgc run "
-              f"{str(ref.dtype)}{list(ref.shape)} l2 {want:.9g}: {'ok' if ok else 'DIFFERENT'}")
+              f"{str(ref.dtype)}{list(ref.shape)} l2 {want:.9g} (rel {rel:.2e}): {'ok' if ok else 'DIFFERENT'}")
         bad += not ok
     return 1 if bad else 0
 
