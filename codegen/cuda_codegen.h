@@ -121,7 +121,7 @@ typedef struct tgc_cuda_buffer {
  * array). This order and these live ranges are what the memory plan is made of. */
 tgc_cuda_buffer *tgc_cuda_buffers(const tgc_cuda_module *cm, uint32_t *n);
 /* B's size in bytes (padded rows included, the zero tail not) with the symbols NAMES[i] of size SIZES[i] (an
- * unbound symbol counts 0); false when it overflows 2^62. */
+ * unbound symbol is an error, like an overflow: tgc_dim_eval); false when it overflows 2^62. */
 bool tgc_cuda_buffer_bytes(const tgc_cuda_buffer *b, const char *const *names, const int64_t *sizes, uint32_t n,
                            uint64_t *bytes);
 

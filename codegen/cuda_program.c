@@ -397,18 +397,8 @@ bool tgc_cuda_buffer_bytes(const tgc_cuda_buffer *b, const char *const *names, c
   uint64_t r = (uint64_t)((tgc_dtype_bits(t->dtype) + 7) / 8);
   bool over = false;
   for (uint32_t d = 0; d < t->rank && !over; d++) {
-    const tgc_dim *dim = t->dims[d];
     int64_t sum = 0;
-    for (uint32_t i = 0; i < dim->nterms && !over; i++) {
-      int64_t term = dim->terms[i].coeff;
-      for (uint32_t j = 0; j < dim->terms[i].nsyms && !over; j++) {
-        uint32_t q = 0;
-        while (q < n && strcmp(names[q], dim->terms[i].syms[j]->name) != 0)
-          q++;
-        over = __builtin_mul_overflow(term, q < n ? sizes[q] : 0, &term);
-      }
-      over = over || __builtin_add_overflow(sum, term, &sum);
-    }
+    over = tgc_dim_eval(t->dims[d], names, sizes, n, &sum, NULL) != TGC_DIM_OK;
     if (d == t->rank - 1 && b->pitch && sum > 0) /* padded rows */
       sum = b->pitch;
     over = over || __builtin_mul_overflow(r, (uint64_t)(sum > 0 ? sum : 0), &r);
