@@ -201,7 +201,7 @@ void tgc_cuda_generate(tgc_module *m, const char *entry, tgc_cuda_module *cm) {
   g.m = m;
   g.cm = cm;
   for (const tgc_op *op = f->body->first; op; op = op->next) {
-    if (op->opcode == TGC_OP_PARAM || op->opcode == TGC_OP_CONSTANT || op->opcode == TGC_OP_RESHAPE)
+    if (tgc_op_info_of(op->opcode)->flags & (TGC_OPF_SOURCE | TGC_OPF_VIEW)) /* params, constants, reshapes */
       continue;
     if (op->opcode == TGC_OP_RETURN) {
       /* a returned constant (written, or what folding left) is computed into its buffer by a kernel */
