@@ -26,8 +26,9 @@
 #endif
 #endif
 #ifdef TEST_ASAN
-const char *__asan_default_options(void);
-const char *__asan_default_options(void) {
+/* visible: the build hides every symbol by default (CMAKE_C_VISIBILITY_PRESET), and ASan looks this one up */
+__attribute__((visibility("default"))) const char *__asan_default_options(void);
+__attribute__((visibility("default"))) const char *__asan_default_options(void) {
   return "allocator_may_return_null=1";
 }
 #endif
