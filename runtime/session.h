@@ -41,6 +41,10 @@ typedef struct tgc_rt_session_opts {
 
 typedef struct tgc_rt_session tgc_rt_session;
 
+/* CUDA: the sets of symbol sizes a session keeps an instance for (arena, bound launches, graph); running at a new
+ * set beyond them frees the least recently used one. */
+enum { TGC_RT_SESSION_MAX_INSTANCES = 8 };
+
 /* A session of P (which must outlive it) on O's device. CUDA: opens the device, loads every kernel (the
  * program's image for this GPU's architecture, else its PTX, else NVRTC through the kernel cache; distinct
  * sources once, on parallel threads). An error when P has no CUDA program (its CUDA_WHY) or there is no GPU. */
@@ -81,6 +85,7 @@ typedef struct tgc_rt_session_stats {
   size_t weight_bytes, arena_bytes, naive_bytes; /* naive: the temporaries without reuse */
   const char *plan_from; /* "the artifact's" or "planned at load" */
   const char *notes;     /* notes for the user (a stored memory plan that did not fit...), one per line, or "" */
+  uint32_t instances, evicted; /* CUDA: sets of sizes kept now, and freed to stay within the bound */
 } tgc_rt_session_stats;
 void tgc_rt_session_stats_get(const tgc_rt_session *s, tgc_rt_session_stats *st);
 

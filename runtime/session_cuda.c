@@ -57,7 +57,8 @@ typedef struct {
   size_t weight_bytes;
   unsigned weights_gen; /* bumped at every bind */
   tgc_rt_devptr errflag;
-  instance *insts, *cur;
+  instance *insts, *cur; /* most recently used first; at most TGC_RT_SESSION_MAX_INSTANCES */
+  uint32_t evicted;      /* instances freed to keep that bound */
   tgc_strbuf notes;
 } cuda_impl;
 
@@ -576,12 +577,39 @@ static instance *find_instance(cuda_impl *c, const int64_t *syms, uint32_t nsyms
   return NULL;
 }
 
+/* Makes IN the most recently used instance (the list's head) and frees the least recently used ones beyond
+ * TGC_RT_SESSION_MAX_INSTANCES: a caller that runs at ever new sizes (a growing sequence) keeps a bounded number
+ * of arenas and graphs on the device; sizes seen again after an eviction get a new instance. */
+static void touch_instance(tgc_rt_session *s, instance *in) {
+  cuda_impl *c = IMPL(s);
+  instance **pp = &c->insts;
+  while (*pp && *pp != in)
+    pp = &(*pp)->next;
+  if (*pp) {
+    *pp = in->next;
+    in->next = c->insts;
+    c->insts = in;
+  }
+  uint32_t n = 0;
+  for (instance **q = &c->insts; *q;) {
+    if (++n <= TGC_RT_SESSION_MAX_INSTANCES) {
+      q = &(*q)->next;
+      continue;
+    }
+    instance *old = *q;
+    *q = old->next;
+    destroy_instance(c, old, s->p->nkernels);
+    c->evicted++;
+  }
+}
+
 static int cuda_run(tgc_rt_session *s, tgc_rt_err *err) {
   cuda_impl *c = IMPL(s);
   instance *in = find_instance(c, s->syms, s->p->plan->nsyms);
   c->cur = NULL;
   if (!in && new_instance(s, &in, err))
     return -1;
+  touch_instance(s, in);
   if (upload_inputs(s, in, err))
     return -1;
   /* the first run at these sizes step by step and checked; from the second on, one graph of the same steps */
@@ -667,6 +695,10 @@ static void cuda_stats(const tgc_rt_session *s, tgc_rt_session_stats *st) {
     st->plan_from = c->cur->plan_from;
   }
   st->notes = c->notes.data ? c->notes.data : "";
+  st->instances = 0;
+  for (const instance *in = c->insts; in; in = in->next)
+    st->instances++;
+  st->evicted = c->evicted;
 }
 
 static void drop_outputs(tgc_rt_session *s) {

@@ -320,6 +320,20 @@ static void test_cuda_session(tgc_rt_program *p, tgc_rt_weights *file) {
   run_at(s, p, file, 3, 22); /* the graph of B=3, captured now */
   run_at(s, p, file, 5, 23); /* another instance */
   run_at(s, p, file, 3, 24); /* B=3's graph again */
+  /* ever new sizes keep at most TGC_RT_SESSION_MAX_INSTANCES instances, the least recently used freed: eight new
+   * sizes after B=3 and B=5 free B=5, then B=3; sizes run again after their eviction are made again (a kept one is
+   * not), and every run still matches the CPU backend */
+  for (int64_t b = 6; b < 6 + TGC_RT_SESSION_MAX_INSTANCES; b++)
+    run_at(s, p, file, b, 30 + (uint64_t)b);
+  tgc_rt_session_stats st;
+  tgc_rt_session_stats_get(s, &st);
+  CHECK(st.instances == TGC_RT_SESSION_MAX_INSTANCES && st.evicted == 2);
+  run_at(s, p, file, 3, 26); /* made again: frees B=6 */
+  run_at(s, p, file, 5, 27); /* made again: frees B=7 */
+  run_at(s, p, file, 5, 28); /* kept: its graph */
+  run_at(s, p, file, 13, 29); /* kept */
+  tgc_rt_session_stats_get(s, &st);
+  CHECK(st.instances == TGC_RT_SESSION_MAX_INSTANCES && st.evicted == 4);
   /* an input in GPU memory (copied device to device) and an output copied to GPU memory */
   tgc_rt_cuda *cuda = tgc_rt_cuda_open(&err); /* the same device's primary context: its pointers are the session's */
   CHECK(cuda != NULL);
@@ -367,7 +381,6 @@ static void test_cuda_session(tgc_rt_program *p, tgc_rt_weights *file) {
   free(pm);
   free(mnkb);
   free(grid);
-  tgc_rt_session_stats st;
   tgc_rt_session_stats_get(s, &st);
   CHECK(st.nsteps == n && st.ngemms == p->ngemms && st.weight_bytes >= (64 * 128 + 128 + 128 * 16 + 16) * 4);
   CHECK(st.arch && strncmp(st.arch, "sm_", 3) == 0);
