@@ -2,9 +2,6 @@
  * handles (load, save, queries with dims printed as polynomials over the plan's symbols), weights sets and
  * sessions over runtime/session.h. Everything but compiling, which is codegen/compile.c's (libtgc only). It never
  * prints: every failure becomes a tgc_error. */
-#define _XOPEN_SOURCE 700 /* realpath */
-
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,16 +195,6 @@ static void dims_text(tgc_program *p, const tgc_rt_type *types, uint32_t n, cons
   tgc_sb_free(&b);
 }
 
-/* REF (the weights reference of a program) resolved against the directory of ORIGIN. */
-static char *resolve_against(tgc_arena *a, const char *origin, const char *ref) {
-  const char *slash = origin ? strrchr(origin, '/') : NULL;
-  size_t dir = ref[0] == '/' || !slash ? 0 : (size_t)(slash - origin) + 1;
-  char *p = tgc_arena_alloc(a, dir + strlen(ref) + 1);
-  memcpy(p, origin, dir);
-  strcpy(p + dir, ref);
-  return p;
-}
-
 int tgc_rt_api_program_new(tgc_rt_program *rt, const char *origin, tgc_program **out, tgc_error **err) {
   *out = NULL;
   tgc_rt_err e = {""};
@@ -218,8 +205,11 @@ int tgc_rt_api_program_new(tgc_rt_program *rt, const char *origin, tgc_program *
   tgc_program *p = tgc_xcalloc(1, sizeof *p);
   p->rt = rt;
   tgc_arena_init(&p->arena);
-  if (rt->weights)
-    p->weights_path = resolve_against(&p->arena, origin, rt->weights);
+  if (rt->weights) {
+    char *w = tgc_rt_weights_resolve(origin, rt->weights);
+    p->weights_path = tgc_arena_strndup(&p->arena, w, strlen(w));
+    free(w);
+  }
   if (!rt->has_cuda) {
     tgc_strbuf b;
     tgc_sb_init(&b);
@@ -256,36 +246,14 @@ void tgc_program_free(tgc_program *p) {
   free(p);
 }
 
-/* The directory of PATH, resolved (that of a file which may not exist yet), or NULL. */
-static char *real_dir_of(const char *path) {
-  const char *slash = strrchr(path, '/');
-  if (!slash)
-    return realpath(".", NULL);
-  size_t n = (size_t)(slash - path);
-  char *d = strncpy(tgc_xcalloc(n + 2, 1), path, n);
-  if (n == 0)
-    d[0] = '/';
-  char *r = realpath(d, NULL);
-  free(d);
-  return r;
-}
-
 int tgc_program_save(const tgc_program *p, const char *path, tgc_error **err) {
   if (!p || !path)
     return tgc_rt_api_errorf(err, "error: tgc_program_save: %s is NULL", p ? "PATH" : "the program");
-  /* The reference an artifact stores: its weights' name when they share its directory, else their absolute
-   * path (as tgc -o writes it), so that the artifact finds them wherever it is loaded from. */
-  char *wabs = NULL, *ref = NULL;
-  if (p->weights_path) {
-    wabs = realpath(p->weights_path, NULL);
-    if (!wabs)
-      return tgc_rt_api_errorf(err, "error: the weights '%s' cannot be found: %s (an artifact refers to its "
-                               "weights)", p->weights_path, strerror(errno));
-    char *odir = real_dir_of(path), *wdir = real_dir_of(wabs);
-    ref = odir && wdir && strcmp(odir, wdir) == 0 ? strrchr(wabs, '/') + 1 : wabs;
-    free(odir);
-    free(wdir);
-  }
+  /* the reference an artifact stores (tgc_rt_weights_reference, as tgc -o writes it) */
+  char *ref = NULL;
+  tgc_rt_err we = {""};
+  if (p->weights_path && tgc_rt_weights_reference(p->weights_path, path, &ref, &we))
+    return rt_error(err, &we);
   tgc_rt_program copy = *p->rt; /* the same program but for the reference: nothing is allocated in its arena */
   copy.weights = ref;
   tgc_rt_sections secs = {0};
@@ -294,7 +262,7 @@ int tgc_program_save(const tgc_program *p, const char *path, tgc_error **err) {
   if (tgc_rt_program_sections(&copy, &secs, &e) || tgc_rt_artifact_write(path, secs.v, secs.n, &e))
     rc = rt_error(err, &e);
   tgc_rt_sections_free(&secs);
-  free(wabs);
+  free(ref);
   return rc;
 }
 

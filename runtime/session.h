@@ -29,6 +29,15 @@ const char *tgc_rt_weights_label(const tgc_rt_weights *w); /* the file's path, o
 tgc_rt_weights *tgc_rt_weights_retain(tgc_rt_weights *w);
 void tgc_rt_weights_release(tgc_rt_weights *w);
 
+/* Where a weights reference REF (a module's 'weights' attribute, a program's weights) points: REF itself when it
+ * is absolute or ORIGIN (the file it was read from) is NULL, "-" or in the current directory, else REF in
+ * ORIGIN's directory. The caller frees the result. The one rule for tgc run, tgc -o and the C API. */
+char *tgc_rt_weights_resolve(const char *origin, const char *ref);
+/* The reference an artifact written to ARTIFACT stores for the weights file WEIGHTS: the file's name when both
+ * are in one directory, else its absolute path, so that the artifact finds its weights wherever it is loaded
+ * from; into *REF (the caller frees it). An error when WEIGHTS cannot be found. */
+int tgc_rt_weights_reference(const char *weights, const char *artifact, char **ref, tgc_rt_err *err);
+
 /* ---- sessions ----------------------------------------------------------------------------------- */
 
 typedef enum { TGC_RT_DEVICE_CPU, TGC_RT_DEVICE_CUDA } tgc_rt_device;

@@ -1,6 +1,8 @@
 /* Weight sets (runtime/session.h): the named host tensors a session binds a program's params to, from a
  * memory-mapped safetensors file or from the caller's memory. A set is filled once and then only read, so the
  * sessions of any number of threads may share it; the reference count is the only thing they change. */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,4 +83,47 @@ void tgc_rt_weights_release(tgc_rt_weights *w) {
   tgc_strmap_free(&w->added);
   tgc_arena_free(&w->arena);
   free(w);
+}
+
+char *tgc_rt_weights_resolve(const char *origin, const char *ref) {
+  const char *slash = origin && strcmp(origin, "-") != 0 ? strrchr(origin, '/') : NULL;
+  size_t dir = ref[0] == '/' || !slash ? 0 : (size_t)(slash - origin) + 1;
+  char *p = tgc_xmalloc(dir + strlen(ref) + 1);
+  memcpy(p, origin ? origin : "", dir);
+  strcpy(p + dir, ref);
+  return p;
+}
+
+/* The directory of PATH, resolved (that of a file which may not exist yet), or NULL. */
+static char *real_dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    return realpath(".", NULL);
+  size_t n = (size_t)(slash - path);
+  char *d = tgc_xcalloc(n + 2, 1);
+  memcpy(d, path, n);
+  if (n == 0)
+    d[0] = '/';
+  char *r = realpath(d, NULL);
+  free(d);
+  return r;
+}
+
+int tgc_rt_weights_reference(const char *weights, const char *artifact, char **ref, tgc_rt_err *err) {
+  *ref = NULL;
+  char *wabs = realpath(weights, NULL);
+  if (!wabs)
+    return tgc_rt_errorf(err, "error: the weights '%s' cannot be found: %s (an artifact refers to its weights)",
+                         weights, strerror(errno));
+  char *odir = real_dir_of(artifact), *wdir = real_dir_of(wabs);
+  if (odir && wdir && strcmp(odir, wdir) == 0) {
+    const char *name = strrchr(wabs, '/') + 1;
+    *ref = strcpy(tgc_xmalloc(strlen(name) + 1), name);
+    free(wabs);
+  } else {
+    *ref = wabs;
+  }
+  free(odir);
+  free(wdir);
+  return 0;
 }

@@ -387,7 +387,33 @@ static void test_cuda_session(tgc_rt_program *p, tgc_rt_weights *file) {
   tgc_rt_session_destroy(s);
 }
 
+/* The one rule of weights references: resolved against the directory of the file they were read from, and
+ * stored by an artifact as a name beside it or an absolute path elsewhere. */
+static void test_weights_paths(void) {
+  static const struct { const char *origin, *ref, *want; } cases[] = {
+      {"models/m.tir", "w.safetensors", "models/w.safetensors"}, {"m.tir", "w.safetensors", "w.safetensors"},
+      {"/a/b/m.tgc", "../w.st", "/a/b/../w.st"},                  {"models/m.tir", "/abs/w.st", "/abs/w.st"},
+      {"-", "w.st", "w.st"},                                      {NULL, "w.st", "w.st"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *r = tgc_rt_weights_resolve(cases[i].origin, cases[i].ref);
+    CHECK_STR(r, cases[i].want);
+    free(r);
+  }
+  tgc_rt_err err;
+  char *ref = NULL;
+  CHECK(tgc_rt_weights_reference(TGC_SOURCE_DIR "/examples/mlp.safetensors", TGC_SOURCE_DIR "/examples/x.tgc",
+                                 &ref, &err) == 0);
+  CHECK_STR(ref, "mlp.safetensors");
+  free(ref);
+  CHECK(tgc_rt_weights_reference(TGC_SOURCE_DIR "/examples/mlp.safetensors", "/tmp/x.tgc", &ref, &err) == 0);
+  CHECK(ref && ref[0] == '/' && strstr(ref, "/examples/mlp.safetensors"));
+  free(ref);
+  CHECK(tgc_rt_weights_reference("no/such.safetensors", "x.tgc", &ref, &err) == -1 && !ref);
+  CHECK_HAS(err.msg, "the weights 'no/such.safetensors' cannot be found");
+}
+
 int main(void) {
+  test_weights_paths();
   test_weights_file();
   test_weights_memory();
   tgc_rt_program *p = mlp_program();

@@ -15,6 +15,7 @@
 #include "../../runtime/artifact.h"
 #include "../../runtime/kcache.h"
 #include "../../runtime/memplan.h"
+#include "../../runtime/session.h"
 #include "../../runtime/nvrtc.h"
 #include "../../passes/pass_manager.h"
 #include "driver.h"
@@ -348,16 +349,6 @@ char *tgc_read_input(const char *path, size_t *len, tgc_rt_artifact **art) {
   return text;
 }
 
-static char *dir_of(const char *path) {
-  char *abs = realpath(path, NULL);
-  if (!abs)
-    return NULL;
-  char *slash = strrchr(abs, '/');
-  if (slash)
-    *slash = 0;
-  return abs;
-}
-
 /* The artifact's memory plan: the program's temporaries in order with their live ranges and, when every symbol
  * has a size (DIMS, "B=8,S=512"; none needed by a static module), their sizes and offsets there
  * (tgc_rt_pbuffer_bytes, the sessions' size rule). Appends the plan's text to OUT and a summary to SUMMARY; 1
@@ -484,32 +475,15 @@ static int write_artifact(tgc_module *m, tgc_diag *diag, const char *wpath, cons
     fprintf(stderr, "tgc: error: an artifact is written to a file: give -o FILE.tgc\n");
     return 1;
   }
-  char *wabs = wpath ? realpath(wpath, NULL) : NULL;
-  if (wpath && !wabs) {
-    fprintf(stderr, "tgc: error: the weights '%s' cannot be found: %s (an artifact refers to its weights)\n", wpath,
-            strerror(errno));
-    return 1;
-  }
-  if (wabs) {
-    /* the artifact's directory: that of OUT, which may not exist yet as a file */
-    char *odir = NULL;
-    const char *slash = strrchr(out, '/');
-    if (slash) {
-      char *d = tgc_xmalloc((size_t)(slash - out) + 1);
-      memcpy(d, out, (size_t)(slash - out));
-      d[slash - out] = 0;
-      odir = realpath(d[0] ? d : "/", NULL);
-      free(d);
-    } else {
-      odir = realpath(".", NULL);
+  if (wpath) {
+    char *ref;
+    if (tgc_rt_weights_reference(wpath, out, &ref, &err)) {
+      tgc_driver_rt_error("writing the artifact", &err);
+      return 1;
     }
-    char *wdir = dir_of(wabs);
-    const char *ref = odir && wdir && strcmp(odir, wdir) == 0 ? strrchr(wabs, '/') + 1 : wabs;
     tgc_attrs_set(&m->arena, &m->attrs, "weights", tgc_attr_str(&m->arena, ref, strlen(ref)), m->loc);
-    free(odir);
-    free(wdir);
+    free(ref);
   }
-  free(wabs);
   /* the driver's CUDA generation first: it runs shape-infer (with a note) on a module with untyped values */
   tgc_cuda_module cm;
   if (tgc_driver_cuda_generate(m, NULL, diag, &cm))

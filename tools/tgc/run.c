@@ -294,18 +294,11 @@ static bool plan_has_params(const tgc_rt_plan *p) {
 }
 
 /* OVERRIDE if given, else the weights file ATTR (a module's 'weights' attribute, a program's weights) resolved
- * against the directory of INPUT; NULL when there is none. */
+ * against the directory of INPUT (tgc_rt_weights_resolve); NULL when there is none. */
 static char *resolve_weights(const char *input, const char *override, const char *attr) {
   if (override)
     return strcpy(tgc_xmalloc(strlen(override) + 1), override);
-  if (!attr)
-    return NULL;
-  const char *slash = strrchr(input, '/');
-  size_t dir = attr[0] == '/' || !slash || strcmp(input, "-") == 0 ? 0 : (size_t)(slash - input) + 1;
-  char *p = tgc_xmalloc(dir + strlen(attr) + 1);
-  memcpy(p, input, dir);
-  strcpy(p + dir, attr);
-  return p;
+  return attr ? tgc_rt_weights_resolve(input, attr) : NULL;
 }
 
 char *tgc_weights_path(const char *input, const char *override, const tgc_module *m) {
