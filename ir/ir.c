@@ -3,6 +3,7 @@
 #include "ir.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,6 +182,39 @@ void tgc_module_destroy(tgc_module *m) {
   tgc_strmap_free(&m->syms);
   tgc_arena_free(&m->arena);
   free(m);
+}
+
+tgc_module_weight *tgc_module_add_weight(tgc_module *m, const char *name, tgc_dtype dt, uint32_t rank,
+                                         const int64_t *shape) {
+  if (rank > TGC_MAX_RANK || tgc_module_find_weight(m, name))
+    return NULL;
+  int bits = tgc_dtype_bits(dt);
+  size_t n = bits < 8 ? 1 : (size_t)bits / 8; /* i4 and bool take a byte, as in the runtime */
+  for (uint32_t d = 0; d < rank; d++) {
+    if (shape[d] < 0 || (shape[d] > 0 && n > SIZE_MAX / (size_t)shape[d]))
+      return NULL;
+    n *= (size_t)shape[d];
+  }
+  tgc_module_weight *w = tgc_arena_alloc(&m->arena, sizeof *w);
+  w->name = tgc_arena_strndup(&m->arena, name, strlen(name));
+  w->dtype = dt;
+  w->rank = rank;
+  memcpy(w->shape, shape, sizeof(int64_t) * rank);
+  w->data = tgc_arena_alloc(&m->arena, n);
+  w->nbytes = n;
+  if (m->last_weight)
+    m->last_weight->next = w;
+  else
+    m->weights = w;
+  m->last_weight = w;
+  return w;
+}
+
+const tgc_module_weight *tgc_module_find_weight(const tgc_module *m, const char *name) {
+  for (const tgc_module_weight *w = m->weights; w; w = w->next)
+    if (strcmp(w->name, name) == 0)
+      return w;
+  return NULL;
 }
 
 const tgc_sym *tgc_module_sym(tgc_module *m, const char *name, size_t len) {

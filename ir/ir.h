@@ -11,6 +11,7 @@
 #include "diag.h"
 
 #include "tgc/dtype.h"
+#include "tgc/limits.h"
 #include "tgc/opcode.h"
 
 /* ---- symbolic dims ----------------------------------------------------------------------------- */
@@ -216,12 +217,27 @@ typedef struct tgc_mesh {
   tgc_loc loc;
 } tgc_mesh;
 
+/* A weight a pass created (a quantized tensor, its scales): a named host tensor owned by the module, laid out as the
+ * runtime lays tensors out (row-major, one byte per i4 or bool element). Params name it like any weight; numeric
+ * verification binds it, and the driver writes it into the safetensors file beside its output (`-o OUT.tir` writes
+ * OUT.safetensors). */
+typedef struct tgc_module_weight {
+  const char *name;
+  tgc_dtype dtype;
+  uint32_t rank;
+  int64_t shape[TGC_MAX_RANK];
+  void *data;        /* in the module's arena: freed with the module */
+  size_t nbytes;
+  struct tgc_module_weight *next;
+} tgc_module_weight;
+
 struct tgc_module {
   tgc_arena arena;
   const char *name;
   tgc_attrs attrs;
   tgc_func *funcs, *last_func;
   tgc_mesh *meshes, *last_mesh;
+  tgc_module_weight *weights, *last_weight; /* created by passes, in creation order */
   tgc_strmap syms; /* interned dim symbols by name */
   tgc_loc loc;
 };
@@ -234,6 +250,11 @@ const char *tgc_module_strdup(tgc_module *m, const char *s, size_t len);
 tgc_mesh *tgc_module_add_mesh(tgc_module *m, const char *name, uint32_t naxes, const char *const *axis_names,
                               const int64_t *sizes, tgc_loc loc);
 tgc_mesh *tgc_module_find_mesh(const tgc_module *m, const char *name);
+/* Adds a zero-filled weight NAME of the given type to M and returns it for the caller to fill; NULL when M already
+ * has a weight of that name, or when RANK exceeds TGC_MAX_RANK or the size overflows. */
+tgc_module_weight *tgc_module_add_weight(tgc_module *m, const char *name, tgc_dtype dt, uint32_t rank,
+                                         const int64_t *shape);
+const tgc_module_weight *tgc_module_find_weight(const tgc_module *m, const char *name);
 /* The most devices a mesh axis or a collective's group may have. */
 enum { TGC_MAX_GROUP = 2147483647 };
 /* The devices in a collective's group: the product of the sizes of the axes of MESH named by AXES (a list of

@@ -31,6 +31,13 @@ typedef struct tgc_pass_ctx {
   const char *remark_pass;
   /* -Rpass-missed=NAME: non-NULL when the user asked for the missed-optimization remarks of a pass */
   const char *remark_missed;
+  /* The module's weights file (its 'weights' attribute resolved, or --weights=), or NULL: passes that read weight
+   * values (quantize) open it; weights a pass creates go to the module (tgc_module_add_weight). */
+  const char *weights_path;
+  /* The relative L2 error this pass's rewrite is expected to introduce, set by a pass that changes the numbers on
+   * purpose (quantize): --verify-each=numerics judges the pass by it instead of the dtype's tolerance. 0: exact
+   * rewrite, judged by the dtype's tolerance. */
+  double numerics_tol;
 } tgc_pass_ctx;
 
 /* A pass returns 0, or nonzero after reporting its errors through ctx->diag. */
@@ -39,6 +46,16 @@ typedef int (*tgc_pass_fn)(tgc_pass_ctx *ctx);
 /* Option accessors: a malformed value is reported (with the pass and key) and *bad set. */
 int64_t tgc_pass_opt_int(tgc_pass_ctx *ctx, const char *key, int64_t dflt, bool *bad);
 bool tgc_pass_opt_bool(tgc_pass_ctx *ctx, const char *key, bool dflt, bool *bad);
+double tgc_pass_opt_float(tgc_pass_ctx *ctx, const char *key, double dflt, bool *bad);
+/* The value of option KEY as written, or NULL when the pipeline does not give it. */
+const char *tgc_pass_opt_str(tgc_pass_ctx *ctx, const char *key);
+
+struct tgc_rt_weights;
+struct tgc_rt_err;
+/* The weights a run of module M binds: those of the file PATH (may be NULL) and the weights passes added to M
+ * (views of M's memory: M must outlive the set). 0 with *OUT set (release it), or -1 with ERR set. */
+int tgc_module_weights_open(const tgc_module *m, const char *path, struct tgc_rt_weights **out,
+                            struct tgc_rt_err *err);
 
 #define TGC_PASS(id, name, summary, options, requires, preserves, fn) int fn(tgc_pass_ctx *ctx);
 #include "passes.def"

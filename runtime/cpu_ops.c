@@ -807,15 +807,6 @@ int tgc_rt_cpu_quant(tgc_rt_cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tenso
     tgc_rt_cpu_strides_of(x->rank, x->shape, xst);
     tgc_rt_cpu_strides_of(x->rank, sshape, sst);
   }
-  tgc_dtype st = q ? t->dtype : x->dtype; /* the storage dtype */
-  bool fstore = tgc_rt_cpu_is_float(st);
-  double qmin = 0, qmax = 0;
-  if (!fstore) {
-    int bits = tgc_dtype_bits(st);
-    bool sgn = tgc_dtype_kind_of(st) == TGC_DTK_SINT;
-    qmin = sgn ? -ldexp(1.0, bits - 1) : 0;
-    qmax = sgn ? ldexp(1.0, bits - 1) - 1 : ldexp(1.0, bits) - 1;
-  }
   size_t n = tgc_rt_cpu_numel(x);
   for (size_t e = 0; e < n; e++) {
     double sc = scale, z = (double)zp;
@@ -837,12 +828,7 @@ int tgc_rt_cpu_quant(tgc_rt_cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tenso
     }
     double v = tgc_rt_get(x, e);
     if (q) {
-      double r = v / sc;
-      if (!fstore) {
-        r = nearbyint(r) + z; /* the default rounding mode: ties to even */
-        r = isnan(r) ? 0 : r < qmin ? qmin : r > qmax ? qmax : r;
-      }
-      tgc_rt_set(out, e, r);
+      tgc_rt_set(out, e, tgc_rt_quant_store(v, sc, z, t->dtype));
     } else {
       tgc_rt_set(out, e, (v - z) * sc);
     }

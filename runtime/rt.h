@@ -77,6 +77,19 @@ void tgc_rt_set(tgc_rt_tensor *t, size_t i, double x);
 int64_t tgc_rt_get_i64(const tgc_rt_tensor *t, size_t i);
 void tgc_rt_set_i64(tgc_rt_tensor *t, size_t i, int64_t x);
 
+/* ---- quantization arithmetic (runtime/quant.c) ------------------------------------------------- */
+
+/* The largest magnitude a symmetric scheme maps to in STORAGE: 127 (i8), 7 (i4), 255 (u8), 448 (f8e4m3), 57344
+ * (f8e5m2). */
+double tgc_rt_quant_qmax(tgc_dtype storage);
+/* The scale for a clipping threshold AMAX: amax / QMAX as SCALE_DTYPE stores it (f32 or f16), or 1 when AMAX is 0,
+ * not finite, or the scale would round to 0 there. */
+double tgc_rt_quant_scale(double amax, double qmax, tgc_dtype scale_dtype);
+/* What `quantize` stores for X (docs/ir.md 8.9), before the conversion to STORAGE: integers round(x / scale) +
+ * zero_point (ties to even) clamped to the dtype's range, NaN -> 0; fp8 x / scale saturated to +-qmax (NaN stays
+ * NaN), which tgc_rt_set then rounds to the format. */
+double tgc_rt_quant_store(double x, double scale, double zero_point, tgc_dtype storage);
+
 /* ---- comparing results ------------------------------------------------------------------------- */
 
 /* The relative L2 error a result of dtype DT may have against its reference: 1e-5 for f32 and f64 (the fp32
@@ -149,7 +162,9 @@ const char *tgc_rt_st_name(const tgc_rt_safetensors *st, size_t i);
  * Returns 0 when found, 1 when there is no such tensor (ERR untouched), -1 on error. */
 int tgc_rt_st_get(const tgc_rt_safetensors *st, const char *name, tgc_rt_tensor *view, tgc_rt_err *err);
 /* Writes N named tensors with tgc_rt_write_file, in the given order, with an optional __metadata__ of string pairs
- * (META holds NMETA key/value pairs, may be NULL). i4 is an error (safetensors has no 4-bit dtype). */
+ * (META holds NMETA key/value pairs, may be NULL). safetensors has no 4-bit dtype: an i4 tensor is stored as a U8
+ * tensor of its elements packed two per byte (element 2j in the low nibble of byte j), with the metadata entry
+ * "tgc.i4.NAME": "D0,D1,..." giving its shape, and tgc_rt_st_open unpacks it again. */
 int tgc_rt_st_write(const char *path, const char *const *names, const tgc_rt_tensor *const *tensors, size_t n,
                     const char *const *meta, size_t nmeta, tgc_rt_err *err);
 

@@ -28,6 +28,7 @@ typedef struct st_entry {
   uint32_t rank;
   int64_t shape[TGC_RT_MAX_RANK];
   size_t begin, end;
+  const int8_t *unpacked; /* an i4 tensor: its elements a byte each (the file packs two per byte) */
 } st_entry;
 
 struct tgc_rt_safetensors {
@@ -247,6 +248,49 @@ static int check_overlaps(const char *file, st_entry *entries, size_t n, tgc_rt_
   return rc;
 }
 
+/* i4 tensors, which safetensors has no dtype for, are stored as U8 tensors of their elements packed two per byte
+ * (element 2j in the low nibble of byte j, 2j+1 in the high one, two's complement), shape [ceil(numel / 2)], with
+ * the metadata entry "tgc.i4.NAME": "D0,D1,..." giving their shape (docs/quantization.md). */
+#define ST_I4_KEY "tgc.i4."
+
+static const st_entry *find_entry(const tgc_rt_safetensors *st, const char *name);
+
+static int unpack_i4(tgc_rt_safetensors *st, const char *name, const char *shape_text, tgc_rt_err *err) {
+  st_entry *e = (st_entry *)find_entry(st, name);
+  if (!e)
+    return tgc_rt_errorf(err, "%s: metadata '%s%.200s' names no tensor", st->name, ST_I4_KEY, name);
+  int64_t shape[TGC_RT_MAX_RANK];
+  uint32_t rank = 0;
+  const char *p = shape_text;
+  while (*p) {
+    char *end;
+    long long v = strtoll(p, &end, 10);
+    if (end == p || v < 0 || rank == TGC_RT_MAX_RANK || (*end && *end != ','))
+      return entry_error(st->name, name, err, "metadata shape '%.100s' of an i4 tensor is not D0,D1,... (at most %d "
+                         "non-negative dims)", shape_text, TGC_RT_MAX_RANK);
+    shape[rank++] = v;
+    p = *end ? end + 1 : end;
+  }
+  size_t n;
+  if (!tgc_rt_numel(rank, shape, &n))
+    return entry_error(st->name, name, err, "i4 shape '%.100s' overflows", shape_text);
+  if (e->dtype != TGC_DT_U8 || e->rank != 1 || (uint64_t)e->shape[0] != n / 2 + n % 2)
+    return entry_error(st->name, name, err, "an i4 tensor of %zu elements is stored as U8[%zu], not %s of %zu "
+                       "bytes", n, n / 2 + n % 2, e->dtype == TGC_DT_U8 ? "U8" : "another dtype",
+                       e->end - e->begin);
+  int8_t *u = tgc_arena_alloc(&st->arena, n ? n : 1);
+  const unsigned char *b = st->data + e->begin;
+  for (size_t i = 0; i < n; i++) {
+    int v = (b[i / 2] >> (4 * (i % 2))) & 0xF;
+    u[i] = (int8_t)(v >= 8 ? v - 16 : v);
+  }
+  e->unpacked = u;
+  e->dtype = TGC_DT_I4;
+  e->rank = rank;
+  memcpy(e->shape, shape, sizeof(int64_t) * rank);
+  return 0;
+}
+
 static int parse_header(tgc_rt_safetensors *st, const unsigned char *b, size_t len,
                         tgc_rt_err *err) {
   const char *file = st->name;
@@ -337,6 +381,11 @@ static int parse_header(tgc_rt_safetensors *st, const unsigned char *b, size_t l
       goto done;
     }
   }
+  for (const cJSON *it = root->child; it; it = it->next)
+    if (strcmp(it->string, "__metadata__") == 0)
+      for (const cJSON *m = it->child; m && rc == 0; m = m->next)
+        if (strncmp(m->string, ST_I4_KEY, strlen(ST_I4_KEY)) == 0)
+          rc = unpack_i4(st, m->string + strlen(ST_I4_KEY), m->valuestring, err);
 done:
   cJSON_Delete(root);
   return rc;
@@ -394,30 +443,36 @@ const char *tgc_rt_st_name(const tgc_rt_safetensors *st, size_t i) {
   return st->entries[i].name;
 }
 
-int tgc_rt_st_get(const tgc_rt_safetensors *st, const char *name, tgc_rt_tensor *view,
-                  tgc_rt_err *err) {
-  (void)err; /* the header was checked whole when the file was opened */
+static const st_entry *find_entry(const tgc_rt_safetensors *st, const char *name) {
   size_t lo = 0, hi = st->count;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
     const st_entry *e = &st->entries[mid];
     int c = strcmp(name, e->name);
-    if (c == 0) {
-      memset(view, 0, sizeof *view);
-      view->dtype = e->dtype;
-      view->rank = e->rank;
-      memcpy(view->shape, e->shape, sizeof view->shape);
-      /* Possibly unaligned for the dtype; tgc_rt_get and tgc_rt_set copy with memcpy. */
-      view->data = (void *)(st->data + e->begin);
-      view->owned = false;
-      return 0;
-    }
+    if (c == 0)
+      return e;
     if (c < 0)
       hi = mid;
     else
       lo = mid + 1;
   }
-  return 1;
+  return NULL;
+}
+
+int tgc_rt_st_get(const tgc_rt_safetensors *st, const char *name, tgc_rt_tensor *view,
+                  tgc_rt_err *err) {
+  (void)err; /* the header was checked whole when the file was opened */
+  const st_entry *e = find_entry(st, name);
+  if (!e)
+    return 1;
+  memset(view, 0, sizeof *view);
+  view->dtype = e->dtype;
+  view->rank = e->rank;
+  memcpy(view->shape, e->shape, sizeof view->shape);
+  /* Possibly unaligned for the dtype; tgc_rt_get and tgc_rt_set copy with memcpy. */
+  view->data = e->unpacked ? (void *)e->unpacked : (void *)(st->data + e->begin);
+  view->owned = false;
+  return 0;
 }
 
 /* ---- writing --------------------------------------------------------------------------------- */
@@ -443,8 +498,61 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static int st_write(const char *path, const char *const *names, const tgc_rt_tensor *const *tensors, size_t n,
+                    const char *const *meta, size_t nmeta, tgc_rt_err *err);
+
+/* i4 tensors are packed into U8 tensors with a metadata entry each (ST_I4_KEY), then written like the others. */
 int tgc_rt_st_write(const char *path, const char *const *names, const tgc_rt_tensor *const *tensors,
                     size_t n, const char *const *meta, size_t nmeta, tgc_rt_err *err) {
+  size_t ni4 = 0;
+  for (size_t i = 0; i < n; i++)
+    ni4 += tensors[i]->dtype == TGC_DT_I4;
+  if (!ni4)
+    return st_write(path, names, tensors, n, meta, nmeta, err);
+  tgc_arena a;
+  tgc_arena_init(&a);
+  const tgc_rt_tensor **ts = tgc_arena_alloc(&a, sizeof *ts * n);
+  const char **m = tgc_arena_alloc(&a, sizeof *m * 2 * (nmeta + ni4));
+  memcpy(m, meta, sizeof *m * 2 * nmeta);
+  size_t nm = nmeta;
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    const tgc_rt_tensor *t = tensors[i];
+    ts[i] = t;
+    if (t->dtype != TGC_DT_I4)
+      continue;
+    size_t numel;
+    if (!tgc_rt_numel(t->rank, t->shape, &numel)) {
+      rc = tgc_rt_errorf(err, "%s: tensor '%.200s': too large for a safetensors file", path, names[i]);
+      break;
+    }
+    tgc_rt_tensor *p = tgc_arena_alloc(&a, sizeof *p);
+    unsigned char *b = tgc_arena_alloc(&a, numel / 2 + numel % 2 + 1);
+    for (size_t e = 0; e < numel; e++)
+      b[e / 2] |= (unsigned char)((tgc_rt_get_i64(t, e) & 0xF) << (4 * (e % 2)));
+    *p = (tgc_rt_tensor){.dtype = TGC_DT_U8, .rank = 1, .data = b};
+    p->shape[0] = (int64_t)(numel / 2 + numel % 2);
+    ts[i] = p;
+    tgc_strbuf key, dims;
+    tgc_sb_init(&key);
+    tgc_sb_init(&dims);
+    tgc_sb_printf(&key, "%s%s", ST_I4_KEY, names[i]);
+    for (uint32_t d = 0; d < t->rank; d++)
+      tgc_sb_printf(&dims, "%s%lld", d ? "," : "", (long long)t->shape[d]);
+    m[2 * nm] = tgc_arena_strndup(&a, key.data, key.len);
+    m[2 * nm + 1] = tgc_arena_strndup(&a, dims.data ? dims.data : "", dims.len);
+    nm++;
+    tgc_sb_free(&key);
+    tgc_sb_free(&dims);
+  }
+  if (rc == 0)
+    rc = st_write(path, names, ts, n, m, nm, err);
+  tgc_arena_free(&a);
+  return rc;
+}
+
+static int st_write(const char *path, const char *const *names, const tgc_rt_tensor *const *tensors, size_t n,
+                    const char *const *meta, size_t nmeta, tgc_rt_err *err) {
   size_t *sizes = tgc_xmalloc((n ? n : 1) * sizeof *sizes);
   int rc = -1;
   cJSON *root = NULL;

@@ -50,6 +50,12 @@ struct tgc_cuda_module;
  * names the function to generate (NULL: "main", else the first; tgc run passes its --entry). */
 int tgc_driver_cuda_generate(struct tgc_module *m, const char *entry, struct tgc_diag *diag,
                              struct tgc_cuda_module *cm);
+/* When the passes gave module M weights of its own (quantize): writes OUT's weights file, OUT with its .tir or .tgc
+ * suffix replaced by .safetensors, holding every weight M's params name (M's own and those of WPATH, its weights
+ * file), and points M's 'weights' attribute at it; *NEW_PATH receives the file's path (the caller frees it), NULL
+ * when nothing was written. Without an output file (OUT NULL or "-") it notes that the weights are not written.
+ * 0, or 1 after printing the error. */
+int tgc_driver_write_weights(struct tgc_module *m, const char *wpath, const char *out, char **new_path);
 /* `tgc run ...` with ARGV holding the arguments after "run". */
 int tgc_driver_run(int argc, char **argv);
 

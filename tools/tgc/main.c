@@ -654,6 +654,14 @@ static int compile_main(int argc, char **argv) {
         tgc_sb_free(&l);
       }
       size_t olen = o.output ? strlen(o.output) : 0;
+      char *new_wpath = NULL;
+      bool writes_module = o.emit == EMIT_ARTIFACT || o.emit == EMIT_TIR;
+      if (writes_module && tgc_driver_write_weights(m, wpath, o.output, &new_wpath))
+        goto done;
+      if (new_wpath) {
+        free(wpath);
+        wpath = new_wpath;
+      }
       if (o.emit == EMIT_ARTIFACT || (o.emit == EMIT_TIR && olen > 4 && strcmp(o.output + olen - 4, ".tgc") == 0)) {
         rc = write_artifact(m, &diag, wpath, o.output, o.target, o.plan_dims);
         goto done;

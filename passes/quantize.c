@@ -1,0 +1,513 @@
+/* quantize: post-training quantization of the matmuls whose right operand is a weight (a param, or the 2-D
+ * transpose of one), in the explicit Q/DQ style (docs/quantization.md):
+ *
+ *   %h = matmul(%x, %w)         ==>   %wq = param() {name = "fc1.weight.q"} : i8[K, N]       (weights file)
+ *                                     %ws = param() {name = "fc1.weight.scale"} : f32[N]
+ *                                     %wd = dequantize(%wq, %ws) {axis = 1} : f32[K, N]
+ *                                     %xq = quantize(%x) {scale = s} : i8[.., K]             (int8, fp8 only)
+ *                                     %xd = dequantize(%xq) {scale = s} : f32[.., K]
+ *                                     %h = matmul(%xd, %wd)
+ *
+ * Weights are quantized here, from their values (symmetric; per channel of N for int8 and fp8, group-wise along K
+ * with f16 scales for int4w); the new tensors become weights of the module (tgc_module_add_weight), which the
+ * driver writes beside its output. Activations get a per-tensor symmetric scale from the calibration statistics
+ * that `tgc calibrate` left on the IR (calib.amax; ir/calib.h). Options:
+ *   mode=int8|fp8|int4w     W8A8 int8, W8A8 fp8 e4m3, or int4 weight-only (activations stay float)
+ *   granularity=tensor|channel|group:N   the weights' scales (default channel; group:128 for int4w)
+ *   skip=REGEX              keep in float the matmuls whose result name, weight name or op name matches
+ *   smoothquant=ALPHA       migrate activation outliers into the weights first (needs calib.chmax)
+ * fold-qdq turns the Q/DQ pairs into quantized contractions. Requires typed, unfused IR; preserves both. */
+#include <math.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calib.h"
+#include "pass.h"
+#include "session.h"
+
+typedef enum { QM_INT8, QM_FP8, QM_INT4W } qmode;
+
+static const char *const mode_names[] = {"int8", "fp8", "int4w"};
+
+/* One matmul to quantize, found in the first sweep. */
+typedef struct cand {
+  tgc_op *mm;
+  tgc_op *wparam;    /* the weight's param */
+  bool transposed;   /* the weight is transpose(param) with perm [1, 0] */
+  int64_t K, N;
+  const char *wname; /* the param's name */
+  tgc_value *act;    /* the activation operand */
+  tgc_calib cal;     /* its calibration statistics (int8, fp8) */
+  bool keep;         /* kept in float (accuracy=cos:X) */
+  double sensitivity;
+  struct cand *next;
+} cand;
+
+typedef struct {
+  tgc_pass_ctx *ctx;
+  qmode mode;
+  int64_t group; /* -1 per tensor, 0 per channel, >0 group size along K */
+  bool has_skip, smooth, remarks, missed;
+  regex_t skip;
+  const char *skip_text;
+  double alpha;
+  tgc_rt_weights *w;
+  cand *cands, *last;
+  uint32_t ncands;
+} qstate;
+
+static void remark(qstate *q, bool missed, const tgc_op *op, const char *fmt, ...) TGC_PRINTF(4, 5);
+static void remark(qstate *q, bool missed, const tgc_op *op, const char *fmt, ...) {
+  if (!(missed ? q->missed : q->remarks))
+    return;
+  char msg[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  tgc_diag_report(q->ctx->diag, TGC_DIAG_REMARK, op->loc, "%s [-Rpass%s=quantize]", msg, missed ? "-missed" : "");
+}
+
+static const char *value_label(const tgc_value *v) { return v->name && v->name[0] ? v->name : "(unnamed)"; }
+
+static bool const_dims2(const tgc_type *t, int64_t *a, int64_t *b) {
+  return t && t->rank == 2 && tgc_dim_is_const(t->dims[0], a) && tgc_dim_is_const(t->dims[1], b);
+}
+
+/* True when V is computed from params and constants alone (a weight, not an activation). */
+static bool is_static(const tgc_value *v, int depth) {
+  const tgc_op *d = v->def;
+  if (!d || depth > 64)
+    return false;
+  if (tgc_op_info_of(d->opcode)->flags & TGC_OPF_SOURCE)
+    return true;
+  for (uint32_t i = 0; i < d->noperands; i++)
+    if (!is_static(d->operands[i].value, depth + 1))
+      return false;
+  return true;
+}
+
+static bool skip_matches(qstate *q, const char *s) { return s && q->has_skip && regexec(&q->skip, s, 0, NULL, 0) == 0; }
+
+/* The first sweep: which matmuls can be quantized, and why not the others (-Rpass-missed=quantize). */
+static int find_candidates(qstate *q, tgc_func *f) {
+  int errors = 0;
+  for (tgc_op *op = f->body->first; op; op = op->next) {
+    if (op->opcode != TGC_OP_MATMUL)
+      continue;
+    tgc_value *b = op->operands[1].value, *a = op->operands[0].value;
+    tgc_op *d = b->def;
+    bool tr = false;
+    if (d && d->opcode == TGC_OP_TRANSPOSE && d->operands[0].value->def &&
+        d->operands[0].value->def->opcode == TGC_OP_PARAM) {
+      const tgc_attr *perm = tgc_op_attr(d, "perm");
+      if (perm && perm->kind == TGC_ATTR_LIST && perm->u.list.n == 2 && perm->u.list.items[0]->u.i == 1) {
+        tr = true;
+        d = d->operands[0].value->def;
+      }
+    }
+    if (!d || d->opcode != TGC_OP_PARAM) {
+      remark(q, true, op, "kept in float: its right operand '%s' is not a weight (a param)",
+               value_label(b));
+      continue;
+    }
+    const char *wname = tgc_op_attr_str(d, "name", NULL);
+    int64_t K, N, pk, pn;
+    const tgc_type *pt = d->results[0].type;
+    if (!wname || !const_dims2(pt, &pk, &pn) || tgc_dtype_kind_of(pt->dtype) != TGC_DTK_FLOAT ||
+        tgc_dtype_bits(pt->dtype) < 16) {
+      remark(q, true, op, "kept in float: weight '%s' is not a 2-D f16, bf16, f32 or f64 tensor of known size",
+               wname ? wname : "?");
+      continue;
+    }
+    K = tr ? pn : pk;
+    N = tr ? pk : pn;
+    const tgc_type *at = a->type;
+    if (!at || tgc_dtype_kind_of(at->dtype) != TGC_DTK_FLOAT || is_static(a, 0)) {
+      remark(q, true, op, "kept in float: its left operand '%s' is not a float activation",
+               value_label(a));
+      continue;
+    }
+    if (skip_matches(q, op->results[0].name) || skip_matches(q, wname) || skip_matches(q, "matmul")) {
+      remark(q, true, op, "kept in float: '%s' (weight '%s') matches skip='%s'",
+               value_label(&op->results[0]), wname, q->skip_text);
+      continue;
+    }
+    cand *c = tgc_arena_alloc(q->ctx->scratch, sizeof *c);
+    *c = (cand){.mm = op, .wparam = d, .transposed = tr, .K = K, .N = N, .wname = wname, .act = a};
+    if (q->mode != QM_INT4W) {
+      if (!tgc_calib_get(a, &c->cal) || !(c->cal.amax > 0)) {
+        tgc_error(q->ctx->diag, op->loc,
+                  "quantize{mode=%s}: the activation '%s' of this matmul has no calibration statistics "
+                  "(calib.amax): run 'tgc calibrate' on the module first, or keep it in float with skip=REGEX",
+                  mode_names[q->mode], value_label(a));
+        errors++;
+        continue;
+      }
+      if (q->smooth && (!c->cal.chmax || c->cal.nch != (uint32_t)K)) {
+        tgc_error(q->ctx->diag, op->loc,
+                  "quantize{smoothquant=%g}: the activation '%s' has no per-channel statistics (calib.chmax of "
+                  "%lld entries): calibrate the module again with this tgc",
+                  q->alpha, value_label(a), (long long)K);
+        errors++;
+        continue;
+      }
+    }
+    if (q->last)
+      q->last->next = c;
+    else
+      q->cands = c;
+    q->last = c;
+    q->ncands++;
+  }
+  return errors;
+}
+
+/* The weight of C as a [K, N] row-major array of doubles. */
+static int load_weight(qstate *q, const cand *c, double **out) {
+  tgc_rt_tensor t;
+  if (tgc_rt_weights_get(q->w, c->wname, &t)) {
+    tgc_error(q->ctx->diag, c->wparam->loc, "quantize: weight '%s' is not in %s", c->wname,
+              q->ctx->weights_path ? q->ctx->weights_path : "the module's weights (it has no 'weights' file)");
+    return -1;
+  }
+  int64_t r0 = c->transposed ? c->N : c->K, r1 = c->transposed ? c->K : c->N;
+  if (t.rank != 2 || t.shape[0] != r0 || t.shape[1] != r1 || tgc_dtype_kind_of(t.dtype) != TGC_DTK_FLOAT) {
+    char s[128];
+    tgc_rt_shape_str(t.rank, t.shape, s, sizeof s);
+    tgc_error(q->ctx->diag, c->wparam->loc, "quantize: weight '%s' is %s%s in the weights file, not the param's %lldx%lld float",
+              c->wname, tgc_dtype_name(t.dtype), s, (long long)r0, (long long)r1);
+    return -1;
+  }
+  double *w = tgc_xmalloc(sizeof *w * (size_t)(c->K * c->N));
+  for (int64_t k = 0; k < c->K; k++)
+    for (int64_t n = 0; n < c->N; n++)
+      w[k * c->N + n] = tgc_rt_get(&t, (size_t)(c->transposed ? n * c->K + k : k * c->N + n));
+  *out = w;
+  return 0;
+}
+
+/* A view of module weight MW, for the runtime's conversions (fp8 rounding, i4 range). */
+static tgc_rt_tensor view_of(tgc_module_weight *mw) {
+  tgc_rt_tensor t = {.dtype = mw->dtype, .rank = mw->rank, .data = mw->data, .owned = false};
+  memcpy(t.shape, mw->shape, sizeof(int64_t) * mw->rank);
+  return t;
+}
+
+static tgc_module_weight *new_weight(qstate *q, const tgc_op *at, const char *base, const char *suffix, tgc_dtype dt,
+                                     uint32_t rank, const int64_t *shape) {
+  char name[1024];
+  snprintf(name, sizeof name, "%s%s", base, suffix);
+  tgc_module_weight *mw = tgc_module_add_weight(q->ctx->module, name, dt, rank, shape);
+  if (!mw)
+    tgc_error(q->ctx->diag, at->loc, "quantize: cannot create weight '%s' (the module has one of that name)", name);
+  return mw;
+}
+
+/* NAME + SUFFIX in M's arena: the printed name of a value the pass creates (NULL without a name). */
+static const char *suffixed(tgc_module *m, const char *name, const char *suffix) {
+  if (!name || !name[0])
+    return NULL;
+  char buf[512];
+  int n = snprintf(buf, sizeof buf, "%s%s", name, suffix);
+  return tgc_module_strdup(m, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+static const tgc_type *type2(tgc_module *m, tgc_dtype dt, int64_t a, int64_t b) {
+  const tgc_dim *d[2] = {tgc_dim_const(&m->arena, a), tgc_dim_const(&m->arena, b)};
+  return tgc_type_create(&m->arena, dt, 2, d);
+}
+
+/* Quantizes the [K, N] weight W of C (already smoothed) into new module weights and returns the dequantized value,
+ * built before C's matmul. SMIN and SMAX receive the range of the scales. */
+static tgc_value *quantize_weight(qstate *q, const cand *c, const double *W, double *smin, double *smax) {
+  tgc_module *m = q->ctx->module;
+  tgc_arena *a = &m->arena;
+  int64_t K = c->K, N = c->N;
+  tgc_dtype sdt = q->mode == QM_INT4W ? TGC_DT_I4 : q->mode == QM_FP8 ? TGC_DT_F8E4M3 : TGC_DT_I8;
+  tgc_dtype scdt = q->mode == QM_INT4W ? TGC_DT_F16 : TGC_DT_F32;
+  double qmax = tgc_rt_quant_qmax(sdt);
+  int64_t G = q->group > 0 ? (q->group < K ? q->group : K) : 0;
+  int64_t rows = q->group < 0 ? 1 : G ? (K + G - 1) / G : 1, cols = q->group < 0 ? 1 : N;
+  int64_t wshape[2] = {K, N}, sshape[2] = {rows, cols};
+  tgc_module_weight *wq = new_weight(q, c->mm, c->wname, q->mode == QM_INT4W ? ".q4" : ".q", sdt, 2, wshape);
+  tgc_module_weight *ws = q->group < 0 ? NULL : new_weight(q, c->mm, c->wname, ".scale", scdt, G ? 2 : 1, G ? sshape : &N);
+  if (!wq || (q->group >= 0 && !ws))
+    return NULL;
+  tgc_rt_tensor tq = view_of(wq), ts = q->group >= 0 ? view_of(ws) : (tgc_rt_tensor){0};
+  double *scale = tgc_xmalloc(sizeof *scale * (size_t)(rows * cols));
+  /* each scale's block: rows [r*G, (r+1)*G) of column n (all of K per channel, everything per tensor) */
+  *smin = INFINITY;
+  *smax = 0;
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t n = 0; n < cols; n++) {
+      int64_t k0 = G ? r * G : 0, k1 = G ? (k0 + G < K ? k0 + G : K) : K;
+      int64_t n0 = q->group < 0 ? 0 : n, n1 = q->group < 0 ? N : n + 1;
+      double amax = 0;
+      for (int64_t k = k0; k < k1; k++)
+        for (int64_t j = n0; j < n1; j++)
+          amax = fmax(amax, fabs(W[k * N + j]));
+      double s = tgc_rt_quant_scale(amax, qmax, scdt);
+      scale[r * cols + n] = s;
+      *smin = fmin(*smin, s);
+      *smax = fmax(*smax, s);
+      if (ws)
+        tgc_rt_set(&ts, (size_t)(r * cols + n), s);
+      for (int64_t k = k0; k < k1; k++)
+        for (int64_t j = n0; j < n1; j++)
+          tgc_rt_set(&tq, (size_t)(k * N + j), tgc_rt_quant_store(W[k * N + j], s, 0, sdt));
+    }
+  tgc_builder bd = {m, c->mm->parent, c->mm, c->mm->loc};
+  tgc_value *pq = tgc_build_param(&bd, wq->name, type2(m, sdt, K, N));
+  pq->name = wq->name;
+  const tgc_type *wt = c->wparam->results[0].type;
+  tgc_op *dq;
+  if (q->group < 0) {
+    dq = tgc_build(&bd, TGC_OP_DEQUANTIZE, &pq, 1, type2(m, wt->dtype, K, N));
+    tgc_op_set_attr(m, dq, "scale", tgc_attr_float(a, scale[0]));
+  } else {
+    const tgc_type *st;
+    if (G) {
+      st = type2(m, scdt, rows, cols);
+    } else {
+      const tgc_dim *d = tgc_dim_const(a, N);
+      st = tgc_type_create(a, scdt, 1, &d);
+    }
+    tgc_value *ps = tgc_build_param(&bd, ws->name, st);
+    ps->name = ws->name;
+    tgc_value *ops[2] = {pq, ps};
+    dq = tgc_build(&bd, TGC_OP_DEQUANTIZE, ops, 2, type2(m, wt->dtype, K, N));
+    tgc_op_set_attr(m, dq, "axis", tgc_attr_int(a, G ? 0 : 1));
+    if (G)
+      tgc_op_set_attr(m, dq, "group", tgc_attr_int(a, G));
+  }
+  free(scale);
+  dq->results[0].name = suffixed(m, c->wname, ".dq");
+  return &dq->results[0];
+}
+
+/* Inserts OP's builder position for a value: right after its definition (or first in the body for an argument). */
+static tgc_builder after_def(tgc_module *m, tgc_value *v, tgc_block *body) {
+  tgc_op *at = v->def ? v->def->next : body->first;
+  while (!v->def && at && at->opcode == TGC_OP_PARAM)
+    at = at->next;
+  return (tgc_builder){m, v->def ? v->def->parent : body, at, v->def ? v->def->loc : body->loc};
+}
+
+/* The activation side of the candidates that share activation ACT (the group G[0..n)): the optional SmoothQuant
+ * factors (folded into their weights, WS), then one quantize/dequantize pair that replaces ACT in their matmuls. */
+static int quantize_activation(qstate *q, tgc_func *f, cand **g, uint32_t n, double **ws, double *sq_lo,
+                               double *sq_hi, double *act_scale) {
+  tgc_module *m = q->ctx->module;
+  tgc_arena *a = &m->arena;
+  tgc_value *x = g[0]->act;
+  const tgc_type *xt = x->type;
+  const tgc_calib *cal = &g[0]->cal;
+  int64_t K = g[0]->K;
+  double amax = cal->amax;
+  *sq_lo = *sq_hi = 1;
+  tgc_builder bd = after_def(m, x, f->body);
+  tgc_value *src = x;
+  if (q->smooth) {
+    /* s_k = max|X_k|^alpha / max|W_k|^(1-alpha), W_k over every weight that reads X (SmoothQuant's eq. 4) */
+    tgc_module_weight *sw = new_weight(q, g[0]->mm, g[0]->wname, ".smooth", xt->dtype, 1, &K);
+    if (!sw)
+      return -1;
+    tgc_rt_tensor tv = view_of(sw);
+    double smoothed = 0;
+    *sq_lo = INFINITY;
+    *sq_hi = 0;
+    for (int64_t k = 0; k < K; k++) {
+      double wmax = 0;
+      for (uint32_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < g[i]->N; j++)
+          wmax = fmax(wmax, fabs(ws[i][k * g[i]->N + j]));
+      double xm = fmax(cal->chmax[k], 1e-5), s = pow(xm, q->alpha) / pow(fmax(wmax, 1e-5), 1 - q->alpha);
+      s = fmin(fmax(s, 1e-5), 1e5);
+      tgc_rt_set(&tv, (size_t)k, 1.0 / s);
+      s = 1.0 / tgc_rt_get(&tv, (size_t)k); /* the factor as stored, so that X/s * s*W is the product again */
+      for (uint32_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < g[i]->N; j++)
+          ws[i][k * g[i]->N + j] *= s;
+      smoothed = fmax(smoothed, cal->chmax[k] / s);
+      *sq_lo = fmin(*sq_lo, s);
+      *sq_hi = fmax(*sq_hi, s);
+    }
+    /* the method's clipping carries over in proportion: amax/absmax of the unsmoothed distribution */
+    amax = smoothed * (cal->absmax > 0 ? fmin(cal->amax / cal->absmax, 1.0) : 1.0);
+    const tgc_dim *kd = tgc_dim_const(a, K);
+    tgc_value *p = tgc_build_param(&bd, sw->name, tgc_type_create(a, xt->dtype, 1, &kd));
+    p->name = sw->name;
+    src = tgc_build_binary(&bd, TGC_OP_MUL, x, p, xt);
+    src->name = suffixed(m, x->name, ".smoothed");
+  }
+  if (q->mode == QM_INT4W)
+    return 0;
+  tgc_dtype sdt = q->mode == QM_FP8 ? TGC_DT_F8E4M3 : TGC_DT_I8;
+  double s = tgc_rt_quant_scale(amax, tgc_rt_quant_qmax(sdt), TGC_DT_F32);
+  *act_scale = s;
+  tgc_value *qv = tgc_build_unary(&bd, TGC_OP_QUANTIZE, src, tgc_type_create(a, sdt, xt->rank, xt->dims));
+  tgc_op_set_attr(m, qv->def, "scale", tgc_attr_float(a, s));
+  qv->name = suffixed(m, x->name, ".q");
+  tgc_value *dv = tgc_build_unary(&bd, TGC_OP_DEQUANTIZE, qv, xt);
+  dv->name = suffixed(m, x->name, ".dq");
+  tgc_op_set_attr(m, dv->def, "scale", tgc_attr_float(a, s));
+  for (uint32_t i = 0; i < n; i++)
+    tgc_op_set_operand(g[i]->mm, 0, dv);
+  return 0;
+}
+
+/* Rewrites the candidates not kept in float; WS[i] is candidate i's weight (in list order). */
+static int rewrite(qstate *q, tgc_func *f, double **ws) {
+  cand **all = tgc_arena_alloc(q->ctx->scratch, sizeof *all * (q->ncands + 1));
+  uint32_t n = 0;
+  for (cand *c = q->cands; c; c = c->next)
+    all[n++] = c;
+  bool *done = tgc_arena_alloc(q->ctx->scratch, n + 1);
+  cand **grp = tgc_arena_alloc(q->ctx->scratch, sizeof *grp * (n + 1));
+  double **gw = tgc_arena_alloc(q->ctx->scratch, sizeof *gw * (n + 1));
+  for (uint32_t i = 0; i < n; i++) {
+    if (done[i] || all[i]->keep)
+      continue;
+    uint32_t gn = 0;
+    for (uint32_t j = i; j < n; j++)
+      if (!done[j] && !all[j]->keep && all[j]->act == all[i]->act && all[j]->K == all[i]->K) {
+        done[j] = true;
+        grp[gn] = all[j];
+        gw[gn++] = ws[j];
+      }
+    double lo = 1, hi = 1, as = 0;
+    if (quantize_activation(q, f, grp, gn, gw, &lo, &hi, &as))
+      return -1;
+    for (uint32_t k = 0; k < gn; k++) {
+      cand *c = grp[k];
+      double smin, smax;
+      tgc_value *wd = quantize_weight(q, c, gw[k], &smin, &smax);
+      if (!wd)
+        return -1;
+      tgc_value *old = c->mm->operands[1].value;
+      tgc_op_set_operand(c->mm, 1, wd);
+      if (old->def && old->def->opcode == TGC_OP_TRANSPOSE && tgc_pass_erase_if_dead(old->def))
+        old = c->wparam->results;
+      tgc_pass_erase_if_dead(c->wparam);
+      if (!q->remarks)
+        continue;
+      char sq[96] = "", act[256] = "";
+      if (q->smooth)
+        snprintf(sq, sizeof sq, "; SmoothQuant alpha %g, factors %.3g..%.3g", q->alpha, lo, hi);
+      if (q->mode != QM_INT4W)
+        snprintf(act, sizeof act, "; activation '%s' amax %.4g of %.4g observed (clips %.3g%% of calibration values), scale %.4g",
+                 value_label(c->act), c->cal.amax, c->cal.absmax, 100 * c->cal.clip, as);
+      char sens[64] = "";
+      if (c->sensitivity > 0)
+        snprintf(sens, sizeof sens, "; sensitivity %.3g", c->sensitivity);
+      remark(q, false, c->mm, "quantized %s: weight '%s' [%lld, %lld], %s scales %.4g..%.4g%s%s%s",
+             mode_names[q->mode], c->wname, (long long)c->K, (long long)c->N,
+             q->group < 0 ? "per-tensor" : q->group == 0 ? "per-channel" : "group-wise", smin, smax, act, sq, sens);
+    }
+  }
+  return 0;
+}
+
+static int parse_options(qstate *q) {
+  tgc_pass_ctx *ctx = q->ctx;
+  tgc_loc none = {NULL, 0, 0};
+  const char *mode = tgc_pass_opt_str(ctx, "mode");
+  if (!mode) {
+    tgc_error(ctx->diag, none, "quantize: option 'mode' is required (int8, fp8 or int4w)");
+    return 1;
+  }
+  for (q->mode = QM_INT8; q->mode <= QM_INT4W && strcmp(mode, mode_names[q->mode]) != 0; q->mode++)
+    ;
+  if (q->mode > QM_INT4W) {
+    tgc_error(ctx->diag, none, "quantize: mode '%s' is not int8, fp8 or int4w", mode);
+    return 1;
+  }
+  const char *gran = tgc_pass_opt_str(ctx, "granularity");
+  q->group = q->mode == QM_INT4W ? 128 : 0;
+  if (gran && strcmp(gran, "tensor") == 0) {
+    q->group = -1;
+  } else if (gran && strcmp(gran, "channel") == 0) {
+    q->group = 0;
+  } else if (gran) {
+    char *end = NULL;
+    long long g = strncmp(gran, "group:", 6) == 0 ? strtoll(gran + 6, &end, 10) : 0;
+    if (!end || *end || end == gran + 6 || g < 1) {
+      tgc_error(ctx->diag, none, "quantize: granularity '%s' is not tensor, channel or group:N with N >= 1", gran);
+      return 1;
+    }
+    q->group = g;
+  }
+  const char *skip = tgc_pass_opt_str(ctx, "skip");
+  if (skip) {
+    int rc = regcomp(&q->skip, skip, REG_EXTENDED | REG_NOSUB);
+    if (rc) {
+      char why[256];
+      regerror(rc, &q->skip, why, sizeof why);
+      tgc_error(ctx->diag, none, "quantize: skip='%s' is not a POSIX extended regex: %s", skip, why);
+      return 1;
+    }
+    q->has_skip = true;
+    q->skip_text = skip;
+  }
+  bool bad = false;
+  q->alpha = tgc_pass_opt_float(ctx, "smoothquant", -1, &bad);
+  if (bad)
+    return 1;
+  if (tgc_pass_opt_str(ctx, "smoothquant")) {
+    if (!(q->alpha >= 0 && q->alpha <= 1)) {
+      tgc_error(ctx->diag, none, "quantize: smoothquant=%g is not a migration strength from 0 to 1", q->alpha);
+      return 1;
+    }
+    if (q->mode == QM_INT4W) {
+      tgc_error(ctx->diag, none, "quantize: smoothquant needs quantized activations (mode int8 or fp8, not int4w)");
+      return 1;
+    }
+    q->smooth = true;
+  }
+  return 0;
+}
+
+int tgc_pass_quantize(tgc_pass_ctx *ctx) {
+  qstate q = {.ctx = ctx};
+  q.remarks = ctx->remark_pass != NULL;
+  q.missed = ctx->remark_missed != NULL;
+  if (parse_options(&q))
+    return 1;
+  int rc = 0;
+  tgc_rt_err err;
+  tgc_loc none = {NULL, 0, 0};
+  if (tgc_module_weights_open(ctx->module, ctx->weights_path, &q.w, &err)) {
+    tgc_error(ctx->diag, none, "quantize needs the weights' values: %s", err.msg);
+    rc = 1;
+  }
+  for (tgc_func *f = ctx->module->funcs; f && rc == 0; f = f->next) {
+    q.cands = q.last = NULL;
+    q.ncands = 0;
+    if (find_candidates(&q, f)) {
+      rc = 1;
+      break;
+    }
+    if (!q.ncands)
+      continue;
+    double **ws = tgc_xcalloc(q.ncands, sizeof *ws);
+    uint32_t i = 0;
+    for (cand *c = q.cands; c && rc == 0; c = c->next, i++)
+      rc = load_weight(&q, c, &ws[i]);
+    if (rc == 0)
+      rc = rewrite(&q, f, ws);
+    for (i = 0; i < q.ncands; i++)
+      free(ws[i]);
+    free(ws);
+    ctx->changed = true;
+  }
+  /* the relative L2 error --verify-each=numerics allows this pass on random inputs (docs/quantization.md) */
+  ctx->numerics_tol = q.mode == QM_INT8 ? 0.05 : q.mode == QM_FP8 ? 0.1 : 0.15;
+  tgc_rt_weights_release(q.w);
+  if (q.has_skip)
+    regfree(&q.skip);
+  return rc;
+}
