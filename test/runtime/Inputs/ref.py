@@ -578,12 +578,19 @@ def read_safetensors(path):
     header = json.loads(data[8:8 + n].decode("utf-8"))
     base = 8 + n
     out = {}
+    meta = header.get("__metadata__", {})
     for name, info in header.items():
         if name == "__metadata__":
             continue
         dt = ST_DTYPES[info["dtype"]]
         b, e = info["data_offsets"]
         arr = np.frombuffer(data[base + b:base + e], dtype=np_dtype(dt)).reshape(info["shape"]).copy()
+        i4 = meta.get("tgc.i4." + name)
+        if i4 is not None:
+            # two elements a byte, the first in the low nibble, two's complement (docs/quantization.md)
+            shape = [int(d) for d in i4.split(",")] if i4 else []
+            nib = np.stack([arr & 0xF, arr >> 4], axis=-1).reshape(-1)[:int(np.prod(shape))].astype(np.int8)
+            arr, dt = np.where(nib >= 8, nib - 16, nib).astype(np.int8).reshape(shape), "i4"
         out[name] = Val(arr, dt)
     return out
 
