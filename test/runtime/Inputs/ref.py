@@ -594,7 +594,8 @@ def write_safetensors(path, tensors):
     header, blobs, off = {}, [], 0
     for name, v in tensors:
         b = np.ascontiguousarray(v.a).tobytes()
-        header[name] = {"dtype": inv[v.dt], "shape": list(v.a.shape), "data_offsets": [off, off + len(b)]}
+        # i4 has no safetensors dtype: written as I8, one sign-extended value a byte
+        header[name] = {"dtype": inv["i8" if v.dt == "i4" else v.dt], "shape": list(v.a.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
     h = json.dumps(header).encode()
@@ -941,6 +942,8 @@ class Interp:
                 raise RefError("parameter %r is missing" % name)
             v = w[name]
             ty = op.types[0]
+            if ty.dt == "i4" and v.dt == "i8" and v.a.min(initial=0) >= -8 and v.a.max(initial=0) <= 7:
+                v = Val(v.a, "i4")  # i4 has no safetensors dtype: an I8 tensor of values in -8..7 binds it
             if v.dt != ty.dt or tuple(v.a.shape) != ty.shape(self.syms):
                 raise RefError("parameter %r is %s%s, declared %s" % (name, v.dt, list(v.a.shape), ty))
             return [v]
