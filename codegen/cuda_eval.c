@@ -447,6 +447,87 @@ static const char *eval_reduce_serial(emitter *e, const kernel_src *k, const tgc
   return acc;
 }
 
+/* A double D rounded once to DT, as the float value a kernel computes DT in (CT): the CPU backend stores a
+ * double result by one rounding (tgc_rt_encode_f64), so f16 and bf16 go through __double2half and
+ * __double2bfloat16, never through a float first. */
+static const char *round_double_to(emitter *e, const char *d, tgc_dtype dt) {
+  const char *r = tgc_cuda_fresh(e, "v");
+  switch (dt) {
+  case TGC_DT_F64: return d;
+  case TGC_DT_F16: line(e, "const float %s = __half2float(__double2half(%s));", r, d); break;
+  case TGC_DT_BF16: line(e, "const float %s = __bfloat162float(__double2bfloat16(%s));", r, d); break;
+  case TGC_DT_F8E4M3:
+  case TGC_DT_F8E5M2:
+    e->f8 = true;
+    line(e, "const float %s = tgc_f8_value(tgc_f8_bits(%s, %s), %s);", r, d, fp8_fmt(dt), fp8_fmt(dt));
+    break;
+  default: line(e, "const float %s = (float)%s;", r, d); break;
+  }
+  return r;
+}
+
+/* quantize and dequantize (docs/ir.md 8.9), computed in double exactly as the CPU backend does
+ * (tgc_rt_cpu_quant), so the two agree bit for bit. The element's scale and zero point are the attributes, the
+ * scalar operands (per tensor), the operands' entry at the element's index along axis (per channel), or at
+ * that index divided by the group size (group-wise); then
+ *   quantize:   integer storage: rint(x / scale) + zero_point, NaN to 0, clamped to the dtype's range;
+ *               fp8 storage: x / scale saturated at the largest finite value (NaN stays), rounded to even;
+ *   dequantize: (q - zero_point) * scale, rounded once to the result dtype; q may be a storage dtype, an i32
+ *               accumulator or a float one. */
+static const char *eval_quant(emitter *e, const kernel_src *k, const tgc_op *op, const index_vec *I) {
+  const tgc_type *t = op->results[0].type, *xt = op->operands[0].value->type;
+  bool q = op->opcode == TGC_OP_QUANTIZE, has_axis = tgc_op_attr(op, "axis") != NULL;
+  int64_t group = tgc_op_attr_int(op, "group", 0);
+  uint32_t axis = has_axis ? norm_axis(tgc_op_attr_int(op, "axis", 0), xt->rank) : 0;
+  const char *x = tgc_cuda_eval(e, k, op->operands[0].value, I);
+  const char *sc = tgc_cuda_float_attr(e, op, "scale", 1.0, true);
+  char zlit[48];
+  snprintf(zlit, sizeof zlit, "(double)(%lldLL)", (long long)tgc_op_attr_int(op, "zero_point", 0));
+  const char *zp = zlit;
+  for (uint32_t j = 1; j < op->noperands && j < 3; j++) {
+    const tgc_value *s = op->operands[j].value;
+    index_vec J;
+    J.rank = s->type->rank;
+    for (uint32_t d = 0; d < J.rank; d++)
+      J.ix[d] = "0LL"; /* per tensor, or the one channel of a scalar */
+    if (has_axis && xt->rank > 0 && group == 0 && J.rank == 1) {
+      J.ix[0] = I->ix[axis];
+    } else if (has_axis && xt->rank > 0 && group > 0 && J.rank == xt->rank) {
+      for (uint32_t d = 0; d < J.rank; d++)
+        J.ix[d] = I->ix[d];
+      const char *g = tgc_cuda_fresh(e, "g");
+      line(e, "const long long %s = %s / %lldLL;", g, I->ix[axis], (long long)group);
+      J.ix[axis] = g;
+    }
+    const char *val = tgc_cuda_eval(e, k, s, &J);
+    const char *dv = tgc_cuda_fresh(e, j == 1 ? "scale" : "zp");
+    line(e, "const double %s = (double)%s;", dv, val);
+    if (j == 1)
+      sc = dv;
+    else
+      zp = dv;
+  }
+  const char *d = tgc_cuda_fresh(e, "d");
+  if (!q) {
+    line(e, "const double %s = ((double)%s - %s) * %s;", d, x, zp, sc);
+    return round_double_to(e, d, t->dtype);
+  }
+  line(e, "double %s = (double)%s / %s;", d, x, sc);
+  if (tgc_dtype_kind_of(t->dtype) == TGC_DTK_FLOAT) {
+    const char *big = t->dtype == TGC_DT_F8E4M3 ? "448.0" : "57344.0";
+    line(e, "%s = %s > %s ? %s : %s < -%s ? -%s : %s; /* saturate; NaN stays NaN */", d, d, big, big, d, big, big, d);
+    return round_double_to(e, d, t->dtype);
+  }
+  int bits = tgc_dtype_bits(t->dtype);
+  bool sgn = tgc_dtype_kind_of(t->dtype) == TGC_DTK_SINT;
+  long long lo = sgn ? -(1LL << (bits - 1)) : 0, hi = sgn ? (1LL << (bits - 1)) - 1 : (1LL << bits) - 1;
+  const char *r = tgc_cuda_fresh(e, "v");
+  line(e, "%s = rint(%s) + %s; /* ties to even */", d, d, zp);
+  line(e, "const long long %s = %s != %s ? 0LL : %s < %lld.0 ? %lldLL : %s > %lld.0 ? %lldLL : (long long)%s;", r, d,
+       d, d, lo, lo, d, hi, hi, d);
+  return r;
+}
+
 static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, const tgc_value *v, const index_vec *I) {
   const tgc_type *t = v->type;
   const char *ct = tgc_cuda_compute_type(t->dtype);
@@ -629,15 +710,24 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
     A.ix[A.rank - 1] = s;
     B.ix[B.rank - 2] = s;
     B.ix[B.rank - 1] = I->ix[t->rank - 1];
-    line(e, "%s %s = 0;", ct, r);
+    /* the accumulator: the result's compute type (long long for integers: i8 x i8 -> i32 is exact), but double
+     * for fp8 operands, whose products are exact, as the CPU backend sums them, rounded once at the end */
+    bool fp8 = tgc_dtype_kind_of(a->type->dtype) == TGC_DTK_FLOAT && tgc_dtype_bits(a->type->dtype) == 8;
+    const char *acc = fp8 ? tgc_cuda_fresh(e, "acc") : r;
+    line(e, "%s %s = 0;", fp8 ? "double" : ct, acc);
     line(e, "for (long long %s = 0; %s < %s; %s++) {", s, s, tgc_cuda_dim_str(e, a->type->dims[A.rank - 1]), s);
     e->indent++;
     const char *x = tgc_cuda_eval(e, k, a, &A);
     const char *y = tgc_cuda_eval(e, k, b, &B);
-    line(e, "%s += %s * %s;", r, x, y);
+    if (fp8)
+      line(e, "%s += (double)%s * (double)%s;", acc, x, y);
+    else if (strcmp(ct, "long long") == 0) /* wrapping, as the CPU backend's integer results (signed overflow is undefined) */
+      line(e, "%s = (long long)((unsigned long long)%s + (unsigned long long)%s * (unsigned long long)%s);", acc, acc, x, y);
+    else
+      line(e, "%s += %s * %s;", acc, x, y);
     e->indent--;
     line(e, "}");
-    return r;
+    return fp8 ? round_double_to(e, acc, t->dtype) : r;
   }
   case TGC_OP_REDUCE_SUM:
   case TGC_OP_REDUCE_MEAN:
@@ -661,6 +751,9 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
     index_vec J = broadcast_index(I, op->operands[0].value->type);
     return tgc_cuda_eval(e, k, op->operands[0].value, &J);
   }
+  case TGC_OP_QUANTIZE:
+  case TGC_OP_DEQUANTIZE:
+    return eval_quant(e, k, op, I);
   case TGC_OP_CAST: {
     index_vec J = broadcast_index(I, op->operands[0].value->type);
     const char *x = tgc_cuda_eval(e, k, op->operands[0].value, &J);

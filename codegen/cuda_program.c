@@ -226,9 +226,6 @@ void tgc_cuda_generate(tgc_module *m, const char *entry, tgc_cuda_module *cm) {
     if (tgc_op_info_of(op->opcode)->flags & TGC_OPF_COLLECTIVE) {
       snprintf(g.why, sizeof g.why, "collectives run through NCCL (not yet)");
       ok = false;
-    } else if (op->opcode == TGC_OP_QUANTIZE || op->opcode == TGC_OP_DEQUANTIZE) {
-      snprintf(g.why, sizeof g.why, "quantized kernels are not generated yet");
-      ok = false;
     } else {
       ok = gen_launch(&g, op);
     }

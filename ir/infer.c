@@ -454,6 +454,44 @@ static bool norm(infer *in, const tgc_op *op, const tgc_type *const *ot, const t
 
 /* ---- contractions ---- */
 
+static bool is_fp8(tgc_dtype dt) { return dt == TGC_DT_F8E4M3 || dt == TGC_DT_F8E5M2; }
+
+/* The result dtype of a matmul (docs/ir.md 8.6): the quantized accumulation forms that fold-qdq produces,
+ * i8 x i8 -> i32 (exact; K at most TGC_MATMUL_I8_MAX_K) and fp8 x fp8 -> f32 (or the declared f16 / bf16),
+ * take no casts; other operands promote to one dtype, which the result keeps. */
+static bool matmul_dtype(infer *in, const tgc_op *op, const tgc_type *a, const tgc_type *b, const tgc_dim *k,
+                         tgc_dtype *dt) {
+  const tgc_type *decl = op->nresults == 1 ? op->results[0].type : NULL;
+  if (a->dtype == TGC_DT_I8 && b->dtype == TGC_DT_I8) {
+    if (decl && decl->dtype != TGC_DT_I32) {
+      IERR(in, op->loc, "'matmul' of i8 operands %s and %s accumulates exactly in i32: its result must be i32, not %s",
+           tstr(in, a), tstr(in, b), tgc_dtype_name(decl->dtype));
+      return false;
+    }
+    int64_t kv;
+    if (tgc_dim_is_const(k, &kv) && kv > TGC_MATMUL_I8_MAX_K) {
+      IERR(in, op->loc,
+           "'matmul' of i8 operands %s and %s has contraction dim %lld: an exact i32 accumulation allows at most %d",
+           tstr(in, a), tstr(in, b), (long long)kv, TGC_MATMUL_I8_MAX_K);
+      return false;
+    }
+    *dt = TGC_DT_I32;
+    return true;
+  }
+  if (is_fp8(a->dtype) && is_fp8(b->dtype)) {
+    *dt = decl ? decl->dtype : TGC_DT_F32;
+    if (*dt != TGC_DT_F32 && *dt != TGC_DT_F16 && *dt != TGC_DT_BF16) {
+      IERR(in, op->loc, "'matmul' of fp8 operands %s and %s accumulates in fp32: its result must be f32, f16 or bf16, not %s",
+           tstr(in, a), tstr(in, b), tgc_dtype_name(*dt));
+      return false;
+    }
+    return true;
+  }
+  *dt = promoted((const tgc_type *const[]){a, b}, 0, 2);
+  request_casts(in, 0, 2, *dt);
+  return true;
+}
+
 /* torch.matmul: [.., M, K] x [.., K, N] -> [.., M, N]; a 1-D operand gains a dim that the result drops; the
  * batch dims broadcast. */
 static bool matmul(infer *in, const tgc_op *op, const tgc_type *const *ot, const tgc_type **res) {
@@ -485,8 +523,9 @@ static bool matmul(infer *in, const tgc_op *op, const tgc_type *const *ot, const
     dims[rank++] = a->dims[a->rank - 2];
   if (b->rank > 1)
     dims[rank++] = b->dims[b->rank - 1];
-  tgc_dtype dt = promoted(ot, 0, 2);
-  request_casts(in, 0, 2, dt);
+  tgc_dtype dt;
+  if (!matmul_dtype(in, op, a, b, ka, &dt))
+    return false;
   res[0] = mk(in, dt, rank, dims);
   return true;
 }
@@ -854,6 +893,14 @@ static bool quantize(infer *in, const tgc_op *op, const tgc_type *const *ot, con
   if (q ? !is_storage(t->dtype) : !is_float(t->dtype)) {
     IERR(in, op->loc, "'%s' must declare %s, not %s", opname(op),
          q ? "a storage dtype (i8, u8, i4, f8e4m3 or f8e5m2)" : "a floating-point dtype", tgc_dtype_name(t->dtype));
+    return false;
+  }
+  /* dequantize reads a storage dtype, or an accumulator to rescale (an i32 from an i8 matmul, a float one) */
+  if (!q && !is_storage(x->dtype) && x->dtype != TGC_DT_I32 && !is_float(x->dtype)) {
+    IERR(in, op->loc,
+         "the operand of 'dequantize' must be a storage dtype (i8, u8, i4, f8e4m3 or f8e5m2), an i32 accumulator or "
+         "a floating-point value, not %s",
+         tstr(in, x));
     return false;
   }
   int64_t group, axis;

@@ -361,6 +361,19 @@ static int param_weight(tgc_rt_cpu_ctx *c, const tgc_rt_step *s, tgc_rt_tensor *
   const char *wname = c->opts->weights_name ? c->opts->weights_name : tgc_rt_weights_label(c->opts->weights);
   if (tgc_rt_weights_get(c->opts->weights, name, w))
     return tgc_rt_cpu_step_error(c, s, "parameter '%s' is missing from %s", name, wname);
+  if (t->dtype == TGC_DT_I4 && w->dtype == TGC_DT_I8) {
+    /* safetensors has no 4-bit dtype: an I8 tensor whose values all lie in -8..7 is exactly the runtime's i4
+     * storage (one sign-extended value a byte, runtime/tensor.c), so it binds an i4 param */
+    size_t n = tgc_rt_cpu_numel(w);
+    for (size_t i = 0; i < n; i++) {
+      int v = ((const signed char *)w->data)[i];
+      if (v < -8 || v > 7)
+        return tgc_rt_cpu_step_error(c, s,
+                                     "parameter '%s' is i4, stored as I8 in %s, but its element %zu is %d, outside "
+                                     "the i4 range -8..7", name, wname, i, v);
+    }
+    w->dtype = TGC_DT_I4;
+  }
   bool ok = w->dtype == t->dtype && w->rank == t->rank;
   for (uint32_t i = 0; ok && i < t->rank; i++)
     ok = w->shape[i] == shape[i];

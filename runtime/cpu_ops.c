@@ -7,6 +7,7 @@
 
 #include "cpu_internal.h"
 #include "tgc/clamp.h"
+#include "tgc/limits.h"
 
 /* ---- tensors ---- */
 
@@ -589,13 +590,31 @@ int tgc_rt_cpu_matmul(tgc_rt_cpu_ctx *c, const tgc_rt_step *s, const tgc_rt_tens
     shape[rank++] = m;
   if (b->rank > 1)
     shape[rank++] = n;
-  if (a->dtype != b->dtype)
+  /* docs/ir.md 8.6: i8 x i8 accumulates exactly in i32; fp8 x fp8 (either format) gives f32, or the declared
+   * f16 or bf16; other operands share one dtype, which the result keeps */
+  bool fp8 = (a->dtype == TGC_DT_F8E4M3 || a->dtype == TGC_DT_F8E5M2) &&
+             (b->dtype == TGC_DT_F8E4M3 || b->dtype == TGC_DT_F8E5M2);
+  tgc_dtype dt = a->dtype;
+  if (a->dtype == TGC_DT_I8 && b->dtype == TGC_DT_I8) {
+    dt = TGC_DT_I32;
+    if (k > TGC_MATMUL_I8_MAX_K)
+      return tgc_rt_cpu_step_error(c, s, "an i8 matmul's contraction dim is %lld: an exact i32 accumulation allows "
+                                   "at most %d", (long long)k, TGC_MATMUL_I8_MAX_K);
+  } else if (fp8) {
+    dt = s->out_types[0].known ? s->out_types[0].dtype : TGC_DT_F32;
+    if (dt != TGC_DT_F32 && dt != TGC_DT_F16 && dt != TGC_DT_BF16)
+      return tgc_rt_cpu_step_error(c, s, "an fp8 matmul gives f32, f16 or bf16, not %s", tgc_dtype_name(dt));
+  } else if (a->dtype != b->dtype) {
     return tgc_rt_cpu_step_error(c, s, "operands have different dtypes, %s and %s (insert a cast)",
                                  tgc_dtype_name(a->dtype), tgc_dtype_name(b->dtype));
-  tgc_dtype dt = a->dtype;
+  }
   if (tgc_rt_cpu_alloc_out(c, s, out, dt, rank, shape))
     return -1;
-  bool dbl = a->dtype == TGC_DT_F64 || b->dtype == TGC_DT_F64 || dt == TGC_DT_F64 || !tgc_rt_cpu_is_float(dt);
+  /* Double (dgemm) for f64 and integers, exact for integer sums below 2^53 (the i8 one by its K limit), and
+   * for fp8: its products are exact and an f8e4m3 dot product's partial sums are multiples of 2^-18 below
+   * 2^17.6 * K, exact in double for K < 2^17, so the result is the exact dot product rounded once. */
+  bool dbl = a->dtype == TGC_DT_F64 || b->dtype == TGC_DT_F64 || dt == TGC_DT_F64 || !tgc_rt_cpu_is_float(dt) ||
+             !tgc_rt_cpu_is_float(a->dtype) || fp8;
   void *A = to_floats(a, dbl), *B = to_floats(b, dbl);
   size_t batches = 1;
   for (uint32_t d = 0; d < rbat; d++)

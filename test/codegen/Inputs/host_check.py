@@ -17,7 +17,8 @@ its error flag (the value it set is printed).
 
 Usage: host_check.py TGC FILE.tir --dims B=2,S=3 [--seed N] [--expect-error] [--values X=1,2,3]
 
---values gives argument X's values (flattened, as its dtype) instead of random ones.
+--values gives argument X's values (flattened, as its dtype) instead of random ones. Random arguments: f32 from
+N(0, 1), i8 and i32 over their whole range (quantized operands and accumulators), other integers in 0..3.
 """
 import argparse
 import os
@@ -61,6 +62,7 @@ static inline double rsqrt(double x) { return 1.0 / sqrt(x); }
 static inline int atomicExch(int *p, int v) { int o = *p; *p = v; return o; }
 static inline long long __double_as_longlong(double d) { long long r; memcpy(&r, &d, sizeof r); return r; }
 static inline int __clzll(long long x) { return x ? __builtin_clzll((unsigned long long)x) : 64; }
+using std::rint;
 """
 
 
@@ -103,10 +105,17 @@ def main():
         files, run = [], [a.tgc, "run", a.tir]
         for nm, dt, shape in args:
             shp = [int(dims.get(s.strip(), s.strip())) for s in shape.split(",") if s.strip()]
-            x = rng.standard_normal(shp).astype(np.float32) if dt == "f32" else rng.integers(0, 4, shp).astype(np.int64)
+            if dt == "f32":
+                x = rng.standard_normal(shp).astype(np.float32)
+            elif dt == "i8":  # the whole range (quantized operands)
+                x = rng.integers(-128, 128, shp).astype(np.int8)
+            elif dt == "i32":  # accumulators
+                x = rng.integers(-2 ** 31, 2 ** 31, shp).astype(np.int32)
+            else:
+                x = rng.integers(0, 4, shp).astype(np.int64)
             given = [v.split("=", 1)[1] for v in a.values if v.split("=", 1)[0] == nm]
             if given:
-                x = np.array([int(t) if x.dtype == np.int64 else float(t) for t in given[0].split(",")],
+                x = np.array([int(t) if x.dtype.kind == "i" else float(t) for t in given[0].split(",")],
                              dtype=x.dtype).reshape(shp)
             p = os.path.join(d, nm + ".npy")
             np.save(p, x)
@@ -121,14 +130,14 @@ def main():
             print("host_check: CPU: " + r.stderr.strip().splitlines()[-1])
             dt, shape = re.search(r"\) -> (\w+)\[([^\]]*)\]", tir).groups()
             want = np.zeros([int(dims.get(s.strip(), s.strip())) for s in shape.split(",") if s.strip()],
-                            {"f32": np.float32, "i64": np.int64, "i32": np.int32}[dt])
+                            {"f32": np.float32, "i64": np.int64, "i32": np.int32, "i8": np.int8}[dt])
         else:
             if r.returncode:
                 print("host_check: tgc run failed:\n" + r.stderr)
                 return 1
             want = np.load(ref)
         ctype = {np.dtype("float32"): "float", np.dtype("float64"): "double", np.dtype("int64"): "long long",
-                 np.dtype("int32"): "int", np.dtype("bool"): "bool"}
+                 np.dtype("int32"): "int", np.dtype("int8"): "signed char", np.dtype("bool"): "bool"}
         glob, body, call = [PRELUDE, src], ["int main() {"], []
         for j, k in enumerate(order):
             x = files[k]

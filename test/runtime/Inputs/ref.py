@@ -601,7 +601,8 @@ def write_safetensors(path, tensors):
     header, blobs, off = {}, [], 0
     for name, v in tensors:
         b = np.ascontiguousarray(v.a).tobytes()
-        header[name] = {"dtype": inv[v.dt], "shape": list(v.a.shape), "data_offsets": [off, off + len(b)]}
+        # i4 has no safetensors dtype: written as I8, one sign-extended value a byte
+        header[name] = {"dtype": inv["i8" if v.dt == "i4" else v.dt], "shape": list(v.a.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
     h = json.dumps(header).encode()
@@ -833,7 +834,15 @@ class Interp:
             ky = y.a.shape[0] if y.a.ndim == 1 else y.a.shape[-2]
             if kx != ky:
                 raise RefError("contraction dims differ: %d vs %d" % (kx, ky))
-            dt = self.result_dtype(op, 0, x.dt)
+            fp8 = ("f8e4m3", "f8e5m2")
+            if x.dt == "i8" and y.dt == "i8":  # exact i32 accumulation (K <= 131071)
+                if kx > 131071:
+                    raise RefError("an i8 matmul's contraction dim %d is above 131071" % kx)
+                dt = "i32"
+            elif x.dt in fp8 and y.dt in fp8:  # f32 unless declared f16 / bf16
+                dt = self.result_dtype(op, 0, "f32")
+            else:
+                dt = self.result_dtype(op, 0, x.dt)
             r = np.matmul(x.f(), y.f()) if is_float(dt) or is_float(x.dt) else np.matmul(x.i(), y.i())
             return [to_storage(r, dt)]
         if n == "attention":
@@ -940,6 +949,8 @@ class Interp:
                 raise RefError("parameter %r is missing" % name)
             v = w[name]
             ty = op.types[0]
+            if ty.dt == "i4" and v.dt == "i8" and v.a.min(initial=0) >= -8 and v.a.max(initial=0) <= 7:
+                v = Val(v.a, "i4")  # i4 has no safetensors dtype: an I8 tensor of values in -8..7 binds it
             if v.dt != ty.dt or tuple(v.a.shape) != ty.shape(self.syms):
                 raise RefError("parameter %r is %s%s, declared %s" % (name, v.dt, list(v.a.shape), ty))
             return [v]
@@ -1158,7 +1169,10 @@ class Interp:
             if quantize:
                 v = x.f() / scale
                 if is_float(storage):
-                    return to_storage(v, storage)  # fp8: convert, rounding to nearest; zero_point is 0
+                    # fp8: saturate to the largest finite value (NaN stays NaN), convert rounding to nearest
+                    # even; zero_point is 0
+                    big = {"f8e4m3": 448.0, "f8e5m2": 57344.0}.get(storage, np.inf)
+                    return to_storage(np.clip(v, -big, big), storage)
                 lo, hi = int_range(storage)
                 q = np.rint(v) + zp  # round half to even
                 q = np.clip(np.where(np.isnan(q), 0, q), lo, hi)
