@@ -101,9 +101,10 @@ const char *tgc_pipeline_for_level(int level) {
   case 1:
     return "shape-infer,canonicalize,dce";
   case 2:
-    return "shape-infer,canonicalize,cse,canonicalize,dce,split-reductions,fuse";
+    return "shape-infer,canonicalize,cse,canonicalize,fold-qdq,dce,split-reductions,fuse";
   default:
-    return "shape-infer,canonicalize{max-iterations=16},cse,canonicalize{max-iterations=16},dce,split-reductions,fuse";
+    return "shape-infer,canonicalize{max-iterations=16},cse,canonicalize{max-iterations=16},fold-qdq,dce,split-reductions,"
+           "fuse";
   }
 }
 
