@@ -501,7 +501,7 @@ static int run_entry(const numerics *nu, tgc_module *m, uint64_t seed, tgc_rt_te
   *nout = p->noutputs;
   *out = tgc_xcalloc(p->noutputs + 1, sizeof **out);
   if (rc == 0) {
-    tgc_rt_cpu_opts co = {nu->weights, nu->weights_name};
+    tgc_rt_cpu_opts co = {nu->weights, nu->weights_name, NULL};
     rc = tgc_rt_cpu_run(p, in, *out, &co, err);
   }
   for (uint32_t i = 0; i < p->ninputs; i++)
