@@ -190,9 +190,13 @@ bool tgc_calib_check_attr(tgc_calib_site site, const char *name, const tgc_attr 
         tgc_sb_printf(why, "attribute 'calib.method' must be a string");
         return false;
       }
-      if (strlen(a->u.s) != a->len || !tgc_calib_method_parse(a->u.s, &m, why))
-        return false;
-      return true;
+      tgc_strbuf reason;
+      tgc_sb_init(&reason);
+      bool ok = strlen(a->u.s) == a->len && tgc_calib_method_parse(a->u.s, &m, &reason);
+      if (!ok)
+        tgc_sb_printf(why, "bad 'calib.method' \"%s\": %s", a->u.s, reason.data ? reason.data : "a NUL byte");
+      tgc_sb_free(&reason);
+      return ok;
     }
     if (strcmp(rest, "data") == 0) {
       if (a->kind != TGC_ATTR_STR)
@@ -237,14 +241,14 @@ bool tgc_calib_method_parse(const char *s, tgc_calib_method *m, tgc_strbuf *why)
       ok = (*q >= '0' && *q <= '9') || *q == '.';
     double v = ok ? strtod(p, &end) : 0;
     if (!ok || *end || !(v > 0 && v <= 100)) {
-      tgc_sb_printf(why, "bad calibration method '%s': the percentile must be a number P with 0 < P <= 100", s);
+      tgc_sb_printf(why, "the percentile must be a number P with 0 < P <= 100");
       return false;
     }
     m->kind = TGC_CALIB_PERCENTILE;
     m->percentile = v;
     return true;
   }
-  tgc_sb_printf(why, "unknown calibration method '%s' (use minmax, percentile:P, entropy or mse)", s);
+  tgc_sb_printf(why, "unknown method (use minmax, percentile:P, entropy or mse)");
   return false;
 }
 

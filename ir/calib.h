@@ -55,7 +55,7 @@ typedef struct tgc_calib_method {
   double percentile; /* PERCENTILE: P, 0 < P <= 100 */
 } tgc_calib_method;
 
-/* Parses "minmax", "percentile:P", "entropy" or "mse". False with the reason appended to WHY. */
+/* Parses "minmax", "percentile:P", "entropy" or "mse". False with the reason appended to WHY (not naming S). */
 bool tgc_calib_method_parse(const char *s, tgc_calib_method *m, tgc_strbuf *why);
 /* Whether M needs the histogram (every method but minmax). */
 bool tgc_calib_method_needs_hist(const tgc_calib_method *m);

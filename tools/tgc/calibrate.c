@@ -120,7 +120,7 @@ static int parse_args(int argc, char **argv, cal_opts *o) {
   tgc_sb_init(&why);
   bool ok = tgc_calib_method_parse(o->method_text, &o->method, &why);
   if (!ok)
-    fprintf(stderr, "tgc: error: '--method %s': %s\n", o->method_text, why.data);
+    fprintf(stderr, "tgc: error: bad '--method %s': %s\n", o->method_text, why.data);
   tgc_sb_free(&why);
   if (!ok)
     return 1;
