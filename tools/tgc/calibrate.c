@@ -239,7 +239,7 @@ static void progress_show(progress *p, bool final) {
   if (p->npasses > 1)
     snprintf(head, sizeof head, "pass %d/%d, ", pass, p->npasses);
   if (final) {
-    fprintf(stderr, "\rcalibrate: %s%llu/%llu samples, done in %.1f s\033[K\n", head, (unsigned long long)in_pass,
+    fprintf(stderr, "\rcalibrate: %llu/%llu samples, done in %.1f s\033[K\n", (unsigned long long)in_pass,
             (unsigned long long)p->per_pass, t - p->t0);
   } else if (p->done == 0) {
     fprintf(stderr, "\rcalibrate: %s0/%llu samples\033[K", head, (unsigned long long)p->per_pass);
