@@ -95,15 +95,7 @@ static int parse_args(int argc, char **argv, cal_opts *o) {
         return 1;
       o->weights = v;
     } else if ((v = tgc_driver_opt_value(argc, argv, &i, "--dim", &bad))) {
-      if (bad)
-        return 1;
-      tgc_strbuf why;
-      tgc_sb_init(&why);
-      bool ok = tgc_sym_sizes_parse(&o->dims, v, &why);
-      if (!ok)
-        fprintf(stderr, "tgc: error: bad '--dim %s': %s\n", v, why.data);
-      tgc_sb_free(&why);
-      if (!ok)
+      if (bad || tgc_driver_parse_dims(v, &o->dims))
         return 1;
     } else if (a[0] == '-' && a[1]) {
       fprintf(stderr, "tgc: error: unknown argument '%s' for 'tgc calibrate' (try 'tgc calibrate --help')\n", a);

@@ -70,6 +70,8 @@ bool tgc_driver_parse_uint(const char *opt, const char *v, unsigned long long lo
                            unsigned long long *out);
 struct tgc_rt_plan;
 struct tgc_sym_sizes;
+/* Appends the items of a --dim value V to DIMS (tgc_sym_sizes_parse); 1 after printing the error naming V. */
+int tgc_driver_parse_dims(const char *v, struct tgc_sym_sizes *dims);
 /* The symbol sizes of random inputs: 2 for each symbol of P, or as DIMS (--dim) says, into SYMS (P->nsyms
  * entries). 1 after printing the error (a --dim naming no symbol of P). */
 int tgc_driver_random_sizes(const struct tgc_rt_plan *p, const struct tgc_sym_sizes *dims, int64_t *syms);

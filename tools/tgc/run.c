@@ -154,15 +154,7 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
       if (bad || split_pair("--output", v, &o->outputs))
         return 1;
     } else if ((v = tgc_driver_opt_value(argc, argv, &i, "--dim", &bad))) {
-      if (bad)
-        return 1;
-      tgc_strbuf why;
-      tgc_sb_init(&why);
-      bool ok = tgc_sym_sizes_parse(&o->dims, v, &why);
-      if (!ok)
-        fprintf(stderr, "tgc: error: bad '--dim %s': %s\n", v, why.data);
-      tgc_sb_free(&why);
-      if (!ok)
+      if (bad || tgc_driver_parse_dims(v, &o->dims))
         return 1;
     } else if ((v = tgc_driver_opt_value(argc, argv, &i, "--weights", &bad))) {
       if (bad)
@@ -217,6 +209,16 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
     return 1;
   }
   return 0;
+}
+
+int tgc_driver_parse_dims(const char *v, tgc_sym_sizes *dims) {
+  tgc_strbuf why;
+  tgc_sb_init(&why);
+  bool ok = tgc_sym_sizes_parse(dims, v, &why);
+  if (!ok)
+    fprintf(stderr, "tgc: error: bad '--dim %s': %s\n", v, why.data);
+  tgc_sb_free(&why);
+  return ok ? 0 : 1;
 }
 
 int tgc_driver_random_sizes(const tgc_rt_plan *p, const tgc_sym_sizes *dims, int64_t *syms) {
