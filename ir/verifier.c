@@ -7,6 +7,7 @@
  * reported at that op at every optimization level. Every problem is reported with the op's location. */
 #include <string.h>
 
+#include "calib.h"
 #include "infer.h"
 #include "tgc/limits.h"
 
@@ -196,6 +197,14 @@ static void verify_attrs(verifier *v, const tgc_op *op) {
     }
     if (found || is_universal_attr(na->name))
       continue;
+    if (tgc_calib_is_attr(na->name)) { /* statistics of tgc calibrate, on any op with one result */
+      tgc_strbuf why;
+      tgc_sb_init(&why);
+      if (!tgc_calib_check_attr(TGC_CALIB_ON_OP, na->name, na->value, op->nresults, &why))
+        VERR(v, na->loc, "%s", why.data);
+      tgc_sb_free(&why);
+      continue;
+    }
     /* suggest the closest attribute name of the schema */
     const char *best = NULL;
     size_t best_len = 0, best_d = 3;
@@ -642,8 +651,23 @@ static void verify_block(verifier *v, const tgc_block *b, bool is_region) {
   tgc_strmap_free(&defined);
 }
 
+/* The calib.* attributes of a function or the module (ir/calib.h); other attributes there are free. */
+static void verify_calib_attrs(verifier *v, const tgc_attrs *attrs, tgc_calib_site site, uint32_t n) {
+  for (uint32_t i = 0; i < attrs->n; i++) {
+    const tgc_named_attr *na = &attrs->items[i];
+    if (!tgc_calib_is_attr(na->name))
+      continue;
+    tgc_strbuf why;
+    tgc_sb_init(&why);
+    if (!tgc_calib_check_attr(site, na->name, na->value, n, &why))
+      VERR(v, na->loc, "%s", why.data);
+    tgc_sb_free(&why);
+  }
+}
+
 static void verify_func(verifier *v, const tgc_func *f) {
   v->f = f;
+  verify_calib_attrs(v, &f->attrs, TGC_CALIB_ON_FUNC, f->body->nargs);
   tgc_strmap_init(&v->bound, &v->scratch);
   const tgc_block *b = f->body;
   for (uint32_t i = 0; i < b->nargs; i++) {
@@ -706,6 +730,7 @@ int tgc_verify_module(const tgc_module *m, tgc_diag *diag) {
     if (strcmp(a->name, "weights") == 0 && a->value->kind != TGC_ATTR_STR)
       VERR(&v, a->loc, "module attribute 'weights' must be a string (a .safetensors path)");
   }
+  verify_calib_attrs(&v, &m->attrs, TGC_CALIB_ON_MODULE, 0);
   for (const tgc_func *f = m->funcs; f && !tgc_diag_should_stop(diag); f = f->next)
     verify_func(&v, f);
   tgc_arena_free(&v.scratch);

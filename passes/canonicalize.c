@@ -267,7 +267,7 @@ static bool foldable_op(const tgc_op *op) {
 /* Lowers function F of the scratch module SM and runs it on the CPU backend; OUT receives owned tensors. */
 static bool run_scratch(tgc_module *sm, const tgc_func *f, tgc_rt_tensor *out, tgc_rt_err *err) {
   const tgc_rt_plan *p = tgc_lower_func(sm, f);
-  tgc_rt_cpu_opts opts = {NULL, NULL};
+  tgc_rt_cpu_opts opts = {NULL, NULL, NULL};
   return tgc_rt_cpu_run(p, NULL, out, &opts, err) == 0;
 }
 

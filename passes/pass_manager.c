@@ -551,7 +551,7 @@ static int run_entry(const numerics *nu, tgc_module *m, uint64_t seed, tgc_rt_te
   if (rc == 0 && (nu->weights_path || m->weights))
     rc = tgc_module_weights_open(m, nu->weights_path, &w, err);
   if (rc == 0) {
-    tgc_rt_cpu_opts co = {w, nu->weights_path};
+    tgc_rt_cpu_opts co = {w, nu->weights_path, NULL};
     rc = tgc_rt_cpu_run(p, in, *out, &co, err);
   }
   tgc_rt_weights_release(w);

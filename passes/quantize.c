@@ -359,7 +359,7 @@ static int quantize_activation(qstate *q, tgc_func *f, cand **g, uint32_t n, dou
       *sq_hi = fmax(*sq_hi, s);
     }
     /* the method's clipping carries over in proportion: amax/absmax of the unsmoothed distribution */
-    amax = smoothed * (cal->absmax > 0 ? fmin(cal->amax / cal->absmax, 1.0) : 1.0);
+    amax = smoothed * (cal->absmax > 0 ? fmin(cal->amax / cal->absmax, 1.0) : 1.0); /* absmax may be NaN */
     const tgc_dim *kd = tgc_dim_const(a, K);
     tgc_value *p = tgc_build_param(&bd, sw->name, tgc_type_create(a, xt->dtype, 1, &kd));
     p->name = sw->name;
@@ -429,9 +429,13 @@ static int rewrite(qstate *q, tgc_func *f, double **ws) {
       char sq[96] = "", act[256] = "";
       if (q->smooth)
         snprintf(sq, sizeof sq, "; SmoothQuant alpha %g, factors %.3g..%.3g", q->alpha, lo, hi);
-      if (q->mode != QM_INT4W)
-        snprintf(act, sizeof act, "; activation '%s' amax %.4g of %.4g observed (clips %.3g%% of calibration values), scale %.4g",
-                 value_label(c->act), c->cal.amax, c->cal.absmax, 100 * c->cal.clip, as);
+      if (q->mode != QM_INT4W) {
+        char clip[64] = "";
+        if (isfinite(c->cal.clip)) /* statistics not recorded read as NaN */
+          snprintf(clip, sizeof clip, " (clips %.3g%% of calibration values)", 100 * c->cal.clip);
+        snprintf(act, sizeof act, "; activation '%s' amax %.4g of %.4g observed%s, scale %.4g", value_label(c->act),
+                 c->cal.amax, c->cal.absmax, clip, as);
+      }
       char sens[64] = "";
       if (c->sensitivity > 0)
         snprintf(sens, sizeof sens, "; sensitivity %.3g", c->sensitivity);

@@ -272,6 +272,17 @@ static int run_plan(tgc_rt_cpu_ctx *c, const tgc_rt_plan *p, const tgc_rt_tensor
     if (c->err)
       c->err->msg[0] = 0;
     rc = run_step(c, &p->steps[i], vals);
+    /* the observer sees the run's own plan only (a fusion's region is one step of it); a step's results are
+     * consecutive slots (lowering numbers them in order) */
+    const tgc_rt_observer *ob = c->opts ? c->opts->observer : NULL;
+    if (rc == 0 && ob && ob->fn && p == c->plan && p->steps[i].nout) {
+      if (c->err)
+        c->err->msg[0] = 0;
+      tgc_rt_err scratch;
+      rc = ob->fn(ob->user, p, i, &vals[p->steps[i].out[0]], c->err ? c->err : &scratch);
+      if (rc != 0 && c->err && !c->err->msg[0])
+        tgc_rt_cpu_step_error(c, &p->steps[i], "the run's observer stopped it (step %u)", i);
+    }
     if (rc != 0 && c->err && !c->err->msg[0]) {
       /* every failing path must say why; an empty message is a bug of this backend (fatal in debug builds) */
 #ifndef NDEBUG
@@ -425,6 +436,7 @@ int tgc_rt_cpu_run(const tgc_rt_plan *plan, const tgc_rt_tensor *inputs, tgc_rt_
   memset(&c, 0, sizeof c);
   c.opts = opts;
   c.err = err;
+  c.plan = plan;
   if (err)
     err->msg[0] = 0;
   c.nsyms = plan->nsyms;

@@ -13,6 +13,7 @@ typedef struct tgc_rt_cpu_ctx {
   int64_t *syms;
   bool *bound;
   uint32_t nsyms;
+  const tgc_rt_plan *plan; /* the plan tgc_rt_cpu_run was given (the one its observer sees) */
 } tgc_rt_cpu_ctx;
 
 /* ---- helpers (cpu.c unless named) ---- */

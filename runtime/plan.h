@@ -104,9 +104,21 @@ int tgc_rt_plan_check_sizes(const tgc_rt_plan *plan, const int64_t *syms, tgc_rt
 
 typedef struct tgc_rt_weights tgc_rt_weights; /* a weights set (runtime/session.h) */
 
+/* An observer of a CPU run, for tools that need intermediate values (tgc calibrate). FN is called after each step
+ * of the run's plan (not of fusion regions) has computed and checked its results: STEP is its index in
+ * plan->steps and OUTS its S->nout results, borrowed for the call. Lowering (codegen/lower.c) makes step k the
+ * k-th op of the function body (the terminator excluded) and numbers slots by the function's arguments, then the
+ * ops' results in order, so the compiler side maps a step back to its IR op without the runtime knowing IR.
+ * A nonzero return stops the run; FN then sets ERR's message. */
+typedef struct tgc_rt_observer {
+  int (*fn)(void *user, const tgc_rt_plan *plan, uint32_t step, const tgc_rt_tensor *outs, tgc_rt_err *err);
+  void *user;
+} tgc_rt_observer;
+
 typedef struct tgc_rt_cpu_opts {
-  const tgc_rt_weights *weights; /* may be NULL when the plan has no params */
-  const char *weights_name;      /* for messages (NULL: the set's label) */
+  const tgc_rt_weights *weights;    /* may be NULL when the plan has no params */
+  const char *weights_name;         /* for messages (NULL: the set's label) */
+  const tgc_rt_observer *observer; /* NULL: none */
 } tgc_rt_cpu_opts;
 
 /* Runs PLAN on INPUTS (plan->ninputs tensors, in order). On success OUTPUTS (plan->noutputs, caller's array)

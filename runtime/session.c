@@ -102,7 +102,7 @@ tgc_rt_device tgc_rt_session_device(const tgc_rt_session *s) { return s->device;
 int tgc_rt_session_bind_weights(tgc_rt_session *s, tgc_rt_weights *w, tgc_rt_err *err) {
   if (!w)
     return tgc_rt_errorf(err, "error: no weights to bind");
-  tgc_rt_cpu_opts o = {w, NULL};
+  tgc_rt_cpu_opts o = {w, NULL, NULL};
   /* the params whose shape has no symbols now; the others at every run (tgc_rt_session_run) */
   if (check_params(s->p->plan, s->syms, &o, false, err))
     return -1;
@@ -147,7 +147,7 @@ int tgc_rt_session_run(tgc_rt_session *s, tgc_rt_err *err) {
   /* the sizes at these inputs, checked before anything runs: the CPU backend's rules and located errors */
   if (tgc_rt_bind_symbols(pl, s->in, s->syms, err) || tgc_rt_plan_check_sizes(pl, s->syms, err))
     return -1;
-  tgc_rt_cpu_opts o = {s->w, NULL};
+  tgc_rt_cpu_opts o = {s->w, NULL, NULL};
   if (!s->w && check_params(pl, s->syms, &o, false, err)) /* none bound: the first param says so */
     return -1;
   if (check_params(pl, s->syms, &o, true, err))
@@ -248,7 +248,7 @@ int tgc_rt_session_profile(tgc_rt_session *s, float *ms, int64_t *gemm_mnkb, uns
 /* ---- the CPU backend: the plan, through the reference interpreter ------------------------------- */
 
 static int cpu_run(tgc_rt_session *s, tgc_rt_err *err) {
-  tgc_rt_cpu_opts o = {s->w, NULL};
+  tgc_rt_cpu_opts o = {s->w, NULL, NULL};
   return tgc_rt_cpu_run(s->p->plan, s->in, s->out, &o, err);
 }
 

@@ -948,7 +948,7 @@ static int run_against_ir(const tgc_rt_program *p, const char *path) {
     if (!rc)
       tgc_rt_fill_random(&in[i], &rng);
   }
-  tgc_rt_cpu_opts co = {st, wpath};
+  tgc_rt_cpu_opts co = {st, wpath, NULL};
   const tgc_rt_plan *plans[2] = {p->plan, ref->plan};
   for (int k = 0; k < 2 && !rc; k++)
     rc = tgc_rt_cpu_run(plans[k], in, out[k], &co, &err);

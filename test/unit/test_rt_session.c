@@ -163,7 +163,7 @@ static void run_at(tgc_rt_session *s, const tgc_rt_program *p, const tgc_rt_weig
   const tgc_rt_tensor *y = NULL;
   CHECK(rc == 0 && tgc_rt_session_output(s, 0, &y, &err) == 0 && y);
   tgc_rt_tensor ref;
-  tgc_rt_cpu_opts o = {w, NULL};
+  tgc_rt_cpu_opts o = {w, NULL, NULL};
   CHECK(tgc_rt_cpu_run(p->plan, &x, &ref, &o, &err) == 0);
   if (y) {
     CHECK(y->dtype == TGC_DT_F32 && y->rank == 2 && y->shape[0] == batch && y->shape[1] == 16);
@@ -353,7 +353,7 @@ static void test_cuda_session(tgc_rt_program *p, tgc_rt_weights *file) {
     CHECK(tgc_rt_session_set_input(s, 0, &dev, true, &err) == 0 && tgc_rt_session_run(s, &err) == 0);
     CHECK(tgc_rt_session_copy_output(s, 0, (void *)(uintptr_t)dy, ny, true, &err) == 0 &&
           tgc_rt_cuda_download(cuda, host, dy, ny, &err) == 0);
-    tgc_rt_cpu_opts o = {file, NULL};
+    tgc_rt_cpu_opts o = {file, NULL, NULL};
     CHECK(tgc_rt_cpu_run(p->plan, &x, &ref, &o, &err) == 0);
     tgc_rt_tensor got = ref;
     got.data = host;

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 struct tgc_rt_artifact;
 #include <stddef.h>
+#include <stdint.h>
 
 /* Reads all of PATH ('-' is standard input); prints an error and returns NULL on failure. */
 char *tgc_read_file(const char *path, size_t *len);
@@ -58,5 +59,33 @@ int tgc_driver_cuda_generate(struct tgc_module *m, const char *entry, struct tgc
 int tgc_driver_write_weights(struct tgc_module *m, const char *wpath, const char *out, char **new_path);
 /* `tgc run ...` with ARGV holding the arguments after "run". */
 int tgc_driver_run(int argc, char **argv);
+/* `tgc calibrate ...` with ARGV holding the arguments after "calibrate" (calibrate.c). */
+int tgc_driver_calibrate(int argc, char **argv);
+
+/* ---- helpers the modes share (run.c, main.c) ---- */
+
+/* Writes DATA to PATH (NULL or '-': standard output) with the runtime's one output writer (atomic for a regular
+ * file); 1 after printing the error. */
+int tgc_driver_write_output(const char *path, const char *data, size_t len);
+/* Accepts "--opt value" and "--opt=value": the value, or NULL when ARGV[*I] is not OPT. A missing or empty value
+ * is an error naming OPT (*BAD set). */
+const char *tgc_driver_opt_value(int argc, char **argv, int *i, const char *opt, bool *bad);
+/* A decimal integer from LO to HI for OPT ("--seed") into *OUT; no sign, spaces or trailing bytes. False after
+ * printing the error. */
+bool tgc_driver_parse_uint(const char *opt, const char *v, unsigned long long lo, unsigned long long hi,
+                           unsigned long long *out);
+struct tgc_rt_plan;
+struct tgc_sym_sizes;
+/* Appends the items of a --dim value V to DIMS (tgc_sym_sizes_parse); 1 after printing the error naming V. */
+int tgc_driver_parse_dims(const char *v, struct tgc_sym_sizes *dims);
+/* The symbol sizes of random inputs: 2 for each symbol of P, or as DIMS (--dim) says, into SYMS (P->nsyms
+ * entries). 1 after printing the error (a --dim naming no symbol of P). */
+int tgc_driver_random_sizes(const struct tgc_rt_plan *p, const struct tgc_sym_sizes *dims, int64_t *syms);
+/* Input I of P as a new tensor of random values (tgc_rt_fill_random from *RNG) at the symbol sizes SYMS: the one
+ * way `tgc run --random-inputs` and `tgc calibrate --random-inputs` make them. 1 after printing the error. */
+int tgc_driver_random_input(const struct tgc_rt_plan *p, uint32_t i, const int64_t *syms, uint64_t *rng,
+                            struct tgc_rt_tensor *t);
+/* Whether P (fusion regions included) has a param step: then it needs weights. */
+bool tgc_driver_plan_has_params(const struct tgc_rt_plan *p);
 
 #endif

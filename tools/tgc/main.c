@@ -53,6 +53,8 @@ static void usage(FILE *out) {
         "\n"
         "USAGE: tgc [options] FILE.tir      (FILE '-' reads standard input)\n"
         "       tgc run [options] FILE.tir  (run it: see 'tgc run --help')\n"
+        "       tgc calibrate [options] FILE.tir -o OUT.tir\n"
+        "                                   (calibration statistics: see 'tgc calibrate --help')\n"
         "\n"
         "OPTIONS:\n"
         "  -o FILE          write the output to FILE (default: standard output)\n"
@@ -309,8 +311,8 @@ char *tgc_read_file(const char *path, size_t *len) {
   return buf;
 }
 
-/* Writes DATA to PATH (NULL or '-': standard output) with the runtime's one output writer. */
-static int write_output(const char *path, const char *data, size_t len) {
+/* driver.h */
+int tgc_driver_write_output(const char *path, const char *data, size_t len) {
   tgc_rt_chunk chunk = {data, len};
   tgc_rt_err err;
   if (tgc_rt_write_file(path ? path : "-", &chunk, 1, 0, &err)) {
@@ -592,7 +594,9 @@ static int compile_main(int argc, char **argv);
 /* Every mode prints through stdout; a write that failed (a full disk) must not exit 0 with the output lost, so
  * the buffered output is flushed and its error state checked once, here, for all of them. */
 int main(int argc, char **argv) {
-  int rc = argc > 1 && strcmp(argv[1], "run") == 0 ? tgc_driver_run(argc - 2, argv + 2) : compile_main(argc, argv);
+  int rc = argc > 1 && strcmp(argv[1], "run") == 0         ? tgc_driver_run(argc - 2, argv + 2)
+           : argc > 1 && strcmp(argv[1], "calibrate") == 0 ? tgc_driver_calibrate(argc - 2, argv + 2)
+                                                           : compile_main(argc, argv);
   errno = 0;
   if (fflush(stdout) != 0 || ferror(stdout)) {
     if (errno)
@@ -691,7 +695,7 @@ static int compile_main(int argc, char **argv) {
         break;
       }
       }
-      rc = write_output(o.output, out.data ? out.data : "", out.len);
+      rc = tgc_driver_write_output(o.output, out.data ? out.data : "", out.len);
       tgc_sb_free(&out);
     }
   }

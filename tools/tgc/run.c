@@ -64,7 +64,7 @@ static void run_usage(FILE *out) {
 
 /* Accepts "--opt value" and "--opt=value": the value, or NULL when ARGV[*I] is not OPT. A missing or empty value
  * is an error naming OPT (*BAD set). */
-static const char *opt_value(int argc, char **argv, int *i, const char *opt, bool *bad) {
+const char *tgc_driver_opt_value(int argc, char **argv, int *i, const char *opt, bool *bad) {
   size_t n = strlen(opt);
   const char *a = argv[*i], *v;
   if (strncmp(a, opt, n) != 0)
@@ -88,7 +88,7 @@ static const char *opt_value(int argc, char **argv, int *i, const char *opt, boo
 }
 
 /* A decimal integer from LO to HI for OPT ("--seed"); no sign, spaces or trailing bytes. */
-static bool parse_uint(const char *opt, const char *v, unsigned long long lo, unsigned long long hi,
+bool tgc_driver_parse_uint(const char *opt, const char *v, unsigned long long lo, unsigned long long hi,
                        unsigned long long *out) {
   char *end;
   errno = 0;
@@ -147,28 +147,20 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       run_usage(stdout);
       return -1;
-    } else if ((v = opt_value(argc, argv, &i, "--input", &bad))) {
+    } else if ((v = tgc_driver_opt_value(argc, argv, &i, "--input", &bad))) {
       if (bad || split_pair("--input", v, &o->inputs))
         return 1;
-    } else if ((v = opt_value(argc, argv, &i, "--output", &bad))) {
+    } else if ((v = tgc_driver_opt_value(argc, argv, &i, "--output", &bad))) {
       if (bad || split_pair("--output", v, &o->outputs))
         return 1;
-    } else if ((v = opt_value(argc, argv, &i, "--dim", &bad))) {
-      if (bad)
+    } else if ((v = tgc_driver_opt_value(argc, argv, &i, "--dim", &bad))) {
+      if (bad || tgc_driver_parse_dims(v, &o->dims))
         return 1;
-      tgc_strbuf why;
-      tgc_sb_init(&why);
-      bool ok = tgc_sym_sizes_parse(&o->dims, v, &why);
-      if (!ok)
-        fprintf(stderr, "tgc: error: bad '--dim %s': %s\n", v, why.data);
-      tgc_sb_free(&why);
-      if (!ok)
-        return 1;
-    } else if ((v = opt_value(argc, argv, &i, "--weights", &bad))) {
+    } else if ((v = tgc_driver_opt_value(argc, argv, &i, "--weights", &bad))) {
       if (bad)
         return 1;
       o->weights = v;
-    } else if ((v = opt_value(argc, argv, &i, "--entry", &bad))) {
+    } else if ((v = tgc_driver_opt_value(argc, argv, &i, "--entry", &bad))) {
       if (bad)
         return 1;
       o->entry = v[0] == '@' ? v + 1 : v;
@@ -176,7 +168,7 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
         fprintf(stderr, "tgc: error: '--entry' needs a function name, not '%s'\n", v);
         return 1;
       }
-    } else if ((v = opt_value(argc, argv, &i, "--device", &bad))) {
+    } else if ((v = tgc_driver_opt_value(argc, argv, &i, "--device", &bad))) {
       if (bad)
         return 1;
       if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto")) {
@@ -184,8 +176,8 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
         return 1;
       }
       o->device = v;
-    } else if ((v = opt_value(argc, argv, &i, "--seed", &bad))) {
-      if (bad || !parse_uint("--seed", v, 0, UINT64_MAX, &u))
+    } else if ((v = tgc_driver_opt_value(argc, argv, &i, "--seed", &bad))) {
+      if (bad || !tgc_driver_parse_uint("--seed", v, 0, UINT64_MAX, &u))
         return 1;
       o->seed = u;
     } else if (strcmp(a, "--random-inputs") == 0) {
@@ -196,8 +188,8 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
       o->time = true;
     } else if (strcmp(a, "--profile") == 0) {
       o->profile = true;
-    } else if ((v = opt_value(argc, argv, &i, "--repeat", &bad))) {
-      if (bad || !parse_uint("--repeat", v, 1, 1000000, &u))
+    } else if ((v = tgc_driver_opt_value(argc, argv, &i, "--repeat", &bad))) {
+      if (bad || !tgc_driver_parse_uint("--repeat", v, 1, 1000000, &u))
         return 1;
       o->repeat = (int)u;
       o->repeat_given = true;
@@ -219,6 +211,33 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
   return 0;
 }
 
+int tgc_driver_parse_dims(const char *v, tgc_sym_sizes *dims) {
+  tgc_strbuf why;
+  tgc_sb_init(&why);
+  bool ok = tgc_sym_sizes_parse(dims, v, &why);
+  if (!ok)
+    fprintf(stderr, "tgc: error: bad '--dim %s': %s\n", v, why.data);
+  tgc_sb_free(&why);
+  return ok ? 0 : 1;
+}
+
+int tgc_driver_random_sizes(const tgc_rt_plan *p, const tgc_sym_sizes *dims, int64_t *syms) {
+  for (uint32_t s = 0; s < p->nsyms; s++)
+    syms[s] = 2;
+  for (uint32_t k = 0; k < dims->n; k++) {
+    uint32_t s = 0;
+    while (s < p->nsyms && strcmp(p->sym_names[s], dims->names[k]) != 0)
+      s++;
+    if (s == p->nsyms) {
+      fprintf(stderr, "tgc: error: '--dim %s=%lld': no such symbol in the entry function\n", dims->names[k],
+              (long long)dims->sizes[k]);
+      return 1;
+    }
+    syms[s] = dims->sizes[k];
+  }
+  return 0;
+}
+
 /* Prints a runtime error: located messages ("file:line:col: error: ...") as they are, the others as "tgc: error:
  * ...". An empty message is a bug of the runtime (every failing path must set one): fatal in debug builds, else
  * a message naming STEP, so that the user never sees an exit 1 with nothing, or garbage, printed. */
@@ -236,7 +255,7 @@ void tgc_driver_rt_error(const char *step, const tgc_rt_err *err) {
   }
 }
 
-static int random_input(const tgc_rt_plan *p, uint32_t i, const int64_t *syms, uint64_t *rng, tgc_rt_tensor *t) {
+int tgc_driver_random_input(const tgc_rt_plan *p, uint32_t i, const int64_t *syms, uint64_t *rng, tgc_rt_tensor *t) {
   const tgc_rt_type *ty = &p->input_types[i];
   int64_t shape[TGC_RT_MAX_RANK];
   TGC_ASSERT(ty->rank <= TGC_RT_MAX_RANK); /* tgc_rt_plan_check */
@@ -286,9 +305,9 @@ static double now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static bool plan_has_params(const tgc_rt_plan *p) {
+bool tgc_driver_plan_has_params(const tgc_rt_plan *p) {
   for (uint32_t k = 0; k < p->nsteps; k++)
-    if (p->steps[k].op == TGC_OP_PARAM || (p->steps[k].region && plan_has_params(p->steps[k].region)))
+    if (p->steps[k].op == TGC_OP_PARAM || (p->steps[k].region && tgc_driver_plan_has_params(p->steps[k].region)))
       return true;
   return false;
 }
@@ -482,19 +501,8 @@ int tgc_driver_run(int argc, char **argv) {
     }
   }
   syms = tgc_xcalloc(p->nsyms + 1, sizeof *syms);
-  for (uint32_t s = 0; s < p->nsyms; s++)
-    syms[s] = 2;
-  for (uint32_t k = 0; k < o.dims.n; k++) {
-    uint32_t s = 0;
-    while (s < p->nsyms && strcmp(p->sym_names[s], o.dims.names[k]) != 0)
-      s++;
-    if (s == p->nsyms) {
-      fprintf(stderr, "tgc: error: '--dim %s=%lld': no such symbol in the entry function\n", o.dims.names[k],
-              (long long)o.dims.sizes[k]);
-      goto done;
-    }
-    syms[s] = o.dims.sizes[k];
-  }
+  if (tgc_driver_random_sizes(p, &o.dims, syms))
+    goto done;
   uint64_t rng = o.seed;
   for (uint32_t i = 0; i < p->ninputs; i++) {
     if (inputs[i].data)
@@ -504,7 +512,7 @@ int tgc_driver_run(int argc, char **argv) {
               p->input_names[i], p->input_names[i]);
       goto done;
     }
-    if (random_input(p, i, syms, &rng, &inputs[i]))
+    if (tgc_driver_random_input(p, i, syms, &rng, &inputs[i]))
       goto done;
   }
 
@@ -527,7 +535,7 @@ int tgc_driver_run(int argc, char **argv) {
   }
 
   /* weights */
-  if (plan_has_params(p)) {
+  if (tgc_driver_plan_has_params(p)) {
     tgc_rt_err err = {""};
     if (!wpath) {
       fprintf(stderr, "tgc: error: '@%s' has parameters, but no weights were given (--weights FILE.safetensors or "
