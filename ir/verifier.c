@@ -160,7 +160,7 @@ static bool enum_contains(const schema_entry *e, const tgc_attr *a) {
 }
 
 /* Attributes any op may carry (annotations of passes that work across ops). */
-static bool is_universal_attr(const char *name) { return strcmp(name, "shard") == 0 || strncmp(name, "calib.", 6) == 0; }
+static bool is_universal_attr(const char *name) { return strcmp(name, "shard") == 0; }
 
 static void verify_attrs(verifier *v, const tgc_op *op) {
   const tgc_op_info *info = tgc_op_info_of(op->opcode);
