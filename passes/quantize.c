@@ -16,6 +16,8 @@
  *   granularity=tensor|channel|group:N   the weights' scales (default channel; group:128 for int4w)
  *   skip=REGEX              keep in float the matmuls whose result name, weight name or op name matches
  *   smoothquant=ALPHA       migrate activation outliers into the weights first (needs calib.chmax)
+ *   accuracy=cos:X          keep the most sensitive matmuls in float until the output's cosine against the float
+ *                           model on the calibration data is at least X (passes/quant_accuracy.c)
  * fold-qdq turns the Q/DQ pairs into quantized contractions. Requires typed, unfused IR; preserves both. */
 #include <math.h>
 #include <regex.h>
@@ -26,6 +28,7 @@
 
 #include "calib.h"
 #include "pass.h"
+#include "quantize.h"
 #include "session.h"
 
 typedef enum { QM_INT8, QM_FP8, QM_INT4W } qmode;
@@ -41,8 +44,9 @@ typedef struct cand {
   const char *wname; /* the param's name */
   tgc_value *act;    /* the activation operand */
   tgc_calib cal;     /* its calibration statistics (int8, fp8) */
-  bool keep;         /* kept in float (accuracy=cos:X) */
-  double sensitivity;
+  tgc_quant_choice choice; /* its operands in float and quantized; accuracy=cos:X decides */
+  double err_w, err_a; /* relative errors of its weight (exact) and its activation (estimated) */
+  const char *note;  /* its -Rpass=quantize remark, emitted once the choice is made */
   struct cand *next;
 } cand;
 
@@ -57,9 +61,20 @@ typedef struct {
   tgc_rt_weights *w;
   cand *cands, *last;
   uint32_t ncands;
-  double expected_err; /* sum over quantized matmuls of their weights' and activations' relative errors */
   tgc_strmap quantized; /* weight name -> its dequantized value (without SmoothQuant) */
+  tgc_op **created;     /* every op the pass built, to erase those a float choice leaves dead */
+  uint32_t ncreated, capcreated;
 } qstate;
+
+static tgc_value *track(qstate *q, tgc_value *v) {
+  if (q->ncreated == q->capcreated) {
+    uint32_t cap = q->capcreated ? 2 * q->capcreated : 64;
+    q->created = tgc_arena_grow(q->ctx->scratch, q->created, q->capcreated, cap, sizeof *q->created);
+    q->capcreated = cap;
+  }
+  q->created[q->ncreated++] = v->def;
+  return v;
+}
 
 static void remark(qstate *q, bool missed, const tgc_op *op, const char *fmt, ...) TGC_PRINTF(4, 5);
 static void remark(qstate *q, bool missed, const tgc_op *op, const char *fmt, ...) {
@@ -280,15 +295,16 @@ static tgc_value *quantize_weight(qstate *q, const cand *c, const double *W, dou
           norm2 += W[e] * W[e];
         }
     }
-  q->expected_err += norm2 > 0 ? sqrt(err2 / norm2) : 0;
+  ((cand *)c)->err_w = norm2 > 0 ? sqrt(err2 / norm2) : 0;
   /* right after the float weight's param, which dominates every use of it */
   tgc_builder bd = {m, c->wparam->parent, c->wparam->next, c->wparam->loc};
-  tgc_value *pq = tgc_build_param(&bd, wq->name, type2(m, sdt, K, N));
+  tgc_value *pq = track(q, tgc_build_param(&bd, wq->name, type2(m, sdt, K, N)));
   pq->name = wq->name;
   const tgc_type *wt = c->wparam->results[0].type;
   tgc_op *dq;
   if (q->group < 0) {
     dq = tgc_build(&bd, TGC_OP_DEQUANTIZE, &pq, 1, type2(m, wt->dtype, K, N));
+    track(q, &dq->results[0]);
     tgc_op_set_attr(m, dq, "scale", tgc_attr_float(a, scale[0]));
   } else {
     const tgc_type *st;
@@ -298,10 +314,11 @@ static tgc_value *quantize_weight(qstate *q, const cand *c, const double *W, dou
       const tgc_dim *d = tgc_dim_const(a, N);
       st = tgc_type_create(a, scdt, 1, &d);
     }
-    tgc_value *ps = tgc_build_param(&bd, ws->name, st);
+    tgc_value *ps = track(q, tgc_build_param(&bd, ws->name, st));
     ps->name = ws->name;
     tgc_value *ops[2] = {pq, ps};
     dq = tgc_build(&bd, TGC_OP_DEQUANTIZE, ops, 2, type2(m, wt->dtype, K, N));
+    track(q, &dq->results[0]);
     tgc_op_set_attr(m, dq, "axis", tgc_attr_int(a, G ? 0 : 1));
     if (G)
       tgc_op_set_attr(m, dq, "group", tgc_attr_int(a, G));
@@ -361,23 +378,24 @@ static int quantize_activation(qstate *q, tgc_func *f, cand **g, uint32_t n, dou
     /* the method's clipping carries over in proportion: amax/absmax of the unsmoothed distribution */
     amax = smoothed * (cal->absmax > 0 ? fmin(cal->amax / cal->absmax, 1.0) : 1.0); /* absmax may be NaN */
     const tgc_dim *kd = tgc_dim_const(a, K);
-    tgc_value *p = tgc_build_param(&bd, sw->name, tgc_type_create(a, xt->dtype, 1, &kd));
+    tgc_value *p = track(q, tgc_build_param(&bd, sw->name, tgc_type_create(a, xt->dtype, 1, &kd)));
     p->name = sw->name;
-    src = tgc_build_binary(&bd, TGC_OP_MUL, x, p, xt);
+    src = track(q, tgc_build_binary(&bd, TGC_OP_MUL, x, p, xt));
     src->name = suffixed(m, x->name, ".smoothed");
   }
   if (q->mode == QM_INT4W)
-    return 0;
+    return 0; /* weight-only: the activation stays float (SmoothQuant is refused for it) */
   tgc_dtype sdt = q->mode == QM_FP8 ? TGC_DT_F8E4M3 : TGC_DT_I8;
   double s = tgc_rt_quant_scale(amax, tgc_rt_quant_qmax(sdt), TGC_DT_F32);
   *act_scale = s;
   /* rounding noise against a signal spread over [-amax, amax]: s / (2 amax) for integers; fp8's 3-bit mantissa
    * rounds each value by 2^-4 / sqrt(3) relative (RMS) */
-  q->expected_err += n * (sdt == TGC_DT_I8 ? s / (2 * amax) : 0.036);
-  tgc_value *qv = tgc_build_unary(&bd, TGC_OP_QUANTIZE, src, tgc_type_create(a, sdt, xt->rank, xt->dims));
+  for (uint32_t i = 0; i < n; i++)
+    g[i]->err_a = sdt == TGC_DT_I8 ? s / (2 * amax) : 0.036;
+  tgc_value *qv = track(q, tgc_build_unary(&bd, TGC_OP_QUANTIZE, src, tgc_type_create(a, sdt, xt->rank, xt->dims)));
   tgc_op_set_attr(m, qv->def, "scale", tgc_attr_float(a, s));
   qv->name = suffixed(m, x->name, ".q");
-  tgc_value *dv = tgc_build_unary(&bd, TGC_OP_DEQUANTIZE, qv, xt);
+  tgc_value *dv = track(q, tgc_build_unary(&bd, TGC_OP_DEQUANTIZE, qv, xt));
   dv->name = suffixed(m, x->name, ".dq");
   tgc_op_set_attr(m, dv->def, "scale", tgc_attr_float(a, s));
   for (uint32_t i = 0; i < n; i++)
@@ -389,17 +407,21 @@ static int quantize_activation(qstate *q, tgc_func *f, cand **g, uint32_t n, dou
 static int rewrite(qstate *q, tgc_func *f, double **ws) {
   cand **all = tgc_arena_alloc(q->ctx->scratch, sizeof *all * (q->ncands + 1));
   uint32_t n = 0;
-  for (cand *c = q->cands; c; c = c->next)
+  for (cand *c = q->cands; c; c = c->next) {
+    c->choice = (tgc_quant_choice){.mm = c->mm};
+    c->choice.float_ops[0] = c->mm->operands[0].value;
+    c->choice.float_ops[1] = c->mm->operands[1].value;
     all[n++] = c;
+  }
   bool *done = tgc_arena_alloc(q->ctx->scratch, n + 1);
   cand **grp = tgc_arena_alloc(q->ctx->scratch, sizeof *grp * (n + 1));
   double **gw = tgc_arena_alloc(q->ctx->scratch, sizeof *gw * (n + 1));
   for (uint32_t i = 0; i < n; i++) {
-    if (done[i] || all[i]->keep)
+    if (done[i])
       continue;
     uint32_t gn = 0;
     for (uint32_t j = i; j < n; j++)
-      if (!done[j] && !all[j]->keep && all[j]->act == all[i]->act && all[j]->K == all[i]->K) {
+      if (!done[j] && all[j]->act == all[i]->act && all[j]->K == all[i]->K) {
         done[j] = true;
         grp[gn] = all[j];
         gw[gn++] = ws[j];
@@ -414,19 +436,20 @@ static int rewrite(qstate *q, tgc_func *f, double **ws) {
        * scales it by that activation's factors) */
       const char *key = c->wname;
       tgc_value *wd = q->smooth ? NULL : tgc_strmap_get(&q->quantized, key, strlen(key));
-      if (!wd) {
+      if (wd) {
+        for (cand *o = q->cands; o; o = o->next) /* the weight's error is the first quantization's */
+          if (o != c && o->choice.quant_ops[1] == wd)
+            c->err_w = o->err_w;
+      } else {
         wd = quantize_weight(q, c, gw[k], &smin, &smax);
         if (!wd)
           return -1;
         tgc_strmap_put(&q->quantized, key, strlen(key), wd);
       }
-      tgc_value *old = c->mm->operands[1].value;
       tgc_op_set_operand(c->mm, 1, wd);
-      if (old->def && old->def->opcode == TGC_OP_TRANSPOSE)
-        tgc_pass_erase_if_dead(old->def);
-      if (!q->remarks)
-        continue;
-      char sq[96] = "", act[256] = "";
+      c->choice.quant_ops[0] = c->mm->operands[0].value;
+      c->choice.quant_ops[1] = wd;
+      char sq[96] = "", act[256] = "", sc[96] = "";
       if (q->smooth)
         snprintf(sq, sizeof sq, "; SmoothQuant alpha %g, factors %.3g..%.3g", q->alpha, lo, hi);
       if (q->mode != QM_INT4W) {
@@ -436,15 +459,59 @@ static int rewrite(qstate *q, tgc_func *f, double **ws) {
         snprintf(act, sizeof act, "; activation '%s' amax %.4g of %.4g observed%s, scale %.4g", value_label(c->act),
                  c->cal.amax, c->cal.absmax, clip, as);
       }
-      char sens[64] = "";
-      if (c->sensitivity > 0)
-        snprintf(sens, sizeof sens, "; sensitivity %.3g", c->sensitivity);
-      remark(q, false, c->mm, "quantized %s: weight '%s' [%lld, %lld], %s scales %.4g..%.4g%s%s%s",
-             mode_names[q->mode], c->wname, (long long)c->K, (long long)c->N,
-             q->group < 0 ? "per-tensor" : q->group == 0 ? "per-channel" : "group-wise", smin, smax, act, sq, sens);
+      if (smax > 0)
+        snprintf(sc, sizeof sc, ", %s scales %.4g..%.4g",
+                 q->group < 0 ? "per-tensor" : q->group == 0 ? "per-channel" : "group-wise", smin, smax);
+      char note[768];
+      snprintf(note, sizeof note, "weight '%s' [%lld, %lld]%s (relative error %.3g)%s%s", c->wname, (long long)c->K,
+               (long long)c->N, sc, c->err_w, act, sq);
+      c->note = tgc_arena_strndup(q->ctx->scratch, note, strlen(note));
     }
   }
   return 0;
+}
+
+static tgc_op *ch_def(tgc_value *v) { return v ? v->def : NULL; }
+
+/* The choice made (accuracy=cos:X, else every candidate quantized): each matmul reads its float or its quantized
+ * operands, remarks say which and why, and what the float choices left dead is erased. Returns the sum of the
+ * relative errors of the quantized matmuls' weights and activations. */
+static double settle(qstate *q, const cand *cands, uint32_t n) {
+  double err = 0;
+  uint32_t kept = 0;
+  for (const cand *c = cands; c; c = c->next)
+    kept += c->choice.keep;
+  for (const cand *c = cands; c; c = c->next) {
+    const tgc_quant_choice *ch = &c->choice;
+    tgc_value *const *ops = ch->keep ? ch->float_ops : ch->quant_ops;
+    tgc_op_set_operand(c->mm, 0, ops[0]);
+    tgc_op_set_operand(c->mm, 1, ops[1]);
+    char sens[96] = "";
+    if (ch->measured)
+      snprintf(sens, sizeof sens, "; alone it lowers the output cosine by %.3g", ch->sensitivity);
+    if (ch->keep) {
+      remark(q, false, c->mm, "kept in float by accuracy: the most sensitive %u of %u matmuls stay float%s", kept, n,
+             sens);
+    } else {
+      err += c->err_w + c->err_a;
+      remark(q, false, c->mm, "quantized %s: %s%s", mode_names[q->mode], c->note, sens);
+    }
+  }
+  /* the ops the float choices no longer read, latest first so that their operands die after them */
+  for (bool again = true; again;) {
+    again = false;
+    for (uint32_t i = q->ncreated; i-- > 0;)
+      if (q->created[i]->parent && tgc_pass_erase_if_dead(q->created[i]))
+        again = true;
+    for (const cand *c = cands; c; c = c->next) {
+      tgc_op *fb = ch_def(c->choice.float_ops[1]);
+      if (fb && fb->parent && fb->opcode == TGC_OP_TRANSPOSE && tgc_pass_erase_if_dead(fb))
+        again = true;
+      if (c->wparam->parent && tgc_pass_erase_if_dead(c->wparam))
+        again = true;
+    }
+  }
+  return err;
 }
 
 static int parse_options(qstate *q) {
@@ -512,16 +579,30 @@ int tgc_pass_quantize(tgc_pass_ctx *ctx) {
   q.missed = ctx->remark_missed != NULL;
   if (parse_options(&q))
     return 1;
+  tgc_loc none = {NULL, 0, 0};
+  double min_cos = 0;
+  const char *acc = tgc_pass_opt_str(ctx, "accuracy");
+  if (acc) {
+    char *end = NULL;
+    min_cos = strncmp(acc, "cos:", 4) == 0 ? strtod(acc + 4, &end) : -2;
+    if (!end || *end || end == acc + 4 || !(min_cos > -1 && min_cos <= 1)) {
+      tgc_error(ctx->diag, none, "quantize: accuracy='%s' is not cos:X with X a cosine in (-1, 1]", acc);
+      if (q.has_skip)
+        regfree(&q.skip);
+      return 1;
+    }
+  }
   int rc = 0;
   tgc_rt_err err;
-  tgc_loc none = {NULL, 0, 0};
   if (tgc_module_weights_open(ctx->module, ctx->weights_path, &q.w, &err)) {
     tgc_error(ctx->diag, none, "quantize needs the weights' values: %s", err.msg);
     rc = 1;
   }
+  double expected_err = 0;
   for (tgc_func *f = ctx->module->funcs; f && rc == 0; f = f->next) {
     q.cands = q.last = NULL;
     q.ncands = 0;
+    q.ncreated = 0;
     if (find_candidates(&q, f)) {
       rc = 1;
       break;
@@ -539,15 +620,20 @@ int tgc_pass_quantize(tgc_pass_ctx *ctx) {
       free(ws[i]);
     free(ws);
     tgc_strmap_free(&q.quantized);
-    /* the float weights no longer read (erased after the rewrite: the new params were built behind them) */
-    for (cand *c = q.cands; c && rc == 0; c = c->next)
-      if (c->wparam->parent && !c->wparam->results[0].uses)
-        tgc_op_erase(c->wparam);
+    if (rc == 0 && acc) {
+      tgc_quant_choice **ch = tgc_arena_alloc(ctx->scratch, sizeof *ch * q.ncands);
+      i = 0;
+      for (cand *c = q.cands; c; c = c->next)
+        ch[i++] = &c->choice;
+      rc = tgc_quant_select_by_accuracy(ctx, f, ch, q.ncands, min_cos);
+    }
+    if (rc == 0)
+      expected_err += settle(&q, q.cands, q.ncands);
     ctx->changed = true;
   }
   /* The error --verify-each=numerics allows this pass: twice the first-order sum of the relative errors it made
    * (each quantized weight's, exactly; each activation's rounding noise), at least 1% (docs/quantization.md). */
-  ctx->numerics_tol = fmax(0.01, 2 * q.expected_err);
+  ctx->numerics_tol = fmax(0.01, 2 * expected_err);
   tgc_rt_weights_release(q.w);
   if (q.has_skip)
     regfree(&q.skip);

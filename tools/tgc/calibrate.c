@@ -2,7 +2,7 @@
  * inputs) and writes it back with the statistics of every activation a matmul or attention reads, as calib.*
  * attributes (ir/calib.h) that the quantize pass reads. The module is otherwise as parsed, verified and
  * shape-inferred. Values are observed through the CPU backend's observer (runtime/plan.h). */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime, opendir */
+#define _XOPEN_SOURCE 700 /* clock_gettime, opendir, realpath */
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -626,9 +626,13 @@ int tgc_driver_calibrate(int argc, char **argv) {
     bool set = tgc_calib_set(m, v->v, &c);
     TGC_ASSERT(set); /* select_values keeps only values that can carry them */
   }
-  tgc_calib_set_run(m, o.method_text, (int64_t)d.nsamples, o.data, (int64_t)o.seed);
+  /* the data's absolute path: quantize{accuracy=cos:X} re-reads it from wherever it runs */
+  char *data_abs = o.data ? realpath(o.data, NULL) : NULL;
+  tgc_calib_set_run(m, o.method_text, (int64_t)d.nsamples, data_abs ? data_abs : o.data, (int64_t)o.seed);
+  free(data_abs);
   if (tgc_verify_module(m, &diag) != 0)
     goto done;
+  tgc_driver_point_weights(m, wpath, o.output);
   tgc_strbuf out;
   tgc_sb_init(&out);
   tgc_print_module(m, &out);

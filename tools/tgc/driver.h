@@ -57,6 +57,11 @@ int tgc_driver_cuda_generate(struct tgc_module *m, const char *entry, struct tgc
  * when nothing was written. Without an output file (OUT NULL or "-") it notes that the weights are not written.
  * 0, or 1 after printing the error. */
 int tgc_driver_write_weights(struct tgc_module *m, const char *wpath, const char *out, char **new_path);
+/* Module M, read with the weights file WPATH (resolved), is written to the file OUT: its 'weights' attribute is
+ * made to name WPATH from OUT's directory (the file's name when they share a directory, else its absolute path),
+ * so the output finds its weights wherever it is written. Nothing changes for standard output or when WPATH does
+ * not exist. */
+int tgc_driver_point_weights(struct tgc_module *m, const char *wpath, const char *out);
 /* `tgc run ...` with ARGV holding the arguments after "run". */
 int tgc_driver_run(int argc, char **argv);
 /* `tgc calibrate ...` with ARGV holding the arguments after "calibrate" (calibrate.c). */

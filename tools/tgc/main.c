@@ -665,6 +665,8 @@ static int compile_main(int argc, char **argv) {
       if (new_wpath) {
         free(wpath);
         wpath = new_wpath;
+      } else if (o.emit == EMIT_TIR) {
+        tgc_driver_point_weights(m, wpath, o.output);
       }
       if (o.emit == EMIT_ARTIFACT || (o.emit == EMIT_TIR && olen > 4 && strcmp(o.output + olen - 4, ".tgc") == 0)) {
         rc = write_artifact(m, &diag, wpath, o.output, o.target, o.plan_dims);

@@ -98,3 +98,15 @@ int tgc_driver_write_weights(tgc_module *m, const char *wpath, const char *out, 
   tgc_rt_weights_release(w);
   return rc;
 }
+
+int tgc_driver_point_weights(tgc_module *m, const char *wpath, const char *out) {
+  if (!wpath || !out || strcmp(out, "-") == 0)
+    return 0;
+  char *ref;
+  tgc_rt_err err;
+  if (tgc_rt_weights_reference(wpath, out, &ref, &err))
+    return 0; /* a weights file that does not exist stays named as it was: running the output says so */
+  tgc_attrs_set(&m->arena, &m->attrs, "weights", tgc_attr_str(&m->arena, ref, strlen(ref)), m->loc);
+  free(ref);
+  return 0;
+}
