@@ -626,13 +626,13 @@ int tgc_driver_calibrate(int argc, char **argv) {
     bool set = tgc_calib_set(m, v->v, &c);
     TGC_ASSERT(set); /* select_values keeps only values that can carry them */
   }
+  tgc_driver_point_weights(m, wpath, o.output); /* before the calib.* attributes: the same order every time */
   /* the data's absolute path: quantize{accuracy=cos:X} re-reads it from wherever it runs */
   char *data_abs = o.data ? realpath(o.data, NULL) : NULL;
   tgc_calib_set_run(m, o.method_text, (int64_t)d.nsamples, data_abs ? data_abs : o.data, (int64_t)o.seed);
   free(data_abs);
   if (tgc_verify_module(m, &diag) != 0)
     goto done;
-  tgc_driver_point_weights(m, wpath, o.output);
   tgc_strbuf out;
   tgc_sb_init(&out);
   tgc_print_module(m, &out);
