@@ -14,6 +14,7 @@
 #include "nvrtc.h"
 #include "pass_manager.h"
 #include "program_build.h"
+#include "session.h"
 #include "rt_internal.h"
 
 /* "sm_XX" or "compute_XX" (two or three digits and an optional letter suffix, as tgc --target accepts). */
@@ -74,7 +75,7 @@ int tgc_compile_text(const char *text, size_t len, const char *name, const tgc_c
   tgc_diag diag;
   tgc_diag_init(&diag, mem);
   int rc = -1;
-  char *wref = NULL;
+  char *wref = NULL, *wpath = NULL;
   tgc_module *m = NULL;
   tgc_pipeline *pipeline = tgc_pipeline_parse(o->passes ? o->passes : tgc_pipeline_for_level(o->opt_level), &diag);
   if (!pipeline) {
@@ -93,8 +94,19 @@ int tgc_compile_text(const char *text, size_t len, const char *name, const tgc_c
   tgc_pm_options pm;
   memset(&pm, 0, sizeof pm);
   pm.dump = mem;
+  /* the weights file, for passes that read weight values (quantize) and numeric verification */
+  const tgc_attr *wattr = tgc_attrs_get(&m->attrs, "weights");
+  if (wattr && wattr->kind == TGC_ATTR_STR)
+    wpath = tgc_rt_weights_resolve(name, wattr->u.s);
+  pm.weights_path = wpath;
   if (tgc_pipeline_run(pipeline, m, &diag, &pm) != 0) {
     diag_error(mem, &buf, err, "error: the pass pipeline failed");
+    goto done;
+  }
+  if (m->weights) { /* a program refers to a weights file; the new tensors would have nowhere to go */
+    tgc_rt_api_errorf(err, "%s: error: the pass pipeline created weights (%s, ...), which the C API cannot hand out "
+                      "yet: quantize with the tgc CLI (tgc -o OUT.tir writes them to OUT.safetensors)", name,
+                      m->weights->name);
     goto done;
   }
   tgc_program_opts po = {true, true};
@@ -123,6 +135,7 @@ done:
   fclose(mem);
   free(buf);
   free(wref);
+  free(wpath);
   return rc;
 }
 

@@ -146,6 +146,13 @@ static void test_bad_module(void) {
   CHECK_HAS(tgc_error_message(e), "/nonexistent/model.tir");
   tgc_error_free(e);
   CHECK(tgc_program_load("/nonexistent/model.tgc", &p, NULL) == -1 && p == NULL);
+  /* a pipeline that creates weights (quantize reads the module's weights file) is refused, saying how to do it */
+  o.entry = NULL;
+  o.passes = "shape-infer,quantize{mode=int4w}";
+  CHECK(tgc_compile_file(TGC_SOURCE_DIR "/examples/mlp.tir", &o, &p, &e) == -1 && p == NULL);
+  CHECK_HAS(tgc_error_message(e), "the pass pipeline created weights (fc1.weight.q4, ...), which the C API cannot "
+                                  "hand out yet: quantize with the tgc CLI");
+  tgc_error_free(e);
   tgc_error_free(NULL);
 }
 
