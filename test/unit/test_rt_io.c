@@ -442,6 +442,8 @@ static void test_npy_errors(void) {
 
 /* ---- safetensors ----------------------------------------------------------------------------- */
 
+static bytes st_image(const char *json, size_t data_len);
+
 static void test_st_round_trip(void) {
   static const struct {
     const char *name;
@@ -563,12 +565,49 @@ static void test_st_round_trip(void) {
   tgc_rt_st_close(st);
   remove(empty);
 
-  /* Writer errors: i4, duplicate names, the reserved key; nothing is left behind. */
+  /* i4: packed two per byte into a U8 tensor (element 2j in the low nibble of byte j), its shape in the metadata,
+   * and unpacked again when read */
+  const char *i4path = tmp_path("i4.safetensors");
+  int8_t i4v[3] = {-8, 7, -1};
+  tgc_rt_tensor i4 = {.dtype = TGC_DT_I4, .rank = 2, .shape = {1, 3}, .data = i4v};
+  const tgc_rt_tensor *i4p[1] = {&i4};
+  const char *i4names[1] = {"w.q4"};
+  CHECK(tgc_rt_st_write(i4path, i4names, i4p, 1, NULL, 0, &err) == 0);
+  bytes file = read_file(i4path);
+  size_t flen = file.len;
+  unsigned char *raw = file.data;
+  uint64_t hl = 0;
+  for (int i = 0; raw && i < 8; i++)
+    hl |= (uint64_t)raw[i] << (8 * i);
+  CHECK(raw && flen == 8 + hl + 2 && raw[8 + hl] == 0x78 && raw[8 + hl + 1] == 0x0F);
+  char header[512] = "";
+  if (raw && hl < sizeof header)
+    memcpy(header, raw + 8, hl);
+  CHECK(strstr(header, "\"tgc.i4.w.q4\":\"1,3\"") != NULL);
+  CHECK(strstr(header, "\"dtype\":\"U8\",\"shape\":[2]") != NULL);
+  free(raw);
+  tgc_rt_safetensors *st4 = NULL;
+  CHECK(tgc_rt_st_open(i4path, &st4, &err) == 0);
+  tgc_rt_tensor back;
+  CHECK(st4 && tgc_rt_st_get(st4, "w.q4", &back, &err) == 0 && back.dtype == TGC_DT_I4 && back.rank == 2 &&
+        back.shape[0] == 1 && back.shape[1] == 3 && tgc_rt_get_i64(&back, 0) == -8 && tgc_rt_get_i64(&back, 1) == 7 &&
+        tgc_rt_get_i64(&back, 2) == -1);
+  tgc_rt_st_close(st4);
+  remove(i4path);
+  /* the metadata must name a U8 tensor of the packed size */
+  bytes bad4 = st_image("{\"__metadata__\":{\"tgc.i4.w\":\"5\"},\"w\":{\"dtype\":\"U8\",\"shape\":[2],"
+                        "\"data_offsets\":[0,2]}}", 2);
+  CHECK(tgc_rt_st_open_mem(bad4.data, bad4.len, "bad4", &st4, &err) == -1);
+  CHECK_HAS(err.msg, "bad4: tensor 'w': an i4 tensor of 5 elements is stored as U8[3], not U8 of 2 bytes");
+  free(bad4.data);
+  bad4 = st_image("{\"__metadata__\":{\"tgc.i4.v\":\"2\"},\"w\":{\"dtype\":\"U8\",\"shape\":[1],"
+                  "\"data_offsets\":[0,1]}}", 1);
+  CHECK(tgc_rt_st_open_mem(bad4.data, bad4.len, "bad4", &st4, &err) == -1);
+  CHECK_HAS(err.msg, "bad4: metadata 'tgc.i4.v' names no tensor");
+  free(bad4.data);
+
+  /* Writer errors: duplicate names, the reserved key; nothing is left behind. */
   const char *bad = tmp_path("bad.safetensors");
-  ts[0].dtype = TGC_DT_I4;
-  CHECK(tgc_rt_st_write(bad, names, tp, 1, NULL, 0, &err) == -1);
-  CHECK_HAS(err.msg, "tensor 'emb.u8': safetensors has no i4 dtype");
-  ts[0].dtype = TGC_DT_U8;
   const char *dup[] = {"a", "b", "a"};
   CHECK(tgc_rt_st_write(bad, dup, tp, 3, NULL, 0, &err) == -1);
   CHECK_HAS(err.msg, "tensor 'a' is given twice");
