@@ -282,37 +282,46 @@ static uint32_t percentile(double p, const uint64_t *hist) {
 }
 
 /* TensorRT's KL-divergence calibration (docs/cli.md gives the exact definition the tests compare with). */
-static uint32_t entropy(const uint64_t *hist) {
+static uint32_t entropy(const uint64_t *hist_in) {
+  /* TensorRT's calibration (as NVIDIA's pytorch-quantization computes it): bin 0 (exact zeros, often a large
+   * share after ReLU or GELU) counts as bin 1 does; the reference P is the histogram cut at i with the tail added to
+   * its last bin, the candidate Q the cut histogram WITHOUT the tail merged into 128 levels and spread back over
+   * each level's non-empty bins; both normalized, KL(P||Q) is infinite where Q is 0 and P is not. */
+  static uint64_t h[TGC_CALIB_BINS];
+  memcpy(h, hist_in, sizeof h);
+  h[0] = h[1];
   uint64_t total = 0;
   for (uint32_t k = 0; k < TGC_CALIB_BINS; k++)
-    total += hist[k];
-  uint64_t tail[TGC_CALIB_BINS + 1]; /* tail[i] = sum of hist[i:] */
+    total += h[k];
+  uint64_t tail[TGC_CALIB_BINS + 1]; /* tail[i] = sum of h[i:] */
   tail[TGC_CALIB_BINS] = 0;
   for (uint32_t k = TGC_CALIB_BINS; k-- > 0;)
-    tail[k] = tail[k + 1] + hist[k];
+    tail[k] = tail[k + 1] + h[k];
   static const uint32_t L = TGC_CALIB_LEVELS;
   double sum[TGC_CALIB_LEVELS];
   uint32_t nonzero[TGC_CALIB_LEVELS];
   double best = INFINITY;
   uint32_t best_i = TGC_CALIB_BINS;
   for (uint32_t i = L; i <= TGC_CALIB_BINS; i++) {
+    uint64_t qtotal = total - tail[i];
+    if (!qtotal || !total)
+      continue;
     memset(sum, 0, sizeof sum);
     memset(nonzero, 0, sizeof nonzero);
     for (uint32_t j = 0; j < i; j++) {
-      uint64_t p = j == i - 1 ? hist[j] + tail[i] : hist[j];
-      sum[(uint64_t)j * L / i] += (double)p;
-      nonzero[(uint64_t)j * L / i] += p != 0;
+      sum[(uint64_t)j * L / i] += (double)h[j];
+      nonzero[(uint64_t)j * L / i] += h[j] != 0;
     }
     double kl = 0;
-    for (uint32_t j = 0; j < i; j++) {
-      uint64_t p = j == i - 1 ? hist[j] + tail[i] : hist[j];
+    for (uint32_t j = 0; j < i && kl < INFINITY; j++) {
+      uint64_t p = j == i - 1 ? h[j] + tail[i] : h[j];
       if (!p)
         continue;
       uint32_t l = (uint32_t)((uint64_t)j * L / i);
-      double q = sum[l] / (double)nonzero[l];
-      kl += (double)p / (double)total * log((double)p / q);
+      double q = h[j] ? sum[l] / (double)nonzero[l] / (double)qtotal : 0, pn = (double)p / (double)total;
+      kl = q > 0 ? kl + pn * log(pn / q) : INFINITY;
     }
-    if (kl <= best) { /* ties go to the larger threshold, which clips less */
+    if (kl <= best && kl < INFINITY) { /* ties go to the larger threshold, which clips less */
       best = kl;
       best_i = i;
     }

@@ -151,17 +151,29 @@ def th_percentile(h, p):
 
 
 def th_entropy(h):
+    # TensorRT's (pytorch-quantization's _compute_amax_entropy): bin 0 counts as bin 1; P is the cut histogram with
+    # the tail in its last bin, Q the cut histogram without it, merged into 128 levels and spread back over each
+    # level's non-empty bins; both normalized; KL is infinite where Q is 0 and P is not
+    h = h.astype(np.float64).copy()
+    h[0] = h[1]
     n = float(h.sum())
     best, best_i = math.inf, BINS
     for i in range(LEVELS, BINS + 1):
-        p = h[:i].astype(np.float64)
+        cut = h[:i]
+        qn = float(cut.sum())
+        if qn == 0 or n == 0:
+            continue
+        p = cut.copy()
         p[i - 1] += float(h[i:].sum())
         lev = (np.arange(i) * LEVELS) // i
-        s = np.bincount(lev, weights=p, minlength=LEVELS)
-        nz = np.bincount(lev, weights=(p > 0).astype(np.float64), minlength=LEVELS)
+        s = np.bincount(lev, weights=cut, minlength=LEVELS)
+        nz = np.bincount(lev, weights=(cut > 0).astype(np.float64), minlength=LEVELS)
+        q = np.where(cut > 0, s[lev] / np.maximum(nz[lev], 1), 0.0) / qn
         mask = p > 0
-        q = s[lev[mask]] / nz[lev[mask]]
-        kl = seqsum((p[mask] / n) * np.log(p[mask] / q))
+        if np.any(q[mask] == 0):
+            continue
+        pn = p[mask] / n
+        kl = seqsum(pn * np.log(pn / q[mask]))
         if kl <= best:
             best, best_i = kl, i
     return best_i
