@@ -545,6 +545,13 @@ def main():
             failed += not ok
             print(f"quick {'PASS' if ok else 'FAIL'}: {r['model']} {r['label']}: {stat} {r[stat]:.5f} "
                   f"{'<=' if stat == 'drop' else '>='} {floor}")
+        for r in results["rows"]:
+            f = r.get("fold")
+            if f and f.get("folded"):
+                ok = f.get("first_mm_rel", 1.0) <= FOLD_TOL
+                failed += not ok
+                print(f"quick {'PASS' if ok else 'FAIL'}: {r['model']} {r['label']}: folded vs unfolded, first "
+                      f"matmul, relative {f.get('first_mm_rel', float('nan')):.1e} <= {FOLD_TOL:.0e}")
     print(f"quant_accuracy: {len(results['rows'])} rows in {results['seconds']:.0f} s; tables in "
           f"{os.path.join(out, 'results.md')}{'; %d quick assertion(s) FAILED' % failed if failed else ''}")
     return 1 if failed else 0
