@@ -12,23 +12,9 @@
  * matmuls do (their dequantize is the matmul's operand: a dequant-in-GEMM for the GPU). -Rpass=fold-qdq reports
  * every fold, -Rpass-missed=fold-qdq why a matmul of dequantized operands was not folded. Requires typed IR;
  * preserves it (the rescale is the old matmul's type). */
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "pass.h"
-
-static void note(tgc_pass_ctx *ctx, bool missed, const tgc_op *op, const char *fmt, ...) TGC_PRINTF(4, 5);
-static void note(tgc_pass_ctx *ctx, bool missed, const tgc_op *op, const char *fmt, ...) {
-  if (!(missed ? ctx->remark_missed : ctx->remark_pass))
-    return;
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  tgc_diag_report(ctx->diag, TGC_DIAG_REMARK, op->loc, "%s [-Rpass%s=fold-qdq]", msg, missed ? "-missed" : "");
-}
 
 static bool is_fp8(tgc_dtype dt) { return dt == TGC_DT_F8E4M3 || dt == TGC_DT_F8E5M2; }
 
@@ -63,27 +49,27 @@ static bool fold_one(tgc_pass_ctx *ctx, tgc_block *b, tgc_op *mm) {
   if (!dqa || !dqb) {
     tgc_value *q = (dqa ? da : db)->operands[0].value;
     if (dqb && q->type && q->type->dtype == TGC_DT_I4)
-      note(ctx, true, mm, "int4 weight-only: the weight's dequantize stays the matmul's operand (dequant-in-GEMM)");
+      tgc_pass_remark(ctx, true, mm, "int4 weight-only: the weight's dequantize stays the matmul's operand (dequant-in-GEMM)");
     else
-      note(ctx, true, mm, "not folded: only its %s operand is dequantized", dqa ? "left" : "right");
+      tgc_pass_remark(ctx, true, mm, "not folded: only its %s operand is dequantized", dqa ? "left" : "right");
     return false;
   }
   const tgc_type *qa = da->operands[0].value->type, *qb = db->operands[0].value->type, *yt = mm->results[0].type;
   tgc_dtype sd = qa->dtype;
   if (sd != qb->dtype || !(sd == TGC_DT_I8 || is_fp8(sd))) {
-    note(ctx, true, mm, "not folded: the operands are stored as %s and %s, not both as i8 or as one fp8 format",
+    tgc_pass_remark(ctx, true, mm, "not folded: the operands are stored as %s and %s, not both as i8 or as one fp8 format",
          tgc_dtype_name(qa->dtype), tgc_dtype_name(qb->dtype));
     return false;
   }
   if (tgc_dtype_kind_of(yt->dtype) != TGC_DTK_FLOAT) {
-    note(ctx, true, mm, "not folded: the matmul's result is %s, not a float", tgc_dtype_name(yt->dtype));
+    tgc_pass_remark(ctx, true, mm, "not folded: the matmul's result is %s, not a float", tgc_dtype_name(yt->dtype));
     return false;
   }
   const char *why = unfoldable(da, false, yt->rank);
   if (!why)
     why = unfoldable(db, true, yt->rank);
   if (why) {
-    note(ctx, true, mm, "not folded: %s", why);
+    tgc_pass_remark(ctx, true, mm, "not folded: %s", why);
     return false;
   }
   tgc_builder bd = {m, b, mm, mm->loc};
@@ -108,7 +94,7 @@ static bool fold_one(tgc_pass_ctx *ctx, tgc_block *b, tgc_op *mm) {
     tgc_op_set_attr(m, rescale, "axis", tgc_attr_int(a, (int64_t)yt->rank - 1));
   }
   rescale->results[0].name = mm->results[0].name;
-  note(ctx, false, mm, "folded into an %s x %s matmul with %s accumulation and a %s rescale", tgc_dtype_name(sd),
+  tgc_pass_remark(ctx, false, mm, "folded into an %s x %s matmul with %s accumulation and a %s rescale", tgc_dtype_name(sd),
        tgc_dtype_name(sd), sd == TGC_DT_I8 ? "exact int32" : "fp32",
        tgc_op_attr(db, "axis") ? "per-channel" : "per-tensor");
   tgc_value_replace_all_uses(&mm->results[0], &rescale->results[0]);

@@ -67,6 +67,10 @@ void tgc_print_launches(const tgc_module *m, tgc_strbuf *out);
 
 /* ---- helpers shared by passes ---- */
 
+/* A remark at OP's location, "MESSAGE [-Rpass=NAME]" (or [-Rpass-missed=NAME] when MISSED), printed when the user
+ * asked for this pass's remarks of that kind (ctx->remark_pass or ctx->remark_missed). */
+void tgc_pass_remark(tgc_pass_ctx *ctx, bool missed, const tgc_op *op, const char *fmt, ...) TGC_PRINTF(4, 5);
+
 /* Erases OP when none of its results is used; returns true when it did. */
 bool tgc_pass_erase_if_dead(tgc_op *op);
 /* True when OP may be removed or reordered freely (no collective, no terminator). */

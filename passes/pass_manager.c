@@ -4,6 +4,7 @@
 #include "pass_manager.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,6 +356,18 @@ double tgc_pass_opt_float(tgc_pass_ctx *ctx, const char *key, double dflt, bool 
 }
 
 const char *tgc_pass_opt_str(tgc_pass_ctx *ctx, const char *key) { return opt_value(ctx, key); }
+
+void tgc_pass_remark(tgc_pass_ctx *ctx, bool missed, const tgc_op *op, const char *fmt, ...) {
+  const char *name = missed ? ctx->remark_missed : ctx->remark_pass;
+  if (!name)
+    return;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  tgc_diag_report(ctx->diag, TGC_DIAG_REMARK, op->loc, "%s [-Rpass%s=%s]", msg, missed ? "-missed" : "", name);
+}
 
 bool tgc_pass_opt_bool(tgc_pass_ctx *ctx, const char *key, bool dflt, bool *bad) {
   const char *v = opt_value(ctx, key);

@@ -21,7 +21,6 @@
  * fold-qdq turns the Q/DQ pairs into quantized contractions. Requires typed, unfused IR; preserves both. */
 #include <math.h>
 #include <regex.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +53,7 @@ typedef struct {
   tgc_pass_ctx *ctx;
   qmode mode;
   int64_t group; /* -1 per tensor, 0 per channel, >0 group size along K */
-  bool has_skip, smooth, remarks, missed;
+  bool has_skip, smooth;
   regex_t skip;
   const char *skip_text;
   double alpha;
@@ -74,18 +73,6 @@ static tgc_value *track(qstate *q, tgc_value *v) {
   }
   q->created[q->ncreated++] = v->def;
   return v;
-}
-
-static void remark(qstate *q, bool missed, const tgc_op *op, const char *fmt, ...) TGC_PRINTF(4, 5);
-static void remark(qstate *q, bool missed, const tgc_op *op, const char *fmt, ...) {
-  if (!(missed ? q->missed : q->remarks))
-    return;
-  char msg[768];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  tgc_diag_report(q->ctx->diag, TGC_DIAG_REMARK, op->loc, "%s [-Rpass%s=quantize]", msg, missed ? "-missed" : "");
 }
 
 static const char *value_label(const tgc_value *v) { return v->name && v->name[0] ? v->name : "(unnamed)"; }
@@ -127,7 +114,7 @@ static int find_candidates(qstate *q, tgc_func *f) {
       }
     }
     if (!d || d->opcode != TGC_OP_PARAM) {
-      remark(q, true, op, "kept in float: its right operand '%s' is not a weight (a param)",
+      tgc_pass_remark(q->ctx, true, op, "kept in float: its right operand '%s' is not a weight (a param)",
                value_label(b));
       continue;
     }
@@ -136,7 +123,7 @@ static int find_candidates(qstate *q, tgc_func *f) {
     const tgc_type *pt = d->results[0].type;
     if (!wname || !const_dims2(pt, &pk, &pn) || tgc_dtype_kind_of(pt->dtype) != TGC_DTK_FLOAT ||
         tgc_dtype_bits(pt->dtype) < 16) {
-      remark(q, true, op, "kept in float: weight '%s' is not a 2-D f16, bf16, f32 or f64 tensor of known size",
+      tgc_pass_remark(q->ctx, true, op, "kept in float: weight '%s' is not a 2-D f16, bf16, f32 or f64 tensor of known size",
                wname ? wname : "?");
       continue;
     }
@@ -144,12 +131,12 @@ static int find_candidates(qstate *q, tgc_func *f) {
     N = tr ? pk : pn;
     const tgc_type *at = a->type;
     if (!at || tgc_dtype_kind_of(at->dtype) != TGC_DTK_FLOAT || is_static(a, 0)) {
-      remark(q, true, op, "kept in float: its left operand '%s' is not a float activation",
+      tgc_pass_remark(q->ctx, true, op, "kept in float: its left operand '%s' is not a float activation",
                value_label(a));
       continue;
     }
     if (skip_matches(q, op->results[0].name) || skip_matches(q, wname) || skip_matches(q, "matmul")) {
-      remark(q, true, op, "kept in float: '%s' (weight '%s') matches skip='%s'",
+      tgc_pass_remark(q->ctx, true, op, "kept in float: '%s' (weight '%s') matches skip='%s'",
                value_label(&op->results[0]), wname, q->skip_text);
       continue;
     }
@@ -490,11 +477,11 @@ static double settle(qstate *q, const cand *cands, uint32_t n) {
     if (ch->measured)
       snprintf(sens, sizeof sens, "; alone it lowers the output cosine by %.3g", ch->sensitivity);
     if (ch->keep) {
-      remark(q, false, c->mm, "kept in float by accuracy: the most sensitive %u of %u matmuls stay float%s", kept, n,
+      tgc_pass_remark(q->ctx, false, c->mm, "kept in float by accuracy: the most sensitive %u of %u matmuls stay float%s", kept, n,
              sens);
     } else {
       err += c->err_w + c->err_a;
-      remark(q, false, c->mm, "quantized %s: %s%s", mode_names[q->mode], c->note, sens);
+      tgc_pass_remark(q->ctx, false, c->mm, "quantized %s: %s%s", mode_names[q->mode], c->note, sens);
     }
   }
   /* the ops the float choices no longer read, latest first so that their operands die after them */
@@ -575,8 +562,6 @@ static int parse_options(qstate *q) {
 
 int tgc_pass_quantize(tgc_pass_ctx *ctx) {
   qstate q = {.ctx = ctx};
-  q.remarks = ctx->remark_pass != NULL;
-  q.missed = ctx->remark_missed != NULL;
   if (parse_options(&q))
     return 1;
   tgc_loc none = {NULL, 0, 0};

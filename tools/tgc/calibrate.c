@@ -569,18 +569,8 @@ int tgc_driver_calibrate(int argc, char **argv) {
       goto done;
   }
   wpath = tgc_weights_path(o.input, o.weights, m);
-  if (tgc_driver_plan_has_params(p)) {
-    tgc_rt_err err = {""};
-    if (!wpath) {
-      fprintf(stderr, "tgc: error: '@%s' has parameters, but no weights were given (--weights FILE.safetensors or "
-              "a 'weights' module attribute)\n", p->name);
-      goto done;
-    }
-    if (tgc_rt_weights_open(wpath, &weights, &err)) {
-      tgc_driver_rt_error("opening the weights", &err);
-      goto done;
-    }
-  }
+  if (tgc_driver_open_weights(p, wpath, &weights))
+    goto done;
 
   /* pass 1: ranges; pass 2 (every method but minmax): the histograms on [0, absmax] */
   observed ob = {stats, nstats, step_stat, 1};

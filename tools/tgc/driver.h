@@ -62,6 +62,10 @@ int tgc_driver_write_weights(struct tgc_module *m, const char *wpath, const char
  * so the output finds its weights wherever it is written. Nothing changes for standard output or when WPATH does
  * not exist. */
 int tgc_driver_point_weights(struct tgc_module *m, const char *wpath, const char *out);
+struct tgc_rt_plan;
+/* The weights of plan P from WPATH into *OUT (NULL when P has no params): 0, or 1 after printing why not (no
+ * weights file given for a plan with params, or one that does not open). */
+int tgc_driver_open_weights(const struct tgc_rt_plan *p, const char *wpath, struct tgc_rt_weights **out);
 /* `tgc run ...` with ARGV holding the arguments after "run". */
 int tgc_driver_run(int argc, char **argv);
 /* `tgc calibrate ...` with ARGV holding the arguments after "calibrate" (calibrate.c). */

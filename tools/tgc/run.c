@@ -325,6 +325,23 @@ char *tgc_weights_path(const char *input, const char *override, const tgc_module
   return resolve_weights(input, override, w && w->kind == TGC_ATTR_STR ? w->u.s : NULL);
 }
 
+int tgc_driver_open_weights(const tgc_rt_plan *p, const char *wpath, tgc_rt_weights **out) {
+  *out = NULL;
+  if (!tgc_driver_plan_has_params(p))
+    return 0;
+  tgc_rt_err err = {""};
+  if (!wpath) {
+    fprintf(stderr, "tgc: error: '@%s' has parameters, but no weights were given (--weights FILE.safetensors or "
+            "a 'weights' module attribute)\n", p->name);
+    return 1;
+  }
+  if (tgc_rt_weights_open(wpath, out, &err)) {
+    tgc_driver_rt_error("opening the weights", &err);
+    return 1;
+  }
+  return 0;
+}
+
 int tgc_driver_cpu_run(const tgc_rt_program *prog, const tgc_rt_tensor *inputs, tgc_rt_weights *w,
                        tgc_rt_tensor *outputs, tgc_rt_session **out, tgc_rt_err *err) {
   const tgc_rt_session_opts so = {TGC_RT_DEVICE_CPU, 0, NULL};
@@ -535,18 +552,8 @@ int tgc_driver_run(int argc, char **argv) {
   }
 
   /* weights */
-  if (tgc_driver_plan_has_params(p)) {
-    tgc_rt_err err = {""};
-    if (!wpath) {
-      fprintf(stderr, "tgc: error: '@%s' has parameters, but no weights were given (--weights FILE.safetensors or "
-              "a 'weights' module attribute)\n", p->name);
-      goto done;
-    }
-    if (tgc_rt_weights_open(wpath, &weights, &err)) {
-      tgc_driver_rt_error("opening the weights", &err);
-      goto done;
-    }
-  }
+  if (tgc_driver_open_weights(p, wpath, &weights))
+    goto done;
 
   tgc_rt_err err = {""};
   double t0 = now_ms();
