@@ -513,7 +513,8 @@ int tgc_rt_st_write(const char *path, const char *const *names, const tgc_rt_ten
   tgc_arena_init(&a);
   const tgc_rt_tensor **ts = tgc_arena_alloc(&a, sizeof *ts * n);
   const char **m = tgc_arena_alloc(&a, sizeof *m * 2 * (nmeta + ni4));
-  memcpy(m, meta, sizeof *m * 2 * nmeta);
+  if (nmeta)
+    memcpy(m, meta, sizeof *m * 2 * nmeta);
   size_t nm = nmeta;
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
