@@ -265,7 +265,12 @@ def bench_minilm(args, tgc, ex, out, results):
     print(f"minilm: tgc fp32 vs sentence-transformers on the {neval} evaluation sentences: mean cosine "
           f"{st_cos.mean():.7f}, min {st_cos.min():.7f}")
 
-    if args.quick:
+    if args.minilm_configs:
+        configs = []
+        for spec in args.minilm_configs.split(";"):
+            f = (spec.split(",") + [""] * 5)[:5]
+            configs.append((f[0], f[1] or None, float(f[2]) if f[2] else None, f[3] or None, f[4] or None))
+    elif args.quick:
         configs = [("int8", "minmax", 0.8, None), ("fp8", "minmax", None, None), ("int4w", None, None, None)]
     else:
         methods = ["minmax", "percentile:99.99", "percentile:99.9", "entropy", "mse"]
@@ -538,6 +543,9 @@ def main():
                     "--quick: minilm,digits)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-out", "quant-accuracy"))
     ap.add_argument("--tgc", default=os.path.join(ROOT, "build", "bin", "tgc"))
+    ap.add_argument("--minilm-configs", default=None,
+                    help="instead of the full MiniLM table, these rows: MODE,METHOD,SQ[,GRANULARITY[,OPTION]] "
+                    "separated by ';' (empty fields for none), e.g. 'int8,minmax,0.9;int4w,,,group:64'")
     args = ap.parse_args()
     models = (args.models or ("minilm,digits" if args.quick else "minilm,digits,gpt2")).split(",")
     for m in models:
