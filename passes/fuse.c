@@ -55,7 +55,7 @@ static void remark(fuser *f, const tgc_op *op, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  tgc_diag_report(f->ctx->diag, TGC_DIAG_REMARK, op->loc, "%s [-Rpass=fuse]", msg);
+  tgc_pass_remark(f->ctx, false, op, "%s", msg);
 }
 
 static void missed(fuser *f, const tgc_op *op, const char *fmt, ...) TGC_PRINTF(3, 4);
@@ -68,7 +68,7 @@ static void missed(fuser *f, const tgc_op *op, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  tgc_diag_report(f->ctx->diag, TGC_DIAG_REMARK, op->loc, "%s [-Rpass-missed=fuse]", msg);
+  tgc_pass_remark(f->ctx, true, op, "%s", msg);
 }
 
 /* ---- op classes ---- */

@@ -97,15 +97,8 @@ static int parse_args(int argc, char **argv, cal_opts *o) {
     } else if ((v = tgc_driver_opt_value(argc, argv, &i, "--dim", &bad))) {
       if (bad || tgc_driver_parse_dims(v, &o->dims))
         return 1;
-    } else if (a[0] == '-' && a[1]) {
-      fprintf(stderr, "tgc: error: unknown argument '%s' for 'tgc calibrate' (try 'tgc calibrate --help')\n", a);
+    } else if (tgc_driver_positional("calibrate", a, &o->input)) {
       return 1;
-    } else {
-      if (o->input) {
-        fprintf(stderr, "tgc: error: more than one input file ('%s' and '%s')\n", o->input, a);
-        return 1;
-      }
-      o->input = a;
     }
   }
   tgc_strbuf why;

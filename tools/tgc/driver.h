@@ -62,6 +62,9 @@ int tgc_driver_write_weights(struct tgc_module *m, const char *wpath, const char
  * so the output finds its weights wherever it is written. Nothing changes for standard output or when WPATH does
  * not exist. */
 int tgc_driver_point_weights(struct tgc_module *m, const char *wpath, const char *out);
+/* An argument of 'tgc CMD' that no option took: an unknown flag is an error, else it is the input file (a second
+ * one is an error). 0, or 1 after printing the error. */
+int tgc_driver_positional(const char *cmd, const char *a, const char **input);
 struct tgc_rt_plan;
 /* The weights of plan P from WPATH into *OUT (NULL when P has no params): 0, or 1 after printing why not (no
  * weights file given for a plan with params, or one that does not open). */

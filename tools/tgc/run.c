@@ -193,15 +193,8 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
         return 1;
       o->repeat = (int)u;
       o->repeat_given = true;
-    } else if (a[0] == '-' && a[1]) {
-      fprintf(stderr, "tgc: error: unknown argument '%s' for 'tgc run' (try 'tgc run --help')\n", a);
+    } else if (tgc_driver_positional("run", a, &o->input)) {
       return 1;
-    } else {
-      if (o->input) {
-        fprintf(stderr, "tgc: error: more than one input file ('%s' and '%s')\n", o->input, a);
-        return 1;
-      }
-      o->input = a;
     }
   }
   if (!o->input) {
@@ -323,6 +316,19 @@ static char *resolve_weights(const char *input, const char *override, const char
 char *tgc_weights_path(const char *input, const char *override, const tgc_module *m) {
   const tgc_attr *w = tgc_attrs_get(&m->attrs, "weights");
   return resolve_weights(input, override, w && w->kind == TGC_ATTR_STR ? w->u.s : NULL);
+}
+
+int tgc_driver_positional(const char *cmd, const char *a, const char **input) {
+  if (a[0] == '-' && a[1]) {
+    fprintf(stderr, "tgc: error: unknown argument '%s' for 'tgc %s' (try 'tgc %s --help')\n", a, cmd, cmd);
+    return 1;
+  }
+  if (*input) {
+    fprintf(stderr, "tgc: error: more than one input file ('%s' and '%s')\n", *input, a);
+    return 1;
+  }
+  *input = a;
+  return 0;
 }
 
 int tgc_driver_open_weights(const tgc_rt_plan *p, const char *wpath, tgc_rt_weights **out) {
