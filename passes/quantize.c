@@ -16,6 +16,9 @@
  *   granularity=tensor|channel|group:N   the weights' scales (default channel; group:128 for int4w)
  *   skip=REGEX              keep in float the matmuls whose result name, weight name or op name matches
  *   smoothquant=ALPHA       migrate activation outliers into the weights first (needs calib.chmax)
+ *   awq=true|false          int4w: activation-aware scaling (AWQ-style) when the activation has calib.chmax
+ *                           (default true); int4 scales are always clipped to the ratio that minimizes the
+ *                           (activation-weighted) rounding error
  *   accuracy=cos:X          keep the most sensitive matmuls in float until the output's cosine against the float
  *                           model on the calibration data is at least X (passes/quant_accuracy.c)
  * fold-qdq turns the Q/DQ pairs into quantized contractions. Requires typed, unfused IR; preserves both. */
@@ -45,6 +48,9 @@ typedef struct cand {
   tgc_calib cal;     /* its calibration statistics (int8, fp8) */
   tgc_quant_choice choice; /* its operands in float and quantized; accuracy=cos:X decides */
   double err_w, err_a; /* relative errors of its weight (exact) and its activation (estimated) */
+  const double *dk;  /* int4: the weight of row k's rounding error (its activation's max^2 / AWQ factor^2), or NULL */
+  double clip_lo, clip_hi; /* int4: the range of the clip ratios chosen for its scales */
+  double awq_alpha, awq_lo, awq_hi; /* int4w with awq: the exponent and the range of the factors (alpha < 0: none) */
   const char *note;  /* its -Rpass=quantize remark, emitted once the choice is made */
   struct cand *next;
 } cand;
@@ -53,7 +59,7 @@ typedef struct {
   tgc_pass_ctx *ctx;
   qmode mode;
   int64_t group; /* -1 per tensor, 0 per channel, >0 group size along K */
-  bool has_skip, smooth;
+  bool has_skip, smooth, awq;
   regex_t skip;
   const char *skip_text;
   double alpha;
@@ -141,8 +147,12 @@ static int find_candidates(qstate *q, tgc_func *f) {
       continue;
     }
     cand *c = tgc_arena_alloc(q->ctx->scratch, sizeof *c);
-    *c = (cand){.mm = op, .wparam = d, .transposed = tr, .K = K, .N = N, .wname = wname, .act = a};
-    if (q->mode != QM_INT4W) {
+    *c = (cand){.mm = op, .wparam = d, .transposed = tr, .K = K, .N = N, .wname = wname, .act = a, .awq_alpha = -1};
+    if (q->mode == QM_INT4W) {
+      /* optional: per-channel statistics make the rounding activation-aware */
+      if (!tgc_calib_get(a, &c->cal) || !c->cal.chmax || c->cal.nch != (uint32_t)K)
+        c->cal.chmax = NULL;
+    } else {
       if (!tgc_calib_get(a, &c->cal) || !(c->cal.amax > 0)) {
         tgc_error(q->ctx->diag, op->loc,
                   "quantize{mode=%s}: the activation '%s' of this matmul has no calibration statistics "
@@ -237,6 +247,65 @@ static const tgc_type *type2(tgc_module *m, tgc_dtype dt, int64_t a, int64_t b) 
   return tgc_type_create(&m->arena, dt, 2, d);
 }
 
+enum { CLIP_STEPS = 11 }; /* int4 scales try amax * r / qmax for r = 1, 0.95, ..., 0.5 */
+
+/* The blocks that share a scale in a [K, N] weight: ROWS x COLS of them, each G rows of K (G 0: all of K) of one
+ * column (of every column per tensor). */
+typedef struct {
+  int64_t G, rows, cols;
+} blocking;
+
+static blocking blocks_of(const qstate *q, int64_t K, int64_t N) {
+  int64_t G = q->group > 0 ? (q->group < K ? q->group : K) : 0;
+  return (blocking){G, q->group < 0 ? 1 : G ? (K + G - 1) / G : 1, q->group < 0 ? 1 : N};
+}
+
+/* The scales of the [K, N] weight W stored as SDT with scales of dtype SCDT, one per block (into SCALE when not
+ * NULL): amax / qmax of the block, or for int4 the clipped amax * r / qmax whose rounding error
+ * sum_k D[k] (dequantized - w)^2 is least (D NULL: every row weighs 1) -- activation-aware clipping, since D[k] is
+ * what row k's error is multiplied by (its activation's square). Returns the total weighted error of the choice
+ * and the range of the ratios chosen in R_LO, R_HI. */
+static double weight_scales(const qstate *q, const double *W, int64_t K, int64_t N, const double *D, tgc_dtype sdt,
+                            tgc_dtype scdt, double *scale, double *r_lo, double *r_hi) {
+  blocking b = blocks_of(q, K, N);
+  double qmax = tgc_rt_quant_qmax(sdt), total = 0;
+  int steps = sdt == TGC_DT_I4 ? CLIP_STEPS : 1;
+  *r_lo = 1;
+  *r_hi = 0;
+  for (int64_t r = 0; r < b.rows; r++)
+    for (int64_t n = 0; n < b.cols; n++) {
+      int64_t k0 = b.G ? r * b.G : 0, k1 = b.G ? (k0 + b.G < K ? k0 + b.G : K) : K;
+      int64_t n0 = q->group < 0 ? 0 : n, n1 = q->group < 0 ? N : n + 1;
+      double amax = 0;
+      for (int64_t k = k0; k < k1; k++)
+        for (int64_t j = n0; j < n1; j++)
+          amax = fmax(amax, fabs(W[k * N + j]));
+      double best_s = tgc_rt_quant_scale(amax, qmax, scdt), best_e = INFINITY, best_r = 1;
+      for (int i = 0; i < steps && steps > 1; i++) {
+        double ratio = 1 - 0.05 * i, s = tgc_rt_quant_scale(amax * ratio, qmax, scdt), e = 0;
+        for (int64_t k = k0; k < k1; k++) {
+          double ek = 0;
+          for (int64_t j = n0; j < n1; j++) {
+            double d = tgc_rt_quant_store(W[k * N + j], s, 0, sdt) * s - W[k * N + j];
+            ek += d * d;
+          }
+          e += (D ? D[k] : 1) * ek;
+        }
+        if (e < best_e) {
+          best_e = e;
+          best_s = s;
+          best_r = ratio;
+        }
+      }
+      if (scale)
+        scale[r * b.cols + n] = best_s;
+      total += steps > 1 ? best_e : 0;
+      *r_lo = fmin(*r_lo, best_r);
+      *r_hi = fmax(*r_hi, best_r);
+    }
+  return total;
+}
+
 /* Quantizes the [K, N] weight W of C (already smoothed) into new module weights and returns the dequantized value,
  * built before C's matmul. SMIN and SMAX receive the range of the scales. */
 static tgc_value *quantize_weight(qstate *q, const cand *c, const double *W, double *smin, double *smax) {
@@ -245,9 +314,8 @@ static tgc_value *quantize_weight(qstate *q, const cand *c, const double *W, dou
   int64_t K = c->K, N = c->N;
   tgc_dtype sdt = q->mode == QM_INT4W ? TGC_DT_I4 : q->mode == QM_FP8 ? TGC_DT_F8E4M3 : TGC_DT_I8;
   tgc_dtype scdt = q->mode == QM_INT4W ? TGC_DT_F16 : TGC_DT_F32;
-  double qmax = tgc_rt_quant_qmax(sdt);
-  int64_t G = q->group > 0 ? (q->group < K ? q->group : K) : 0;
-  int64_t rows = q->group < 0 ? 1 : G ? (K + G - 1) / G : 1, cols = q->group < 0 ? 1 : N;
+  blocking b = blocks_of(q, K, N);
+  int64_t G = b.G, rows = b.rows, cols = b.cols;
   int64_t wshape[2] = {K, N}, sshape[2] = {rows, cols};
   tgc_module_weight *wq = new_weight(q, c->mm, c->wname, q->mode == QM_INT4W ? ".q4" : ".q", sdt, 2, wshape);
   tgc_module_weight *ws = q->group < 0 ? NULL : new_weight(q, c->mm, c->wname, ".scale", scdt, G ? 2 : 1, G ? sshape : &N);
@@ -255,6 +323,7 @@ static tgc_value *quantize_weight(qstate *q, const cand *c, const double *W, dou
     return NULL;
   tgc_rt_tensor tq = view_of(wq), ts = q->group >= 0 ? view_of(ws) : (tgc_rt_tensor){0};
   double *scale = tgc_xmalloc(sizeof *scale * (size_t)(rows * cols));
+  weight_scales(q, W, K, N, c->dk, sdt, scdt, scale, &((cand *)c)->clip_lo, &((cand *)c)->clip_hi);
   /* each scale's block: rows [r*G, (r+1)*G) of column n (all of K per channel, everything per tensor) */
   *smin = INFINITY;
   *smax = 0;
@@ -263,12 +332,7 @@ static tgc_value *quantize_weight(qstate *q, const cand *c, const double *W, dou
     for (int64_t n = 0; n < cols; n++) {
       int64_t k0 = G ? r * G : 0, k1 = G ? (k0 + G < K ? k0 + G : K) : K;
       int64_t n0 = q->group < 0 ? 0 : n, n1 = q->group < 0 ? N : n + 1;
-      double amax = 0;
-      for (int64_t k = k0; k < k1; k++)
-        for (int64_t j = n0; j < n1; j++)
-          amax = fmax(amax, fabs(W[k * N + j]));
-      double s = tgc_rt_quant_scale(amax, qmax, scdt);
-      scale[r * cols + n] = s;
+      double s = scale[r * cols + n];
       *smin = fmin(*smin, s);
       *smax = fmax(*smax, s);
       if (ws)
@@ -323,8 +387,48 @@ static tgc_builder after_def(tgc_module *m, tgc_value *v, tgc_block *body) {
   return (tgc_builder){m, v->def ? v->def->parent : body, at, v->def ? v->def->loc : body->loc};
 }
 
-/* The activation side of the candidates that share activation ACT (the group G[0..n)): the optional SmoothQuant
- * factors (folded into their weights, WS), then one quantize/dequantize pair that replaces ACT in their matmuls. */
+/* AWQ-style factors for the int4 weights WS[0..n) of the candidates G that read one activation: s_k = chmax_k^alpha
+ * (divided by the geometric mean of the largest and smallest, so that they straddle 1), with alpha among 0, 0.1,
+ * ..., 1 the one whose scaled weights W_k * s_k round with the least error, row k weighing chmax_k^2 / s_k^2 (the
+ * activation it is multiplied by, divided by s_k). Returns alpha (0: no scaling pays) with the factors in FAC. */
+static double awq_factors(const qstate *q, cand **g, uint32_t n, double **ws, int64_t K, double *fac) {
+  const double *cm = g[0]->cal.chmax;
+  double *f = tgc_xmalloc(sizeof *f * (size_t)K), *d = tgc_xmalloc(sizeof *d * (size_t)K);
+  double best_e = INFINITY, best_a = 0;
+  for (int ai = 0; ai <= 10; ai++) {
+    double alpha = ai / 10.0, lo = INFINITY, hi = 0, e = 0, rl, rh;
+    for (int64_t k = 0; k < K; k++) {
+      f[k] = pow(fmax(cm[k], 1e-5), alpha);
+      lo = fmin(lo, f[k]);
+      hi = fmax(hi, f[k]);
+    }
+    for (int64_t k = 0; k < K; k++) {
+      f[k] /= sqrt(lo * hi);
+      d[k] = cm[k] * cm[k] / (f[k] * f[k]);
+    }
+    for (uint32_t i = 0; i < n && e < best_e; i++) {
+      int64_t N = g[i]->N;
+      double *t = tgc_xmalloc(sizeof *t * (size_t)(K * N));
+      for (int64_t k = 0; k < K; k++)
+        for (int64_t j = 0; j < N; j++)
+          t[k * N + j] = ws[i][k * N + j] * f[k];
+      e += weight_scales(q, t, K, N, d, TGC_DT_I4, TGC_DT_F16, NULL, &rl, &rh);
+      free(t);
+    }
+    if (e < best_e) {
+      best_e = e;
+      best_a = alpha;
+      memcpy(fac, f, sizeof *f * (size_t)K);
+    }
+  }
+  free(f);
+  free(d);
+  return best_a;
+}
+
+/* The activation side of the candidates that share activation ACT (the group G[0..n)): the optional per-channel
+ * factors s (SmoothQuant's, or AWQ's for int4w), folded into their weights (WS) and applied to the activation as
+ * a multiply by 1/s, then (int8, fp8) one quantize/dequantize pair that replaces ACT in their matmuls. */
 static int quantize_activation(qstate *q, tgc_func *f, cand **g, uint32_t n, double **ws, double *sq_lo,
                                double *sq_hi, double *act_scale) {
   tgc_module *m = q->ctx->module;
@@ -337,41 +441,77 @@ static int quantize_activation(qstate *q, tgc_func *f, cand **g, uint32_t n, dou
   *sq_lo = *sq_hi = 1;
   tgc_builder bd = after_def(m, x, f->body);
   tgc_value *src = x;
+  double *fac = NULL, alpha = -1;
   if (q->smooth) {
     /* s_k = max|X_k|^alpha / max|W_k|^(1-alpha), W_k over every weight that reads X (SmoothQuant's eq. 4) */
-    tgc_module_weight *sw = new_weight(q, g[0]->mm, g[0]->wname, ".smooth", xt->dtype, 1, &K);
+    fac = tgc_arena_alloc(q->ctx->scratch, sizeof *fac * (size_t)K);
+    for (int64_t k = 0; k < K; k++) {
+      double wmax = 0;
+      for (uint32_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < g[i]->N; j++)
+          wmax = fmax(wmax, fabs(ws[i][k * g[i]->N + j]));
+      double xm = fmax(cal->chmax[k], 1e-5);
+      fac[k] = pow(xm, q->alpha) / pow(fmax(wmax, 1e-5), 1 - q->alpha);
+    }
+  } else if (q->mode == QM_INT4W && q->awq && cal->chmax) {
+    fac = tgc_arena_alloc(q->ctx->scratch, sizeof *fac * (size_t)K);
+    alpha = awq_factors(q, g, n, ws, K, fac);
+    if (!(alpha > 0))
+      fac = NULL;
+  }
+  if (q->mode == QM_INT4W && cal->chmax) {
+    /* the rows' weights in the clipping search: the activation's max squared, over the factor squared */
+    double *dk = tgc_arena_alloc(q->ctx->scratch, sizeof *dk * (size_t)K);
+    for (int64_t k = 0; k < K; k++)
+      dk[k] = cal->chmax[k] * cal->chmax[k];
+    for (uint32_t i = 0; i < n; i++) {
+      g[i]->dk = dk;
+      g[i]->awq_alpha = q->awq ? fmax(alpha, 0) : -1;
+    }
+  }
+  if (fac) {
+    tgc_module_weight *sw = new_weight(q, g[0]->mm, g[0]->wname, q->smooth ? ".smooth" : ".awq", xt->dtype, 1, &K);
     if (!sw)
       return -1;
     tgc_rt_tensor tv = view_of(sw);
     double smoothed = 0;
     *sq_lo = INFINITY;
     *sq_hi = 0;
+    double *dk = q->mode == QM_INT4W ? (double *)g[0]->dk : NULL;
     for (int64_t k = 0; k < K; k++) {
-      double wmax = 0;
-      for (uint32_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < g[i]->N; j++)
-          wmax = fmax(wmax, fabs(ws[i][k * g[i]->N + j]));
-      double xm = fmax(cal->chmax[k], 1e-5), s = pow(xm, q->alpha) / pow(fmax(wmax, 1e-5), 1 - q->alpha);
-      s = fmin(fmax(s, 1e-5), 1e5);
+      double s = fmin(fmax(fac[k], 1e-5), 1e5);
       tgc_rt_set(&tv, (size_t)k, 1.0 / s);
       s = 1.0 / tgc_rt_get(&tv, (size_t)k); /* the factor as stored, so that X/s * s*W is the product again */
       for (uint32_t i = 0; i < n; i++)
         for (int64_t j = 0; j < g[i]->N; j++)
           ws[i][k * g[i]->N + j] *= s;
-      smoothed = fmax(smoothed, cal->chmax[k] / s);
+      if (cal->chmax)
+        smoothed = fmax(smoothed, cal->chmax[k] / s);
+      if (dk)
+        dk[k] /= s * s;
       *sq_lo = fmin(*sq_lo, s);
       *sq_hi = fmax(*sq_hi, s);
     }
+    for (uint32_t i = 0; i < n; i++) {
+      g[i]->awq_lo = *sq_lo;
+      g[i]->awq_hi = *sq_hi;
+    }
     /* the method's clipping carries over in proportion: amax/absmax of the unsmoothed distribution */
-    amax = smoothed * (cal->absmax > 0 ? fmin(cal->amax / cal->absmax, 1.0) : 1.0); /* absmax may be NaN */
+    if (q->smooth)
+      amax = smoothed * (cal->absmax > 0 ? fmin(cal->amax / cal->absmax, 1.0) : 1.0); /* absmax may be NaN */
     const tgc_dim *kd = tgc_dim_const(a, K);
     tgc_value *p = track(q, tgc_build_param(&bd, sw->name, tgc_type_create(a, xt->dtype, 1, &kd)));
     p->name = sw->name;
     src = track(q, tgc_build_binary(&bd, TGC_OP_MUL, x, p, xt));
-    src->name = suffixed(m, x->name, ".smoothed");
+    src->name = suffixed(m, x->name, q->smooth ? ".smoothed" : ".awq");
   }
-  if (q->mode == QM_INT4W)
-    return 0; /* weight-only: the activation stays float (SmoothQuant is refused for it) */
+  if (q->mode == QM_INT4W) {
+    /* weight-only: the activation stays float, but AWQ's multiply replaces it */
+    if (src != x)
+      for (uint32_t i = 0; i < n; i++)
+        tgc_op_set_operand(g[i]->mm, 0, src);
+    return 0;
+  }
   tgc_dtype sdt = q->mode == QM_FP8 ? TGC_DT_F8E4M3 : TGC_DT_I8;
   double s = tgc_rt_quant_scale(amax, tgc_rt_quant_qmax(sdt), TGC_DT_F32);
   *act_scale = s;
@@ -422,7 +562,8 @@ static int rewrite(qstate *q, tgc_func *f, double **ws) {
       /* a weight read by several matmuls is quantized once (but once per activation under SmoothQuant, which
        * scales it by that activation's factors) */
       const char *key = c->wname;
-      tgc_value *wd = q->smooth ? NULL : tgc_strmap_get(&q->quantized, key, strlen(key));
+      bool scaled = q->smooth || c->awq_alpha > 0; /* scaled by its activation's factors: not shared */
+      tgc_value *wd = scaled ? NULL : tgc_strmap_get(&q->quantized, key, strlen(key));
       if (wd) {
         for (cand *o = q->cands; o; o = o->next) /* the weight's error is the first quantization's */
           if (o != c && o->choice.quant_ops[1] == wd)
@@ -431,14 +572,25 @@ static int rewrite(qstate *q, tgc_func *f, double **ws) {
         wd = quantize_weight(q, c, gw[k], &smin, &smax);
         if (!wd)
           return -1;
-        tgc_strmap_put(&q->quantized, key, strlen(key), wd);
+        if (!scaled)
+          tgc_strmap_put(&q->quantized, key, strlen(key), wd);
       }
       tgc_op_set_operand(c->mm, 1, wd);
       c->choice.quant_ops[0] = c->mm->operands[0].value;
       c->choice.quant_ops[1] = wd;
-      char sq[96] = "", act[256] = "", sc[96] = "";
+      char sq[192] = "", act[256] = "", sc[96] = "";
       if (q->smooth)
         snprintf(sq, sizeof sq, "; SmoothQuant alpha %g, factors %.3g..%.3g", q->alpha, lo, hi);
+      if (q->mode == QM_INT4W) {
+        char aw[96] = "";
+        if (c->awq_alpha > 0)
+          snprintf(aw, sizeof aw, "; activation-aware (AWQ) alpha %g, factors %.3g..%.3g", c->awq_alpha, c->awq_lo,
+                   c->awq_hi);
+        else if (c->awq_alpha == 0)
+          snprintf(aw, sizeof aw, "; activation-aware (AWQ): no scaling pays (alpha 0)");
+        snprintf(sq, sizeof sq, "; scales clipped to %.2f..%.2f of the block max (%s)%s", c->clip_lo, c->clip_hi,
+                 c->dk ? "rounding error weighted by calib.chmax^2" : "no calib.chmax: unweighted", aw);
+      }
       if (q->mode != QM_INT4W) {
         char clip[64] = "";
         if (isfinite(c->cal.clip)) /* statistics not recorded read as NaN */
@@ -449,7 +601,7 @@ static int rewrite(qstate *q, tgc_func *f, double **ws) {
       if (smax > 0)
         snprintf(sc, sizeof sc, ", %s scales %.4g..%.4g",
                  q->group < 0 ? "per-tensor" : q->group == 0 ? "per-channel" : "group-wise", smin, smax);
-      char note[768];
+      char note[1024];
       snprintf(note, sizeof note, "weight '%s' [%lld, %lld]%s (relative error %.3g)%s%s", c->wname, (long long)c->K,
                (long long)c->N, sc, c->err_w, act, sq);
       c->note = tgc_arena_strndup(q->ctx->scratch, note, strlen(note));
@@ -556,6 +708,14 @@ static int parse_options(qstate *q) {
       return 1;
     }
     q->smooth = true;
+  }
+  q->awq = tgc_pass_opt_bool(ctx, "awq", q->mode == QM_INT4W, &bad);
+  if (bad)
+    return 1;
+  if (q->awq && q->mode != QM_INT4W) {
+    tgc_error(ctx->diag, none, "quantize: awq scales int4 weights against float activations (mode int4w, not %s)",
+              mode_names[q->mode]);
+    return 1;
   }
   return 0;
 }
