@@ -1,9 +1,10 @@
 /* quantize: post-training quantization of the matmuls whose right operand is a weight (a param, or the 2-D
  * transpose of one), in the explicit Q/DQ style (docs/quantization.md):
  *
- *   %h = matmul(%x, %w)         ==>   %wq = param() {name = "fc1.weight.q"} : i8[K, N]       (weights file)
+ *   %h = matmul(%x, %w)         ==>   %wq = param() {name = "fc1.weight.q"} : i8[N, K]       (weights file)
+ *                                     %wt = transpose(%wq) {perm = [1, 0]} : i8[K, N]
  *                                     %ws = param() {name = "fc1.weight.scale"} : f32[N]
- *                                     %wd = dequantize(%wq, %ws) {axis = 1} : f32[K, N]
+ *                                     %wd = dequantize(%wt, %ws) {axis = 1} : f32[K, N]
  *                                     %xq = quantize(%x) {scale = s} : i8[.., K]             (int8, fp8 only)
  *                                     %xd = dequantize(%xq) {scale = s} : f32[.., K]
  *                                     %h = matmul(%xd, %wd)
@@ -316,7 +317,9 @@ static tgc_value *quantize_weight(qstate *q, const cand *c, const double *W, dou
   tgc_dtype scdt = q->mode == QM_INT4W ? TGC_DT_F16 : TGC_DT_F32;
   blocking b = blocks_of(q, K, N);
   int64_t G = b.G, rows = b.rows, cols = b.cols;
-  int64_t wshape[2] = {K, N}, sshape[2] = {rows, cols};
+  /* stored [N, K] (each output channel's K values contiguous: the layout of torch's Linear, of cuBLASLt's int8
+   * and fp8 GEMMs (TN) and of a weight-streaming int4 GEMV) and read through a transpose */
+  int64_t wshape[2] = {N, K}, sshape[2] = {rows, cols};
   tgc_module_weight *wq = new_weight(q, c->mm, c->wname, q->mode == QM_INT4W ? ".q4" : ".q", sdt, 2, wshape);
   tgc_module_weight *ws = q->group < 0 ? NULL : new_weight(q, c->mm, c->wname, ".scale", scdt, G ? 2 : 1, G ? sshape : &N);
   if (!wq || (q->group >= 0 && !ws))
@@ -339,9 +342,9 @@ static tgc_value *quantize_weight(qstate *q, const cand *c, const double *W, dou
         tgc_rt_set(&ts, (size_t)(r * cols + n), s);
       for (int64_t k = k0; k < k1; k++)
         for (int64_t j = n0; j < n1; j++) {
-          size_t e = (size_t)(k * N + j);
-          tgc_rt_set(&tq, e, tgc_rt_quant_store(W[e], s, 0, sdt));
-          double d = tgc_rt_get(&tq, e) * s - W[e];
+          size_t e = (size_t)(k * N + j), t = (size_t)(j * K + k);
+          tgc_rt_set(&tq, t, tgc_rt_quant_store(W[e], s, 0, sdt));
+          double d = tgc_rt_get(&tq, t) * s - W[e];
           err2 += d * d;
           norm2 += W[e] * W[e];
         }
@@ -349,8 +352,13 @@ static tgc_value *quantize_weight(qstate *q, const cand *c, const double *W, dou
   ((cand *)c)->err_w = norm2 > 0 ? sqrt(err2 / norm2) : 0;
   /* right after the float weight's param, which dominates every use of it */
   tgc_builder bd = {m, c->wparam->parent, c->wparam->next, c->wparam->loc};
-  tgc_value *pq = track(q, tgc_build_param(&bd, wq->name, type2(m, sdt, K, N)));
+  tgc_value *pq = track(q, tgc_build_param(&bd, wq->name, type2(m, sdt, N, K)));
   pq->name = wq->name;
+  tgc_value *pt = track(q, tgc_build_unary(&bd, TGC_OP_TRANSPOSE, pq, type2(m, sdt, K, N)));
+  const tgc_attr *perm[2] = {tgc_attr_int(a, 1), tgc_attr_int(a, 0)};
+  tgc_op_set_attr(m, pt->def, "perm", tgc_attr_list(a, perm, 2));
+  pt->name = suffixed(m, wq->name, ".t");
+  pq = pt;
   const tgc_type *wt = c->wparam->results[0].type;
   tgc_op *dq;
   if (q->group < 0) {
@@ -379,10 +387,11 @@ static tgc_value *quantize_weight(qstate *q, const cand *c, const double *W, dou
   return &dq->results[0];
 }
 
-/* Inserts OP's builder position for a value: right after its definition (or first in the body for an argument). */
+/* Inserts OP's builder position for a value: right after its definition (or, for an argument, after the weights
+ * and what is computed from them alone, which lead the body). */
 static tgc_builder after_def(tgc_module *m, tgc_value *v, tgc_block *body) {
   tgc_op *at = v->def ? v->def->next : body->first;
-  while (!v->def && at && at->opcode == TGC_OP_PARAM)
+  while (!v->def && at && at->nresults && is_static(&at->results[0], 0))
     at = at->next;
   return (tgc_builder){m, v->def ? v->def->parent : body, at, v->def ? v->def->loc : body->loc};
 }

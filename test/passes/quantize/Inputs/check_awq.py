@@ -137,7 +137,7 @@ def main():
     for name, w in (("l1.weight", ws[0]), ("l2.weight", ws[1])):
         q, sc, _ = quant4(w * s_stored[:, None], cm ** 2 / s_stored ** 2)
         gq, gs = st[name + ".q4"], st[name + ".scale"]
-        if gq.dt != "i4" or not np.array_equal(gq.a.astype(np.float64), q):
+        if gq.dt != "i4" or not np.array_equal(gq.a.astype(np.float64).T, q):  # stored [N, K]
             fail("%s.q4 differs from numpy's" % name)
         if gs.dt != "f16" or not np.array_equal(gs.a.astype(np.float64), sc):
             fail("%s.scale differs from numpy's" % name)

@@ -122,9 +122,10 @@ def main():
     for name, w in (("l1.weight", w1.astype(np.float64)), ("l2.weight", w2.T.astype(np.float64))):
         q, s = expect(w, mode, gran)
         got = st[name + suffix]
-        if got.dt != want_dt or got.a.shape != w.shape:
-            fail("%s%s is %s%s, want %s%s" % (name, suffix, got.dt, got.a.shape, want_dt, w.shape))
-        gq = got.a.astype(np.float64)
+        # stored [N, K]: each output channel's K values contiguous
+        if got.dt != want_dt or got.a.shape != w.T.shape:
+            fail("%s%s is %s%s, want %s%s" % (name, suffix, got.dt, got.a.shape, want_dt, w.T.shape))
+        gq = got.a.astype(np.float64).T
         if not np.array_equal(gq, q):
             bad = np.argwhere(gq != q)[0]
             fail("%s%s differs from numpy at %s: %r vs %r" % (name, suffix, tuple(bad), gq[tuple(bad)], q[tuple(bad)]))
