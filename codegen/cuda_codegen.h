@@ -51,7 +51,9 @@ typedef struct tgc_cuda_gemm {
   bool trans_a, trans_b, batch_a, batch_b;
   const tgc_dim *batch, *m, *n, *k;
   tgc_cuda_epilogue epilogue;
-  tgc_dtype dtype;
+  tgc_dtype dtype;    /* D's, C's and the bias's */
+  tgc_dtype ab_dtype; /* A's and B's (always set): dtype, or i8 (D i32, exact) or f8e4m3 (D f32, f16 or bf16) -- a quantized
+                       * contraction, which cuBLASLt computes as a "TN" GEMM only: trans_b, not trans_a */
   /* D's row pitch in elements when it is padded, else 0 (rows of n). A GEMM whose n is not a multiple of 16
    * bytes (GPT-2's 50257 logits) runs 6.7x slower in cuBLASLt than one padded to it (measured on an H200,
    * 4096 x 50257 x 768 f16: 3.08 ms against 0.46), and padding D's rows alone does not help. So when only the

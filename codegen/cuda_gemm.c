@@ -1,7 +1,9 @@
 /* GEMM lowering: a matmul launch becomes a cuBLASLt call, with bias, tanh-GELU, ReLU and a residual folded
  * into it when the launch is exactly that; otherwise the product goes to a temporary and an epilogue kernel
  * does the rest. Operands that are not (a reshape or a last-two-dims transpose of) a buffer are computed first
- * by an operand kernel. */
+ * by an operand kernel. Quantized contractions (i8 x i8 -> i32, f8e4m3 x f8e4m3 -> float, as fold-qdq makes them)
+ * are cuBLASLt tensor-core GEMMs too when their weight is stored [n][k] (the quantize pass stores it so) and k
+ * and n are multiples of 16; their rescale, bias, activation and the next quantize are the epilogue kernel's. */
 #include "cuda_internal.h"
 
 const char *tgc_cuda_epilogue_name(tgc_cuda_epilogue e) {
@@ -18,6 +20,25 @@ const char *tgc_cuda_epilogue_name(tgc_cuda_epilogue e) {
 
 static bool gemm_dtype(tgc_dtype dt) {
   return dt == TGC_DT_F16 || dt == TGC_DT_BF16 || dt == TGC_DT_F32 || dt == TGC_DT_F64;
+}
+
+/* A quantized contraction cuBLASLt computes on tensor cores: i8 x i8 -> i32 (IMMA, exact) or f8e4m3 x f8e4m3 ->
+ * f32, f16 or bf16. */
+static bool quant_gemm_dtypes(tgc_dtype ab, tgc_dtype d) {
+  return (ab == TGC_DT_I8 && d == TGC_DT_I32) ||
+         (ab == TGC_DT_F8E4M3 && (d == TGC_DT_F32 || d == TGC_DT_F16 || d == TGC_DT_BF16));
+}
+
+/* cuBLASLt's conditions for its int8 and fp8 kernels (cublasLtMatmul's documentation): the "TN" form (A
+ * transposed, B not, in its column-major terms: our B stored [n][k], our A [m][k]), and 16-byte aligned leading
+ * dimensions and sizes (k and n multiples of 16; IMMA asks 4, fp8 16). Returns why not, or NULL. */
+static const char *quant_gemm_unsupported(const tgc_cuda_gemm *gm) {
+  int64_t k, n;
+  if (!gm->trans_b || gm->trans_a)
+    return "the weight is not stored [n][k] (cuBLASLt's int8 and fp8 GEMMs are TN only)";
+  if (!tgc_dim_is_const(gm->k, &k) || k % 16 || !tgc_dim_is_const(gm->n, &n) || n % 16)
+    return "k and n are not multiples of 16";
+  return NULL;
 }
 
 /* A matmul operand as a buffer: one of INS, or a reshape of one, or the transpose of its last two dims.
@@ -98,12 +119,23 @@ bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_valu
   const tgc_value *av = mm->operands[0].value, *bv = mm->operands[1].value, *mmv = &mm->results[0];
   const tgc_type *at = av->type, *bt = bv->type, *ot = mmv->type;
   tgc_dtype dt = ot->dtype;
-  if (!gemm_dtype(dt) || at->dtype != dt || bt->dtype != dt || at->rank < 2 || bt->rank < 2)
+  bool quant = at->dtype == bt->dtype && quant_gemm_dtypes(at->dtype, dt);
+  if ((!gemm_dtype(dt) || at->dtype != dt || bt->dtype != dt || at->rank < 2 || bt->rank < 2) && !quant)
+    return false;
+  if (quant && (bt->rank != 2 || at->rank < 2))
     return false;
   tgc_cuda_gemm gm;
   memset(&gm, 0, sizeof gm);
   gm.op = g->launch;
   gm.dtype = dt;
+  gm.ab_dtype = at->dtype;
+  if (quant) {
+    /* decided before any operand kernel is emitted: a refusal leaves the launch to the pointwise kernel */
+    bool tr = bv->def && bv->def->opcode == TGC_OP_TRANSPOSE;
+    tgc_cuda_gemm probe = {.trans_b = tr, .k = at->dims[at->rank - 1], .n = bt->dims[1]};
+    if (quant_gemm_unsupported(&probe))
+      return false;
+  }
   const tgc_type *ast, *bst;
   gm.a = gemm_operand(g, av, ins, outer, nin, &gm.trans_a, &ast);
   gm.b = gm.a ? gemm_operand(g, bv, ins, outer, nin, &gm.trans_b, &bst) : NULL;
@@ -128,9 +160,13 @@ bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_valu
   }
   if (!gm.m || !gm.batch)
     return false;
+  if (quant && quant_gemm_unsupported(&gm))
+    return false;
   /* what cuBLASLt can do of the epilogue: D = act(A B + bias) or D = A B + bias + C */
   const tgc_value *y = skip_reshapes(root, ins, nin);
   bool ok;
+  if (quant)
+    y = mmv; /* no cuBLASLt epilogue for a quantized GEMM: the epilogue kernel computes the rest */
   if (y->def && y->def->opcode == TGC_OP_ADD && in_index(ins, nin, y) < 0) {
     for (uint32_t s = 0; s < 2 && !gm.c; s++) {
       const tgc_value *r = skip_reshapes(y->def->operands[s].value, ins, nin);
@@ -163,6 +199,8 @@ bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_valu
     }
   }
   ok = y == mmv && result->type->dtype == dt; /* else a cast follows: the epilogue kernel does it */
+  if (quant)
+    ok = skip_reshapes(root, ins, nin) == mmv && result->type->dtype == dt;
   if (!ok) {
     /* cuBLASLt computes the product alone; an epilogue kernel reads it */
     gm.c = NULL;

@@ -141,7 +141,7 @@ static void pad_gemm_rows(tgc_cuda_module *cm) {
     uint32_t es = (uint32_t)(tgc_dtype_bits(g->dtype) / 8);
     int64_t k;
     const tgc_value *w = tgc_value_storage(g->b);
-    if (g->c || g->bias || !g->trans_b || g->batch_b || !w->def || w->def->opcode != TGC_OP_PARAM || !es ||
+    if (g->c || g->bias || !g->trans_b || g->batch_b || g->ab_dtype != g->dtype || !w->def || w->def->opcode != TGC_OP_PARAM || !es ||
         !tgc_dim_is_const(g->n, &n) || n <= 0 || (n * es) % 16 == 0 || !tgc_dim_is_const(g->k, &k))
       continue;
     const tgc_value *v = tgc_value_storage(g->d);
@@ -284,7 +284,11 @@ void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out) {
     const tgc_cuda_step *st = &cm->steps[s];
     if (st->gemm) {
       const tgc_cuda_gemm *gm = &cm->gemms[st->index];
-      tgc_sb_printf(out, "// ===== gemm %u: cuBLASLt, %s =====\n// D = ", st->index, tgc_dtype_name(gm->dtype));
+      if (gm->ab_dtype != gm->dtype)
+        tgc_sb_printf(out, "// ===== gemm %u: cuBLASLt, %s x %s -> %s =====\n// D = ", st->index,
+                      tgc_dtype_name(gm->ab_dtype), tgc_dtype_name(gm->ab_dtype), tgc_dtype_name(gm->dtype));
+      else
+        tgc_sb_printf(out, "// ===== gemm %u: cuBLASLt, %s =====\n// D = ", st->index, tgc_dtype_name(gm->dtype));
       print_value(out, gm->d);
       tgc_sb_puts(out, " [batch ");
       print_dim(out, gm->batch);

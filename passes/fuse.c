@@ -78,7 +78,9 @@ static bool is_view(const tgc_op *op) { return (tgc_op_info_of(op->opcode)->flag
 /* Ops a fused loop computes per output element: elementwise math, and the data movement that is only index
  * arithmetic there (ops.def's index-map ops: broadcasts, views, transposes, slices, concats, iota). */
 static bool is_pointwise(const tgc_op *op) {
-  return (tgc_op_info_of(op->opcode)->flags & (TGC_OPF_ELEMWISE | TGC_OPF_INDEX_MAP)) != 0;
+  /* quantize and dequantize are per element too: their scales are read at the element's channel or group */
+  return (tgc_op_info_of(op->opcode)->flags & (TGC_OPF_ELEMWISE | TGC_OPF_INDEX_MAP)) != 0 ||
+         op->opcode == TGC_OP_QUANTIZE || op->opcode == TGC_OP_DEQUANTIZE;
 }
 
 /* A transpose of the last two dims only: a GEMM reads such an operand transposed for free. */
@@ -583,6 +585,19 @@ static void group_gemms(fuser *f, tgc_block *b) {
       /* operands transposed in their last two dims (a linear layer's weight) are read transposed by the GEMM */
       for (uint32_t k = 0; k < 2; k++) {
         tgc_op *t = op->operands[k].value->def;
+        if (t && !is_grouped(f, t) && is_matrix_transpose(t) && t->parent == b && single_user(&t->results[0]) != op) {
+          /* a transpose read by several GEMMs (cse merged a weight's): each GEMM gets its own copy, which it reads
+           * for free, rather than a transpose kernel */
+          tgc_builder bd = {f->m, b, op, t->loc};
+          tgc_value *x = t->operands[0].value;
+          tgc_op *c = tgc_build(&bd, TGC_OP_TRANSPOSE, &x, 1, t->results[0].type);
+          tgc_op_set_attr(f->m, c, "perm", tgc_op_attr(t, "perm"));
+          c->results[0].name = t->results[0].name;
+          tgc_op_set_operand(op, k, &c->results[0]);
+          if (!t->results[0].uses)
+            tgc_op_erase(t);
+          t = c;
+        }
         if (t && !is_grouped(f, t) && is_matrix_transpose(t) && single_user(&t->results[0]) == op &&
             t->parent == b && !full(f, &g, t, "transpose"))
           group_add(f, &g, t);

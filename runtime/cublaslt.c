@@ -30,7 +30,8 @@ typedef struct {
 
 enum {
   R_16F = 2, R_16BF = 14, R_32F = 0, R_64F = 1,           /* cudaDataType */
-  COMPUTE_32F = 68, COMPUTE_64F = 70,                     /* cublasComputeType_t */
+  R_8I = 3, R_32I = 10, R_8F_E4M3 = 28,
+  COMPUTE_32F = 68, COMPUTE_64F = 70, COMPUTE_32I = 72,   /* cublasComputeType_t */
   OP_N = 0, OP_T = 1,                                     /* cublasOperation_t */
   DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_EPILOGUE = 7, DESC_BIAS_POINTER = 8, DESC_BIAS_DATA_TYPE = 26,
   LAYOUT_BATCH_COUNT = 5, LAYOUT_STRIDED_BATCH_OFFSET = 6,
@@ -151,12 +152,15 @@ static int cuda_type(tgc_dtype dt) {
   case TGC_DT_F16: return R_16F;
   case TGC_DT_BF16: return R_16BF;
   case TGC_DT_F64: return R_64F;
+  case TGC_DT_I8: return R_8I;
+  case TGC_DT_I32: return R_32I;
+  case TGC_DT_F8E4M3: return R_8F_E4M3;
   default: return R_32F;
   }
 }
 
 static bool same_shape(const tgc_rt_gemm *x, const tgc_rt_gemm *y) {
-  return x->dtype == y->dtype && x->trans_a == y->trans_a && x->trans_b == y->trans_b && x->batch_a == y->batch_a &&
+  return x->dtype == y->dtype && x->ab_dtype == y->ab_dtype && x->trans_a == y->trans_a && x->trans_b == y->trans_b && x->batch_a == y->batch_a &&
          x->batch_b == y->batch_b && x->batch == y->batch && x->m == y->m && x->n == y->n && x->k == y->k &&
          x->epilogue == y->epilogue && (x->c != 0) == (y->c != 0) && x->ldd == y->ldd;
 }
@@ -181,9 +185,11 @@ static int make_plan(tgc_rt_blas *b, const tgc_rt_gemm *g, plan *p, tgc_rt_err *
   p->key = *g;
   p->key.a = p->key.b = p->key.bias = p->key.d = 0;
   p->key.c = g->c ? 1 : 0;
-  int type = cuda_type(g->dtype);
-  bool dbl = g->dtype == TGC_DT_F64;
-  cublasStatus_t s = b->desc_create(&p->desc, dbl ? COMPUTE_64F : COMPUTE_32F, dbl ? R_64F : R_32F);
+  int type = cuda_type(g->dtype), abtype = cuda_type(g->ab_dtype);
+  bool dbl = g->dtype == TGC_DT_F64, i32 = g->dtype == TGC_DT_I32;
+  /* i8 x i8 -> i32: integer compute and scale (alpha 1, beta 0 as int32); fp8 and floats: fp32 (f64: f64) */
+  cublasStatus_t s = b->desc_create(&p->desc, dbl ? COMPUTE_64F : i32 ? COMPUTE_32I : COMPUTE_32F,
+                                    dbl ? R_64F : i32 ? R_32I : R_32F);
   if (s)
     return blas_error(b, err, "cublasLtMatmulDescCreate", s);
   /* cuBLASLt's first matrix is our B (n x k after op), its second our A (k x m after op) */
@@ -205,9 +211,9 @@ static int make_plan(tgc_rt_blas *b, const tgc_rt_gemm *g, plan *p, tgc_rt_err *
            : 0))
     return blas_error(b, err, "cublasLtMatmulDescSetAttribute", s);
   int64_t ldd = g->ldd ? g->ldd : g->n;
-  if (layout(b, &p->la, type, g->trans_b ? g->k : g->n, g->trans_b ? g->n : g->k, 0, g->batch,
+  if (layout(b, &p->la, abtype, g->trans_b ? g->k : g->n, g->trans_b ? g->n : g->k, 0, g->batch,
              g->batch_b ? g->k * g->n : 0, err) ||
-      layout(b, &p->lb, type, g->trans_a ? g->m : g->k, g->trans_a ? g->k : g->m, 0, g->batch,
+      layout(b, &p->lb, abtype, g->trans_a ? g->m : g->k, g->trans_a ? g->k : g->m, 0, g->batch,
              g->batch_a ? g->m * g->k : 0, err) ||
       layout(b, &p->lc, type, g->n, g->m, ldd, g->batch, g->m * ldd, err))
     return -1;
@@ -222,8 +228,8 @@ static int make_plan(tgc_rt_blas *b, const tgc_rt_gemm *g, plan *p, tgc_rt_err *
   b->pref_destroy(pref);
   if (s || found == 0)
     return s ? blas_error(b, err, "cublasLtMatmulAlgoGetHeuristic", s)
-             : tgc_rt_errorf(err, "cuBLASLt has no algorithm for a %s GEMM [%lld x %lld x %lld] with epilogue %d",
-                             tgc_dtype_name(g->dtype), (long long)g->m, (long long)g->n, (long long)g->k, g->epilogue);
+             : tgc_rt_errorf(err, "cuBLASLt has no algorithm for a %s x %s -> %s GEMM [%lld x %lld x %lld] with epilogue %d",
+                             tgc_dtype_name(g->ab_dtype), tgc_dtype_name(g->ab_dtype), tgc_dtype_name(g->dtype), (long long)g->m, (long long)g->n, (long long)g->k, g->epilogue);
   for (int i = 0; i < found; i++)
     p->algo[i] = res[i].algo;
   p->nalgo = found;
@@ -233,9 +239,10 @@ static int make_plan(tgc_rt_blas *b, const tgc_rt_gemm *g, plan *p, tgc_rt_err *
 static cublasStatus_t run(tgc_rt_blas *b, const plan *p, const cublasLtMatmulAlgo_t *algo, const tgc_rt_gemm *g) {
   float one = 1, zero = 0;
   double oned = 1, zerod = 0;
-  bool dbl = g->dtype == TGC_DT_F64;
-  const void *alpha = dbl ? (const void *)&oned : (const void *)&one;
-  const void *beta = g->c ? alpha : dbl ? (const void *)&zerod : (const void *)&zero;
+  int32_t onei = 1, zeroi = 0;
+  bool dbl = g->dtype == TGC_DT_F64, i32 = g->dtype == TGC_DT_I32;
+  const void *alpha = dbl ? (const void *)&oned : i32 ? (const void *)&onei : (const void *)&one;
+  const void *beta = g->c ? alpha : dbl ? (const void *)&zerod : i32 ? (const void *)&zeroi : (const void *)&zero;
   tgc_rt_devptr c = g->c ? g->c : g->d;
   return b->matmul(b->h, p->desc, alpha, (const void *)(uintptr_t)g->b, p->la, (const void *)(uintptr_t)g->a, p->lb,
                    beta, (const void *)(uintptr_t)c, p->lc, (void *)(uintptr_t)g->d, p->lc, algo,

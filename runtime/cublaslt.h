@@ -21,6 +21,10 @@ typedef enum {
  * entries. C and bias may be 0. */
 typedef struct tgc_rt_gemm {
   tgc_dtype dtype; /* f16, bf16, f32 or f64, for A, B, C, D and the bias */
+  /* A's and B's dtype: dtype, or i8 (D and C i32, accumulated exactly by IMMA tensor cores) or f8e4m3 (D and C
+   * f32, f16 or bf16, fp32 accumulation). cuBLASLt computes these "TN" only: trans_b and not trans_a, with k and
+   * n multiples of 16 (checked by codegen), no epilogue. */
+  tgc_dtype ab_dtype;
   bool trans_a, trans_b, batch_a, batch_b;
   int64_t batch, m, n, k;
   tgc_rt_epilogue epilogue;

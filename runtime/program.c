@@ -333,6 +333,13 @@ static int check_cuda(const tgc_rt_program *p, tgc_rt_err *err) {
       return tgc_rt_errorf(err, "%s: epilogue %d is not an epilogue", at, g->epilogue);
     if (check_dtype(g->dtype, at, err))
       return -1;
+    bool i8 = g->ab_dtype == TGC_DT_I8 && g->dtype == TGC_DT_I32,
+         f8 = g->ab_dtype == TGC_DT_F8E4M3 && (g->dtype == TGC_DT_F32 || g->dtype == TGC_DT_F16 || g->dtype == TGC_DT_BF16);
+    if (g->ab_dtype != g->dtype && !i8 && !f8)
+      return tgc_rt_errorf(err, "%s: operands of %s and a result of %s: not a GEMM cuBLASLt computes", at,
+                           tgc_dtype_name(g->ab_dtype), tgc_dtype_name(g->dtype));
+    if ((i8 || f8) && (!g->trans_b || g->trans_a || g->c != TGC_RT_NONE || g->bias != TGC_RT_NONE || g->epilogue))
+      return tgc_rt_errorf(err, "%s: a quantized GEMM is \"TN\" (trans_b, not trans_a), without bias, residual or epilogue", at);
     if (g->ldd < 0)
       return tgc_rt_errorf(err, "%s: ldd %lld", at, (long long)g->ldd);
     if (!g->loc)

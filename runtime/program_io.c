@@ -230,6 +230,8 @@ static cJSON *j_program(const tgc_rt_program *p) {
     cJSON_AddItemToObject(e, "k", j_poly(&g->k));
     cJSON_AddItemToObject(e, "epilogue", j_int(g->epilogue));
     cJSON_AddStringToObject(e, "dtype", tgc_dtype_name(g->dtype));
+    if (g->ab_dtype != g->dtype)
+      cJSON_AddStringToObject(e, "ab_dtype", tgc_dtype_name(g->ab_dtype));
     cJSON_AddItemToObject(e, "ldd", j_int(g->ldd));
     cJSON_AddStringToObject(e, "loc", g->loc);
     cJSON_AddItemToArray(gs, e);
@@ -851,7 +853,7 @@ static int get_gemms(reader *r, const cJSON *j, tgc_rt_program *p) {
     return -1;
   tgc_rt_pgemm *gs = alloc_n(r, p->ngemms, sizeof *gs);
   static const char *const keys[] = {"a", "b", "c", "bias", "d", "trans_a", "trans_b", "batch_a", "batch_b", "batch",
-                                     "m", "n", "k", "epilogue", "dtype", "ldd", "loc", NULL};
+                                     "m", "n", "k", "epilogue", "dtype", "?ab_dtype", "ldd", "loc", NULL};
   uint32_t i = 0;
   const cJSON *c;
   cJSON_ArrayForEach(c, j) {
@@ -878,6 +880,9 @@ static int get_gemms(reader *r, const cJSON *j, tgc_rt_program *p) {
     GET("k", get_poly(r, field(c, "k"), t, &g->k));
     GET("epilogue", get_int(r, field(c, "epilogue"), t, &g->epilogue));
     GET("dtype", get_dtype(r, field(c, "dtype"), t, &g->dtype));
+    g->ab_dtype = g->dtype;
+    if (field(c, "ab_dtype"))
+      GET("ab_dtype", get_dtype(r, field(c, "ab_dtype"), t, &g->ab_dtype));
     GET("ldd", get_i64(r, field(c, "ldd"), t, &g->ldd));
     GET("loc", get_str(r, field(c, "loc"), t, false, &g->loc));
   }
