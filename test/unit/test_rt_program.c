@@ -477,6 +477,28 @@ static void test_check(void) {
   expect_check(p, "gemms[0]: epilogue 17");
   g->epilogue = epi;
 
+  /* quantized GEMMs: only i8 -> i32 and f8e4m3 -> float, only TN, without a cuBLASLt epilogue */
+  tgc_dtype dt = g->dtype, abt = g->ab_dtype;
+  bool ta = g->trans_a, tb = g->trans_b;
+  uint32_t gc = g->c;
+  g->ab_dtype = TGC_DT_I8;
+  expect_check(p, "gemms[0]: operands of i8 and a result of f32: not a GEMM cuBLASLt computes");
+  g->dtype = TGC_DT_I32;
+  g->trans_a = false;
+  g->trans_b = false;
+  expect_check(p, "gemms[0]: a quantized GEMM is \"TN\" (trans_b, not trans_a), without bias, residual or epilogue");
+  g->trans_b = true;
+  g->epilogue = 0; /* none */
+  g->bias = g->c = TGC_RT_NONE;
+  CHECK(tgc_rt_program_check(p, &err) == 0);
+  g->dtype = dt;
+  g->ab_dtype = abt;
+  g->trans_a = ta;
+  g->trans_b = tb;
+  g->epilogue = epi;
+  g->bias = bias;
+  g->c = gc;
+
   /* a kernel run twice, and then one run by no step */
   tgc_rt_pstep s0 = s[0], s1 = s[1];
   s[1] = s[0];
