@@ -7,6 +7,7 @@ Each shape M x N x K is one linear layer y = x W^T as the quantize pass and fold
   fp16   x f16[M, K] @ W f16[N, K]^T -> f16                         (cuBLASLt fp16)
   int8   x i8 @ W i8^T -> i32, dequantize by per-channel scales -> f16  (cuBLASLt IMMA + tgc's epilogue kernel)
   fp8    x f8e4m3 @ W f8e4m3^T -> f32, dequantize per channel -> f16     (cuBLASLt fp8 + tgc's epilogue kernel)
+  fp8t   the same with one per-tensor weight scale: the rescale is cuBLASLt's alpha, f16 out  (one cuBLASLt call)
 tgc is timed by `tgc run --time` (CUDA graph replays, median of --runs); PyTorch by CUDA events (median of --runs
 after a warm-up): fp16 `x @ w.t()`, `torch._int_mm` (int32 out, no rescale: less work than tgc's int8 layer) and
 `torch._scaled_mm` (fp8 with per-tensor scales, f16 out). The int8 result is checked exactly against torch's
@@ -58,6 +59,16 @@ FORMS = {
     %wt = transpose(%w) {perm = [1, 0]} : f8e4m3[K, N]
     %acc = matmul(%x, %wt) : f32[M, N]
     %y = dequantize(%acc, %s) {axis = 1} : f16[M, N]
+    return %y
+  }
+}
+""",
+    "fp8t": """module @lin {weights = "w.safetensors"} {
+  func @main(%x: f8e4m3[M, K]) -> f16[M, N] {
+    %w = param() {name = "w8"} : f8e4m3[N, K]
+    %wt = transpose(%w) {perm = [1, 0]} : f8e4m3[K, N]
+    %acc = matmul(%x, %wt) : f32[M, N]
+    %y = dequantize(%acc) {scale = 0.001} : f16[M, N]
     return %y
   }
 }
@@ -143,6 +154,7 @@ def main():
         relerr = float(np.linalg.norm(got - want) / np.linalg.norm(want))
         t_f16 = tgc_time(a.tgc, tirs["fp16"], dims, a.runs, cache)
         t_f8 = tgc_time(a.tgc, tirs["fp8"], dims, a.runs, cache)
+        t_f8t = tgc_time(a.tgc, tirs["fp8t"], dims, a.runs, cache)
         x16 = torch.randn(M, K, device="cuda", generator=g, dtype=torch.float16)
         x8 = x16.to(torch.float8_e4m3fn)
         one = torch.ones((), device="cuda")
@@ -152,27 +164,29 @@ def main():
         peers["torch._scaled_mm"] = cuda_time(
             lambda: torch._scaled_mm(x8, w8.t(), scale_a=one, scale_b=one, out_dtype=torch.float16), a.runs)
         row = {"shape": shape, "M": M, "N": N, "K": K, "device": dev,
-               "tgc_ms": {"fp16": t_f16, "int8": t_i8, "fp8": t_f8}, "torch_ms": peers,
+               "tgc_ms": {"fp16": t_f16, "int8": t_i8, "fp8": t_f8, "fp8t": t_f8t}, "torch_ms": peers,
                "int8_relerr_vs_torch": relerr,
                "programs": {f: program_summary(a.tgc, p) for f, p in tirs.items()}}
         flops = 2.0 * M * N * K
         row["tops"] = {k: flops / (v[0] * 1e-3) / 1e12 for k, v in row["tgc_ms"].items()}
         rows.append(row)
         print(f"{shape}: tgc fp16 {t_f16[0]*1e3:.1f} us, int8 {t_i8[0]*1e3:.1f} us ({t_f16[0]/t_i8[0]:.2f}x fp16), "
-              f"fp8 {t_f8[0]*1e3:.1f} us ({t_f16[0]/t_f8[0]:.2f}x); " +
+              f"fp8 {t_f8[0]*1e3:.1f} us ({t_f16[0]/t_f8[0]:.2f}x), fp8t {t_f8t[0]*1e3:.1f} us ({t_f16[0]/t_f8t[0]:.2f}x); " +
               ", ".join(f"{k} {v[0]*1e3:.1f} us" for k, v in peers.items()) + f"; int8 relerr {relerr:.2e}",
               flush=True)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(rows, f, indent=1)
     lines = [f"# Quantized GEMMs on {dev} (median of {a.runs}; ratios > 1: faster than the reference)", "",
-             "| M x N x K | int8 / tgc fp16 | fp8 / tgc fp16 | int8 / torch._int_mm | fp8 / torch._scaled_mm | "
-             "tgc fp16 / torch fp16 | tgc int8 TOPS | tgc fp8 TOPS | int8 relerr |", "|---|---|---|---|---|---|---|---|---|"]
+             "| M x N x K | int8 / tgc fp16 | fp8 / tgc fp16 | fp8t / tgc fp16 | int8 / torch._int_mm | "
+             "fp8t / torch._scaled_mm | tgc fp16 / torch fp16 | tgc int8 TOPS | tgc fp8t TOPS | int8 relerr |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         t, p = r["tgc_ms"], r["torch_ms"]
         im = f"{p['torch._int_mm'][0] / t['int8'][0]:.2f}x" if "torch._int_mm" in p else "—"
-        lines.append(f"| {r['shape']} | {t['fp16'][0] / t['int8'][0]:.2f}x | {t['fp16'][0] / t['fp8'][0]:.2f}x | {im} | "
-                     f"{p['torch._scaled_mm'][0] / t['fp8'][0]:.2f}x | {p['torch fp16'][0] / t['fp16'][0]:.2f}x | "
-                     f"{r['tops']['int8']:.0f} | {r['tops']['fp8']:.0f} | {r['int8_relerr_vs_torch']:.1e} |")
+        lines.append(f"| {r['shape']} | {t['fp16'][0] / t['int8'][0]:.2f}x | {t['fp16'][0] / t['fp8'][0]:.2f}x | "
+                     f"{t['fp16'][0] / t['fp8t'][0]:.2f}x | {im} | {p['torch._scaled_mm'][0] / t['fp8t'][0]:.2f}x | "
+                     f"{p['torch fp16'][0] / t['fp16'][0]:.2f}x | {r['tops']['int8']:.0f} | {r['tops']['fp8t']:.0f} | "
+                     f"{r['int8_relerr_vs_torch']:.1e} |")
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -129,6 +129,7 @@ bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_valu
   gm.op = g->launch;
   gm.dtype = dt;
   gm.ab_dtype = at->dtype;
+  gm.alpha = 1;
   if (quant) {
     /* decided before any operand kernel is emitted: a refusal leaves the launch to the pointwise kernel */
     bool tr = bv->def && bv->def->opcode == TGC_OP_TRANSPOSE;
@@ -165,9 +166,14 @@ bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_valu
   /* what cuBLASLt can do of the epilogue: D = act(A B + bias) or D = A B + bias + C */
   const tgc_value *y = skip_reshapes(root, ins, nin);
   bool ok;
-  if (quant)
-    y = mmv; /* no cuBLASLt epilogue for a quantized GEMM: the epilogue kernel computes the rest */
-  if (y->def && y->def->opcode == TGC_OP_ADD && in_index(ins, nin, y) < 0) {
+  /* i8: cuBLASLt's IMMA GEMMs have no epilogue tgc can use (i32 out): the epilogue kernel computes the rest. fp8:
+   * a per-tensor rescale is cuBLASLt's alpha, and the bias and activation after it its epilogue, in the
+   * rescale's dtype (f16 or bf16; f32 without bias or activation) -- no residual (untested in cuBLASLt's fp8) */
+  bool fp8 = quant && gm.ab_dtype == TGC_DT_F8E4M3;
+  tgc_dtype edt = fp8 ? result->type->dtype : dt;
+  if (quant && (!fp8 || !(edt == TGC_DT_F16 || edt == TGC_DT_BF16 || edt == TGC_DT_F32)))
+    y = mmv;
+  if (!fp8 && y->def && y->def->opcode == TGC_OP_ADD && in_index(ins, nin, y) < 0) {
     for (uint32_t s = 0; s < 2 && !gm.c; s++) {
       const tgc_value *r = skip_reshapes(y->def->operands[s].value, ins, nin);
       int i = in_index(ins, nin, r);
@@ -188,7 +194,7 @@ bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_valu
     for (uint32_t s = 0; s < 2; s++) {
       const tgc_value *b = y->def->operands[s].value;
       int i = in_index(ins, nin, b);
-      if (i >= 0 && b->type->dtype == dt && is_bias(b, gm.n) && !tgc_cuda_constant_def(outer[i])) {
+      if (i >= 0 && b->type->dtype == edt && is_bias(b, gm.n) && !tgc_cuda_constant_def(outer[i])) {
         gm.bias = outer[i];
         gm.epilogue = gm.epilogue == TGC_CUDA_EPI_GELU   ? TGC_CUDA_EPI_GELU_BIAS
                       : gm.epilogue == TGC_CUDA_EPI_RELU ? TGC_CUDA_EPI_RELU_BIAS
@@ -199,8 +205,19 @@ bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_valu
     }
   }
   ok = y == mmv && result->type->dtype == dt; /* else a cast follows: the epilogue kernel does it */
-  if (quant)
+  if (quant && !fp8)
     ok = skip_reshapes(root, ins, nin) == mmv && result->type->dtype == dt;
+  if (fp8 && y != mmv) {
+    /* the rescale: dequantize(acc) {scale = s} per tensor, of the product, to the chain's dtype */
+    const tgc_op *dq = y->def && in_index(ins, nin, y) < 0 ? y->def : NULL;
+    ok = dq && dq->opcode == TGC_OP_DEQUANTIZE && dq->noperands == 1 && !tgc_op_attr(dq, "axis") &&
+         tgc_op_attr_int(dq, "zero_point", 0) == 0 && skip_reshapes(dq->operands[0].value, ins, nin) == mmv &&
+         y->type->dtype == edt && (edt != TGC_DT_F32 || gm.epilogue == TGC_CUDA_EPI_NONE);
+    if (ok) {
+      gm.alpha = tgc_op_attr_float(dq, "scale", 1.0);
+      gm.dtype = edt;
+    }
+  }
   if (!ok) {
     /* cuBLASLt computes the product alone; an epilogue kernel reads it */
     gm.c = NULL;

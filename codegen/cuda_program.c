@@ -305,6 +305,8 @@ void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out) {
       print_value(out, gm->b);
       tgc_sb_printf(out, "%s%s, epilogue %s", gm->trans_b ? "^T" : "", gm->batch_b || one ? "" : " (shared)",
                     tgc_cuda_epilogue_name(gm->epilogue));
+      if (gm->alpha != 1)
+        tgc_sb_printf(out, ", alpha %.9g", gm->alpha);
       if (gm->ldd)
         tgc_sb_printf(out, ", padded to n %lld (16-byte rows; B gets zero rows)", (long long)gm->ldd);
       if (gm->bias) {

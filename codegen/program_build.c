@@ -192,6 +192,7 @@ static void convert_cuda(builder *b, const tgc_cuda_module *cm) {
     o->epilogue = (int)g->epilogue;
     o->dtype = g->dtype;
     o->ab_dtype = g->ab_dtype;
+    o->alpha = g->alpha;
     o->ldd = g->ldd;
     o->loc = loc_str(b, g->op->loc);
   }

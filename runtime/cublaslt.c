@@ -237,12 +237,13 @@ static int make_plan(tgc_rt_blas *b, const tgc_rt_gemm *g, plan *p, tgc_rt_err *
 }
 
 static cublasStatus_t run(tgc_rt_blas *b, const plan *p, const cublasLtMatmulAlgo_t *algo, const tgc_rt_gemm *g) {
-  float one = 1, zero = 0;
-  double oned = 1, zerod = 0;
+  float one = 1, zero = 0, af = (float)g->alpha;
+  double oned = 1, zerod = 0, ad = g->alpha;
   int32_t onei = 1, zeroi = 0;
   bool dbl = g->dtype == TGC_DT_F64, i32 = g->dtype == TGC_DT_I32;
-  const void *alpha = dbl ? (const void *)&oned : i32 ? (const void *)&onei : (const void *)&one;
-  const void *beta = g->c ? alpha : dbl ? (const void *)&zerod : i32 ? (const void *)&zeroi : (const void *)&zero;
+  const void *alpha = dbl ? (const void *)&ad : i32 ? (const void *)&onei : (const void *)&af;
+  const void *beta = g->c ? (dbl ? (const void *)&oned : i32 ? (const void *)&onei : (const void *)&one)
+                          : dbl ? (const void *)&zerod : i32 ? (const void *)&zeroi : (const void *)&zero;
   tgc_rt_devptr c = g->c ? g->c : g->d;
   return b->matmul(b->h, p->desc, alpha, (const void *)(uintptr_t)g->b, p->la, (const void *)(uintptr_t)g->a, p->lb,
                    beta, (const void *)(uintptr_t)c, p->lc, (void *)(uintptr_t)g->d, p->lc, algo,

@@ -16,7 +16,7 @@ typedef enum {
   TGC_RT_EPI_RELU,
 } tgc_rt_epilogue;
 
-/* Row-major, for each of BATCH entries: D[m][n] = epi(op(A)[m][k] op(B)[k][n] + bias[n]) + C[m][n]. A is stored
+/* Row-major, for each of BATCH entries: D[m][n] = epi(alpha op(A)[m][k] op(B)[k][n] + bias[n]) + C[m][n]. A is stored
  * [m][k] ([k][m] when trans_a), B [k][n] ([n][k] when trans_b); an operand with batch_x false is shared by all
  * entries. C and bias may be 0. */
 typedef struct tgc_rt_gemm {
@@ -25,6 +25,7 @@ typedef struct tgc_rt_gemm {
    * f32, f16 or bf16, fp32 accumulation). cuBLASLt computes these "TN" only: trans_b and not trans_a, with k and
    * n multiples of 16 (checked by codegen), no epilogue. */
   tgc_dtype ab_dtype;
+  double alpha; /* D = alpha op(A) op(B) + ...: 1, or an fp8 GEMM's rescale (i8 GEMMs: 1 only) */
   bool trans_a, trans_b, batch_a, batch_b;
   int64_t batch, m, n, k;
   tgc_rt_epilogue epilogue;

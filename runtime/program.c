@@ -4,6 +4,7 @@
 #include "program.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,8 +339,10 @@ static int check_cuda(const tgc_rt_program *p, tgc_rt_err *err) {
     if (g->ab_dtype != g->dtype && !i8 && !f8)
       return tgc_rt_errorf(err, "%s: operands of %s and a result of %s: not a GEMM cuBLASLt computes", at,
                            tgc_dtype_name(g->ab_dtype), tgc_dtype_name(g->dtype));
-    if ((i8 || f8) && (!g->trans_b || g->trans_a || g->c != TGC_RT_NONE || g->bias != TGC_RT_NONE || g->epilogue))
-      return tgc_rt_errorf(err, "%s: a quantized GEMM is \"TN\" (trans_b, not trans_a), without bias, residual or epilogue", at);
+    if ((i8 || f8) && (!g->trans_b || g->trans_a || g->c != TGC_RT_NONE || (i8 && (g->bias != TGC_RT_NONE || g->epilogue))))
+      return tgc_rt_errorf(err, "%s: a quantized GEMM is \"TN\" (trans_b, not trans_a), without a residual (i8: nor bias or epilogue)", at);
+    if (!isfinite(g->alpha) || (g->alpha != 1 && !f8))
+      return tgc_rt_errorf(err, "%s: alpha %g (only an fp8 GEMM scales its product)", at, g->alpha);
     if (g->ldd < 0)
       return tgc_rt_errorf(err, "%s: ldd %lld", at, (long long)g->ldd);
     if (!g->loc)

@@ -232,6 +232,8 @@ static cJSON *j_program(const tgc_rt_program *p) {
     cJSON_AddStringToObject(e, "dtype", tgc_dtype_name(g->dtype));
     if (g->ab_dtype != g->dtype)
       cJSON_AddStringToObject(e, "ab_dtype", tgc_dtype_name(g->ab_dtype));
+    if (g->alpha != 1)
+      cJSON_AddNumberToObject(e, "alpha", g->alpha);
     cJSON_AddItemToObject(e, "ldd", j_int(g->ldd));
     cJSON_AddStringToObject(e, "loc", g->loc);
     cJSON_AddItemToArray(gs, e);
@@ -853,7 +855,7 @@ static int get_gemms(reader *r, const cJSON *j, tgc_rt_program *p) {
     return -1;
   tgc_rt_pgemm *gs = alloc_n(r, p->ngemms, sizeof *gs);
   static const char *const keys[] = {"a", "b", "c", "bias", "d", "trans_a", "trans_b", "batch_a", "batch_b", "batch",
-                                     "m", "n", "k", "epilogue", "dtype", "?ab_dtype", "ldd", "loc", NULL};
+                                     "m", "n", "k", "epilogue", "dtype", "?ab_dtype", "?alpha", "ldd", "loc", NULL};
   uint32_t i = 0;
   const cJSON *c;
   cJSON_ArrayForEach(c, j) {
@@ -883,6 +885,12 @@ static int get_gemms(reader *r, const cJSON *j, tgc_rt_program *p) {
     g->ab_dtype = g->dtype;
     if (field(c, "ab_dtype"))
       GET("ab_dtype", get_dtype(r, field(c, "ab_dtype"), t, &g->ab_dtype));
+    g->alpha = 1;
+    if (field(c, "alpha")) {
+      if (!cJSON_IsNumber(field(c, "alpha")))
+        return fail(r, at, "alpha is not a number");
+      g->alpha = cJSON_GetNumberValue(field(c, "alpha"));
+    }
     GET("ldd", get_i64(r, field(c, "ldd"), t, &g->ldd));
     GET("loc", get_str(r, field(c, "loc"), t, false, &g->loc));
   }

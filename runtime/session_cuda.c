@@ -391,6 +391,7 @@ static int bind_steps(tgc_rt_session *s, instance *in, tgc_rt_err *err) {
     tgc_rt_gemm *r = &in->gs[g];
     r->dtype = pg->dtype;
     r->ab_dtype = pg->ab_dtype;
+    r->alpha = pg->alpha;
     r->trans_a = pg->trans_a;
     r->trans_b = pg->trans_b;
     r->batch_a = pg->batch_a;

@@ -486,7 +486,7 @@ static void test_check(void) {
   g->dtype = TGC_DT_I32;
   g->trans_a = false;
   g->trans_b = false;
-  expect_check(p, "gemms[0]: a quantized GEMM is \"TN\" (trans_b, not trans_a), without bias, residual or epilogue");
+  expect_check(p, "gemms[0]: a quantized GEMM is \"TN\" (trans_b, not trans_a), without a residual (i8: nor bias or epilogue)");
   g->trans_b = true;
   g->epilogue = 0; /* none */
   g->bias = g->c = TGC_RT_NONE;
