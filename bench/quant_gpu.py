@@ -140,9 +140,10 @@ def main():
         tirs = {}
         for form, text in FORMS.items():
             tirs[form] = os.path.join(d, form + ".tir")
-            with open(tirs[form], "w") as f:
-                f.write(text)
-        dims = {"M": M, "N": N, "K": K}
+            with open(tirs[form], "w") as f:  # N and K are the weight's: concrete, like an exported model's
+                f.write(text.replace("N, K]", f"{N}, {K}]").replace("K, N]", f"{K}, {N}]").replace("M, N]", f"M, {N}]")
+                        .replace("M, K]", f"M, {K}]").replace("f32[N]", f"f32[{N}]"))
+        dims = {"M": M}
         # correctness of the int8 layer: tgc against torch's int32 product, rescaled
         xq = torch.randint(-127, 128, (M, K), device="cuda", generator=g, dtype=torch.int8)
         np.save(os.path.join(d, "xq.npy"), xq.cpu().numpy())
