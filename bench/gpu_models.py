@@ -40,7 +40,8 @@ def load_exporter():
     return mod
 
 
-def cuda_time(fn, runs, warmup=5):
+def cuda_time(fn, runs, warmup=5, spread=False):
+    """Milliseconds of FN by CUDA events: the median of RUNS after WARMUP (with SPREAD: (median, min))."""
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
@@ -52,7 +53,7 @@ def cuda_time(fn, runs, warmup=5):
         b.record()
         b.synchronize()
         ts.append(a.elapsed_time(b))
-    return float(np.median(ts))
+    return (float(np.median(ts)), float(np.min(ts))) if spread else float(np.median(ts))
 
 
 def copy_bandwidth():

@@ -30,6 +30,8 @@ import torch
 from safetensors.torch import save_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import gpu_models  # noqa: E402  (CUDA-event timing, one home)
 
 FORMS = {
     "fp16": """module @lin {weights = "w.safetensors"} {
@@ -76,19 +78,8 @@ FORMS = {
 }
 
 
-def cuda_time(fn, runs, warmup=5):
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(runs):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        ts.append(a.elapsed_time(b))
-    return float(np.median(ts)), float(np.min(ts))
+def cuda_time(fn, runs):
+    return gpu_models.cuda_time(fn, runs, spread=True)
 
 
 def tgc_time(tgc, tir, dims, runs, cache, inputs=None, out=None):

@@ -17,13 +17,13 @@ Usage: check_awq.py TGC WORKDIR
 """
 import os
 import re
-import subprocess
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "runtime", "Inputs"))
 import ref  # noqa: E402
+from check_quant import f16, fail, run  # noqa: E402  (the same folder)
 
 K, N1, N2, G = 64, 32, 24, 16
 TIR = """module @awq {weights = "w.safetensors"} {
@@ -36,22 +36,6 @@ TIR = """module @awq {weights = "w.safetensors"} {
   }
 }
 """
-
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def run(cmd):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if r.returncode != 0:
-        fail("%s failed:\n%s" % (" ".join(cmd), r.stderr))
-    return r
-
-
-def f16(x):
-    return np.float64(np.float16(x))
 
 
 def quant4(w, d):
