@@ -53,7 +53,7 @@ ISSUE_DIGITS_DROP = 0.5  # points of top-1
 QUICK_ASSERTS = {
     ("minilm", "int8 minmax sq=0.8 channel"): ("mean_cos", 0.995),  # issue: 0.995 (full run: 0.9972)
     ("minilm", "fp8 minmax channel"): ("mean_cos", 0.995),  # quick floor; issue 0.998 (full run: 0.9977, ✗)
-    ("minilm", "int4w group:128"): ("mean_cos", 0.90),  # quick floor; issue 0.99 (full run: 0.940, ✗)
+    ("minilm", "int4w group:128"): ("mean_cos", 0.90),  # quick floor; issue 0.99 (full run: 0.958 uncalibrated, ✗)
     ("digits", "int8 minmax channel"): ("drop", ISSUE_DIGITS_DROP),  # issue
 }
 
