@@ -208,6 +208,7 @@ static void same_program(const tgc_rt_program *a, const tgc_rt_program *b) {
     same_poly(&x->n, &y->n);
     same_poly(&x->k, &y->k);
     SAME(x->epilogue == y->epilogue && x->dtype == y->dtype && x->ldd == y->ldd && str_eq(x->loc, y->loc));
+    SAME(x->ab_dtype == y->ab_dtype && x->alpha == y->alpha);
   }
   for (uint32_t i = 0; i < a->nsteps && i < b->nsteps; i++)
     SAME(a->steps[i].gemm == b->steps[i].gemm && a->steps[i].index == b->steps[i].index);
@@ -280,6 +281,8 @@ static void test_round_trip_files(void) {
       "test/codegen/constant-results.tir",
       "test/codegen/rank-16.tir",
       "test/codegen/untyped-values.tir",
+      "test/codegen/gemm-quantized-fp8.tir",
+      "test/codegen/gemm-quantized-int8.tir",
   };
   for (size_t f = 0; f < sizeof files / sizeof files[0]; f++)
     for (int level = 0; level <= 2; level += 2) {
