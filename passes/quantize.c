@@ -309,7 +309,7 @@ static double weight_scales(const qstate *q, const double *W, int64_t K, int64_t
 
 /* Quantizes the [K, N] weight W of C (already smoothed) into new module weights and returns the dequantized value,
  * built before C's matmul. SMIN and SMAX receive the range of the scales. */
-static tgc_value *quantize_weight(qstate *q, const cand *c, const double *W, double *smin, double *smax) {
+static tgc_value *quantize_weight(qstate *q, cand *c, const double *W, double *smin, double *smax) {
   tgc_module *m = q->ctx->module;
   tgc_arena *a = &m->arena;
   int64_t K = c->K, N = c->N;
@@ -326,7 +326,7 @@ static tgc_value *quantize_weight(qstate *q, const cand *c, const double *W, dou
     return NULL;
   tgc_rt_tensor tq = view_of(wq), ts = q->group >= 0 ? view_of(ws) : (tgc_rt_tensor){0};
   double *scale = tgc_xmalloc(sizeof *scale * (size_t)(rows * cols));
-  weight_scales(q, W, K, N, c->dk, sdt, scdt, scale, &((cand *)c)->clip_lo, &((cand *)c)->clip_hi);
+  weight_scales(q, W, K, N, c->dk, sdt, scdt, scale, &c->clip_lo, &c->clip_hi);
   /* each scale's block: rows [r*G, (r+1)*G) of column n (all of K per channel, everything per tensor) */
   *smin = INFINITY;
   *smax = 0;
@@ -349,7 +349,7 @@ static tgc_value *quantize_weight(qstate *q, const cand *c, const double *W, dou
           norm2 += W[e] * W[e];
         }
     }
-  ((cand *)c)->err_w = norm2 > 0 ? sqrt(err2 / norm2) : 0;
+  c->err_w = norm2 > 0 ? sqrt(err2 / norm2) : 0;
   /* right after the float weight's param, which dominates every use of it */
   tgc_builder bd = {m, c->wparam->parent, c->wparam->next, c->wparam->loc};
   tgc_value *pq = track(q, tgc_build_param(&bd, wq->name, type2(m, sdt, N, K)));
