@@ -270,7 +270,7 @@ static double weight_scales(const qstate *q, const double *W, int64_t K, int64_t
                             tgc_dtype scdt, double *scale, double *r_lo, double *r_hi) {
   blocking b = blocks_of(q, K, N);
   double qmax = tgc_rt_quant_qmax(sdt), total = 0;
-  int steps = sdt == TGC_DT_I4 ? CLIP_STEPS : 1;
+  int steps = sdt == TGC_DT_I4 ? CLIP_STEPS : 0; /* 0: amax / qmax, no search */
   *r_lo = 1;
   *r_hi = 0;
   for (int64_t r = 0; r < b.rows; r++)
@@ -282,7 +282,7 @@ static double weight_scales(const qstate *q, const double *W, int64_t K, int64_t
         for (int64_t j = n0; j < n1; j++)
           amax = fmax(amax, fabs(W[k * N + j]));
       double best_s = tgc_rt_quant_scale(amax, qmax, scdt), best_e = INFINITY, best_r = 1;
-      for (int i = 0; i < steps && steps > 1; i++) {
+      for (int i = 0; i < steps; i++) {
         double ratio = 1 - 0.05 * i, s = tgc_rt_quant_scale(amax * ratio, qmax, scdt), e = 0;
         for (int64_t k = k0; k < k1; k++) {
           double ek = 0;
@@ -300,7 +300,7 @@ static double weight_scales(const qstate *q, const double *W, int64_t K, int64_t
       }
       if (scale)
         scale[r * b.cols + n] = best_s;
-      total += steps > 1 ? best_e : 0;
+      total += steps ? best_e : 0;
       *r_lo = fmin(*r_lo, best_r);
       *r_hi = fmax(*r_hi, best_r);
     }
