@@ -118,6 +118,8 @@ typedef struct tgc_cuda_buffer {
   int first, last;
   int64_t pitch; /* elements per row in memory when the rows are padded (a GEMM's D, see ldd), else 0 */
   int64_t tail;  /* elements of zeros after the value (a weight padded for a GEMM, see ldd) */
+  bool pack_w4;  /* an i4 weight the w4 GEMM kernel reads (kind "w4gemm", its second argument), uploaded in
+                  * its order (tgc_rt_pack_w4); no other kernel reads it */
 } tgc_cuda_buffer;
 
 /* The buffers the program's steps and results touch, in order of first use (*N of them; the caller frees the

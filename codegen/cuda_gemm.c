@@ -116,6 +116,9 @@ static bool same_numel(tgc_arena *a, const tgc_type *x, const tgc_type *y) {
 bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value *const *ins,
                        const tgc_value *const *outer, uint32_t nin, const tgc_value *result) {
   tgc_arena *ar = &g->m->arena;
+  int w4 = tgc_cuda_try_w4(g, mm, root, ins, outer, nin, result);
+  if (w4)
+    return w4 > 0;
   const tgc_value *av = mm->operands[0].value, *bv = mm->operands[1].value, *mmv = &mm->results[0];
   const tgc_type *at = av->type, *bt = bv->type, *ot = mmv->type;
   tgc_dtype dt = ot->dtype;

@@ -193,6 +193,15 @@ bool tgc_cuda_view_of(tgc_arena *a, const tgc_value *v, tgc_value *const *ins, c
 bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value *const *ins,
                        const tgc_value *const *outer, uint32_t nin, const tgc_value *result);
 
+/* ---- cuda_w4.c: the int4 weight-only GEMM ---- */
+
+/* MM (in the launch being generated) as the w4 GEMM kernel when it has that form: 1 when generated, 0 when it
+ * does not apply (the caller's general path runs), -1 on an error (g->why). */
+int tgc_cuda_try_w4(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value *const *ins,
+                    const tgc_value *const *outer, uint32_t nin, const tgc_value *result);
+/* The template codegen/kernels/w4gemm.cuh, embedded at build time. */
+extern const char tgc_cuda_w4gemm_cuh[];
+
 /* ---- cuda_attention.c: attention ---- */
 
 bool tgc_cuda_gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc_value *const *ins,

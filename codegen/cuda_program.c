@@ -354,7 +354,7 @@ static void use_buffer(tgc_cuda_buffer **bs, uint32_t *n, uint32_t *cap, const t
     tgc_cuda_buf_kind kind = !v->def ? TGC_CUDA_BUF_INPUT
                              : v->def->opcode == TGC_OP_PARAM ? TGC_CUDA_BUF_PARAM
                                                               : TGC_CUDA_BUF_TEMP;
-    (*bs)[(*n)++] = (tgc_cuda_buffer){v, kind, step, step, 0, 0};
+    (*bs)[(*n)++] = (tgc_cuda_buffer){v, kind, step, step, 0, 0, false};
   }
   if (step > (*bs)[i].last)
     (*bs)[i].last = step;
@@ -384,6 +384,10 @@ tgc_cuda_buffer *tgc_cuda_buffers(const tgc_cuda_module *cm, uint32_t *n) {
       const tgc_cuda_kernel *k = &cm->kernels[st->index];
       for (uint32_t j = 0; j < k->nargs; j++)
         use_buffer(&bs, n, &cap, k->args[j], (int)s);
+      if (strcmp(k->kind, "w4gemm") == 0)
+        for (uint32_t i = 0; i < *n; i++)
+          if (bs[i].v == tgc_value_storage(k->args[1]))
+            bs[i].pack_w4 = true;
     }
   }
   const tgc_op *ret = cm->func ? cm->func->body->last : NULL;

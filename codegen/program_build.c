@@ -129,6 +129,7 @@ static void convert_cuda(builder *b, const tgc_cuda_module *cm) {
     o->last = cb[i].last;
     o->pitch = cb[i].pitch;
     o->tail = cb[i].tail;
+    o->pack_w4 = cb[i].pack_w4;
     o->loc = v->def ? loc_str(b, v->def->loc) : "";
     o->op = v->def ? dup(b, op_label(v->def)) : "";
   }

@@ -575,6 +575,46 @@ static bool finish_group(fuser *f, group *g) {
   return true;
 }
 
+/* An int4 weight-only matmul's weight, dequantize(transpose(q : i4), s) {group} with q and s from outside, joins
+ * the GEMM's group (copied when other ops read it): the GPU's w4 kernel reads q packed and dequantizes in
+ * registers (codegen/cuda_w4.c), where a launch of its own would write the weight in f16 on every run. */
+static void pull_w4_weight(fuser *f, group *g, tgc_block *b, tgc_op *mm) {
+  tgc_op *dq = mm->operands[1].value->def;
+  if (!dq || dq->opcode != TGC_OP_DEQUANTIZE || dq->noperands != 2 || !tgc_op_attr(dq, "group") ||
+      is_grouped(f, dq) || dq->parent != b)
+    return;
+  tgc_op *t = dq->operands[0].value->def;
+  if (!t || t->opcode != TGC_OP_TRANSPOSE || is_grouped(f, t) || t->parent != b || !is_matrix_transpose(t) ||
+      !t->operands[0].value->type || t->operands[0].value->type->dtype != TGC_DT_I4)
+    return;
+  if (single_user(&dq->results[0]) != mm || single_user(&t->results[0]) != dq) {
+    /* shared: this GEMM gets its own copy of both */
+    tgc_builder bd = {f->m, b, mm, t->loc};
+    tgc_value *x = t->operands[0].value;
+    tgc_op *tc = tgc_build(&bd, TGC_OP_TRANSPOSE, &x, 1, t->results[0].type);
+    tgc_op_set_attr(f->m, tc, "perm", tgc_op_attr(t, "perm"));
+    tc->results[0].name = t->results[0].name;
+    tgc_value *ops[2] = {&tc->results[0], dq->operands[1].value};
+    bd.loc = dq->loc;
+    tgc_op *dc = tgc_build(&bd, TGC_OP_DEQUANTIZE, ops, 2, dq->results[0].type);
+    for (uint32_t i = 0; i < dq->attrs.n; i++)
+      tgc_op_set_attr(f->m, dc, dq->attrs.items[i].name, dq->attrs.items[i].value);
+    dc->results[0].name = dq->results[0].name;
+    tgc_op_set_operand(mm, 1, &dc->results[0]);
+    if (!dq->results[0].uses) {
+      tgc_op_erase(dq);
+      if (!t->results[0].uses)
+        tgc_op_erase(t);
+    }
+    dq = dc;
+    t = tc;
+  }
+  if (!full(f, g, dq, "dequantize") && !full(f, g, t, "transpose")) {
+    group_add(f, g, dq);
+    group_add(f, g, t);
+  }
+}
+
 /* 3. GEMM epilogues */
 static void group_gemms(fuser *f, tgc_block *b) {
   for (tgc_op *op = b->first; op;) {
@@ -602,6 +642,7 @@ static void group_gemms(fuser *f, tgc_block *b) {
             t->parent == b && !full(f, &g, t, "transpose"))
           group_add(f, &g, t);
       }
+      pull_w4_weight(f, &g, b, op);
       grow_forward(f, &g);
       if (finish_group(f, &g))
         next = b->first; /* members left the block, from anywhere before the root: rescan */

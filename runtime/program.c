@@ -51,6 +51,17 @@ static int check_dtype(tgc_dtype dt, const char *at, tgc_rt_err *err) {
 }
 
 /* A type; KNOWN_ONLY: it must be known (a buffer's). */
+/* P's value when it has no symbols (0 terms is 0). */
+static bool poly_const(const tgc_rt_poly *p, int64_t *out) {
+  *out = 0;
+  for (uint32_t t = 0; t < p->nterms; t++) {
+    if (p->terms[t].nsyms)
+      return false;
+    *out += p->terms[t].coeff;
+  }
+  return true;
+}
+
 static int check_type(const tgc_rt_type *t, uint32_t nsyms, bool known_only, const char *at, tgc_rt_err *err) {
   if (!t->known) {
     if (known_only)
@@ -268,6 +279,15 @@ static int check_cuda(const tgc_rt_program *p, tgc_rt_err *err) {
       return tgc_rt_errorf(err, "%s: live range [%d, %d] outside the %u steps", at, b->first, b->last, p->nsteps);
     if (b->pitch < 0 || b->tail < 0)
       return tgc_rt_errorf(err, "%s: pitch %lld, tail %lld", at, (long long)b->pitch, (long long)b->tail);
+    if (b->pack_w4) {
+      const tgc_rt_type *bt = &b->type;
+      int64_t n = 0, k = 0;
+      bool dims = bt->rank == 2 && poly_const(&bt->dims[0], &n) && poly_const(&bt->dims[1], &k);
+      if (b->kind != TGC_RT_BUF_PARAM || bt->dtype != TGC_DT_I4 || !dims || n <= 0 || k <= 0 || b->pitch ||
+          b->tail || n % TGC_RT_W4_NTILE || k % TGC_RT_W4_KSPAN)
+        return tgc_rt_errorf(err, "%s: packed for the w4 GEMM but not an i4 param [N, K] of constant dims, N a multiple "
+                             "of %d and K of %d, without padding", at, TGC_RT_W4_NTILE, TGC_RT_W4_KSPAN);
+    }
   }
   for (uint32_t i = 0; i < p->nkernels; i++) {
     const tgc_rt_pkernel *k = &p->kernels[i];

@@ -34,6 +34,8 @@ typedef struct tgc_rt_pbuffer {
   int first, last;   /* TEMP: the step that writes it first and the last step that reads it (results: NSTEPS) */
   int64_t pitch;     /* elements per row in memory when the rows are padded (a GEMM's D with ldd), else 0 */
   int64_t tail;      /* elements of zeros after the value (a weight padded for a GEMM's ldd), else 0 */
+  bool pack_w4;      /* PARAM: an i4 [N, K] weight uploaded in the w4 GEMM kernel's order (tgc_rt_pack_w4), which
+                      * every kernel reading this buffer expects (N * K / 2 bytes) */
   const char *loc;   /* "file:line:col" of the op that defines it ("" for an argument) */
   const char *op;    /* that op's name, a fusion by its kind ("" for an argument) */
 } tgc_rt_pbuffer;

@@ -188,6 +188,8 @@ static cJSON *j_program(const tgc_rt_program *p) {
     cJSON_AddItemToObject(e, "last", j_int(b->last));
     cJSON_AddItemToObject(e, "pitch", j_int(b->pitch));
     cJSON_AddItemToObject(e, "tail", j_int(b->tail));
+    if (b->pack_w4)
+      cJSON_AddBoolToObject(e, "pack_w4", true); /* optional: absent is false */
     cJSON_AddStringToObject(e, "loc", b->loc);
     cJSON_AddStringToObject(e, "op", b->op);
     cJSON_AddItemToArray(bufs, e);
@@ -782,8 +784,8 @@ static int get_buffers(reader *r, const cJSON *j, tgc_rt_program *p) {
   if (get_array(r, j, "buffers", &p->nbuffers))
     return -1;
   tgc_rt_pbuffer *bs = alloc_n(r, p->nbuffers, sizeof *bs);
-  static const char *const keys[] = {"kind", "index", "name", "type", "first", "last", "pitch", "tail", "loc", "op",
-                                     NULL};
+  static const char *const keys[] = {"kind", "index", "name", "type", "first", "last", "pitch", "tail", "?pack_w4",
+                                     "loc",  "op",    NULL};
   uint32_t i = 0;
   const cJSON *c;
   cJSON_ArrayForEach(c, j) {
@@ -808,6 +810,8 @@ static int get_buffers(reader *r, const cJSON *j, tgc_rt_program *p) {
     GET("last", get_int(r, field(c, "last"), t, &b->last));
     GET("pitch", get_i64(r, field(c, "pitch"), t, &b->pitch));
     GET("tail", get_i64(r, field(c, "tail"), t, &b->tail));
+    if (field(c, "pack_w4"))
+      GET("pack_w4", get_bool(r, field(c, "pack_w4"), t, &b->pack_w4));
     GET("loc", get_str(r, field(c, "loc"), t, false, &b->loc));
     GET("op", get_str(r, field(c, "op"), t, false, &b->op));
   }

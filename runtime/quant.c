@@ -42,3 +42,29 @@ double tgc_rt_quant_store(double x, double scale, double zero_point, tgc_dtype s
   r = nearbyint(r) + zero_point; /* the default rounding mode: ties to even */
   return isnan(r) ? 0 : r < lo ? lo : r > hi ? hi : r;
 }
+
+/* The w4 GEMM kernel's weight order (codegen/kernels/w4gemm.cuh): for each tile of 8 rows n (a tensor-core B
+ * fragment's columns) and span of 128 along k, 512 bytes: 16 per lane of a warp, 4 words, word j holding the 4
+ * values lane L reads of each of the k-tiles 2j and 2j+1 (16 k each): n = 8 tile + L / 4 and k = 16 ktile +
+ * 2 (L % 4) + {0, 1, 8, 9} (v = 0..3), at the nibble h * 2 + v / 2 + (v % 2) * 4 of the word (h = the ktile's
+ * parity), so that (word >> 8h) & 0x000f000f and (word >> (8h + 4)) & 0x000f000f are the fragment's two half2s
+ * as offset-binary nibbles (q + 8). */
+void tgc_rt_pack_w4(const int8_t *q, int64_t n, int64_t k, uint8_t *out) {
+  int64_t spans = k / 128;
+  for (int64_t nt = 0; nt < n / 8; nt++)
+    for (int64_t sp = 0; sp < spans; sp++) {
+      uint32_t *blk = (uint32_t *)(out + (nt * spans + sp) * 512);
+      for (int lane = 0; lane < 32; lane++)
+        for (int j = 0; j < 4; j++) {
+          uint32_t word = 0;
+          for (int h = 0; h < 2; h++)
+            for (int v = 0; v < 4; v++) {
+              int64_t row = nt * 8 + lane / 4;
+              int64_t col = sp * 128 + (2 * j + h) * 16 + 2 * (lane % 4) + (v & 1) + (v >> 1) * 8;
+              uint32_t u = (uint32_t)(q[row * k + col] + 8) & 15u;
+              word |= u << (4 * (h * 2 + v / 2 + (v % 2) * 4));
+            }
+          blk[lane * 4 + j] = word;
+        }
+    }
+}

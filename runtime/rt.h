@@ -89,6 +89,12 @@ double tgc_rt_quant_scale(double amax, double qmax, tgc_dtype scale_dtype);
  * zero_point (ties to even) clamped to the dtype's range, NaN -> 0; fp8 x / scale saturated to +-qmax (NaN stays
  * NaN), which tgc_rt_set then rounds to the format. */
 double tgc_rt_quant_store(double x, double scale, double zero_point, tgc_dtype storage);
+/* Packs Q, an i4 weight [N, K] (one value -8..7 per byte, row-major; N a multiple of 8, K of 128), into OUT (N * K
+ * / 2 bytes) in the order the w4 GEMM kernel reads (codegen/kernels/w4gemm.cuh): 512-byte blocks, one per 8 rows
+ * and 128 columns, each lane's tensor-core fragments in 16 contiguous bytes. */
+#define TGC_RT_W4_KSPAN 128 /* K's multiple */
+#define TGC_RT_W4_NTILE 8   /* N's multiple */
+void tgc_rt_pack_w4(const int8_t *q, int64_t n, int64_t k, uint8_t *out);
 
 /* ---- comparing results ------------------------------------------------------------------------- */
 

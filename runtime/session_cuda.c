@@ -263,6 +263,20 @@ static int upload_weight(tgc_rt_session *s, const tgc_rt_pbuffer *b, uint64_t by
                          b->name, s->w && tgc_rt_weights_get(s->w, b->name, &w) == 0 ? "of another size than in"
                                                                                    : "not in",
                          s->p->plan->name);
+  if (b->pack_w4) {
+    /* the w4 GEMM's order, half the bytes (checked by tgc_rt_program_check: i4 [N, K], no tail) */
+    if (w.dtype != TGC_DT_I4 || w.rank != 2)
+      return tgc_rt_errorf(err, "error: parameter '%s' is packed for the w4 GEMM but the weight is not an i4 matrix",
+                           b->name);
+    uint8_t *packed = malloc((size_t)bytes / 2);
+    if (!packed)
+      return tgc_rt_errorf(err, "out of host memory for %llu bytes of packed weight '%s'",
+                           (unsigned long long)bytes / 2, b->name);
+    tgc_rt_pack_w4((const int8_t *)w.data, w.shape[0], w.shape[1], packed);
+    int rc = tgc_rt_cuda_upload_async(c->cuda, dst, packed, (size_t)bytes / 2, err) || tgc_rt_cuda_sync(c->cuda, err);
+    free(packed);
+    return rc ? -1 : 0;
+  }
   size_t tail = (size_t)b->tail * tgc_rt_dtype_size(b->type.dtype);
   void *zeros = tail ? calloc(1, tail) : NULL; /* the zero rows a padded GEMM reads (see tgc_rt_pgemm.ldd) */
   if (tail && !zeros)

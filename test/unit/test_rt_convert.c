@@ -514,6 +514,40 @@ static void test_unaligned(void) {
   }
 }
 
+/* tgc_rt_pack_w4 against the way the w4 GEMM kernel reads it (codegen/kernels/w4gemm.cuh) and the tensor-core
+ * fragment of mma.m16n8k16's B operand (PTX ISA: lane L holds B[k][n] for n = L / 4 and k = 2 (L % 4) + {0, 1}
+ * in its first register, + 8 in its second): for every lane, n-tile, span and k-tile, the kernel's word and
+ * shifts give back q, offset by 8, at exactly the fragment's positions. */
+static void test_pack_w4(void) {
+  enum { N = 24, K = 384 };
+  static int8_t q[N * K];
+  static uint8_t packed[N * K / 2];
+  uint32_t r = 12345;
+  for (int i = 0; i < N * K; i++) {
+    r = r * 1103515245u + 12345u;
+    q[i] = (int8_t)((int)((r >> 16) % 16) - 8);
+  }
+  memset(packed, 0xa5, sizeof packed);
+  tgc_rt_pack_w4(q, N, K, packed);
+  int bad = 0;
+  for (int nt = 0; nt < N / 8; nt++)
+    for (int sp = 0; sp < K / 128; sp++) {
+      const uint8_t *blk = packed + ((size_t)nt * (K / 128) + sp) * 512;
+      for (int lane = 0; lane < 32; lane++)
+        for (int kt = 0; kt < 8; kt++) {
+          uint32_t word;
+          memcpy(&word, blk + lane * 16 + (kt / 2) * 4, 4);
+          word >>= (kt % 2) * 8;
+          int n = nt * 8 + lane / 4, k = sp * 128 + kt * 16 + 2 * (lane % 4);
+          int got[4] = {(int)(word & 15), (int)((word >> 16) & 15), (int)((word >> 4) & 15), (int)((word >> 20) & 15)};
+          int want[4] = {q[n * K + k], q[n * K + k + 1], q[n * K + k + 8], q[n * K + k + 9]};
+          for (int v = 0; v < 4; v++)
+            bad += got[v] - 8 != want[v];
+        }
+    }
+  CHECK(bad == 0);
+}
+
 int main(void) {
   test_all_patterns();
   test_midpoints();
@@ -525,6 +559,7 @@ int main(void) {
   test_get_set_floats();
   test_get_set_ints();
   test_unaligned();
+  test_pack_w4();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

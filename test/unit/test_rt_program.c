@@ -182,7 +182,8 @@ static void same_program(const tgc_rt_program *a, const tgc_rt_program *b) {
     const tgc_rt_pbuffer *x = &a->buffers[i], *y = &b->buffers[i];
     SAME(x->kind == y->kind && x->index == y->index && str_eq(x->name, y->name));
     same_type(&x->type, &y->type);
-    SAME(x->first == y->first && x->last == y->last && x->pitch == y->pitch && x->tail == y->tail);
+    SAME(x->first == y->first && x->last == y->last && x->pitch == y->pitch && x->tail == y->tail &&
+         x->pack_w4 == y->pack_w4);
     SAME(str_eq(x->loc, y->loc) && str_eq(x->op, y->op));
   }
   for (uint32_t i = 0; i < a->nkernels && i < b->nkernels; i++) {
@@ -283,6 +284,7 @@ static void test_round_trip_files(void) {
       "test/codegen/untyped-values.tir",
       "test/codegen/gemm-quantized-fp8.tir",
       "test/codegen/gemm-quantized-int8.tir",
+      "test/codegen/gemm-int4w.tir",
   };
   for (size_t f = 0; f < sizeof files / sizeof files[0]; f++)
     for (int level = 0; level <= 2; level += 2) {
@@ -297,6 +299,12 @@ static void test_round_trip_files(void) {
         fprintf(stderr, "%s -O%d: %s\n", files[f], level, err.msg);
       if (level == 2)
         CHECK(p->has_cuda || strstr(files[f], "untyped") || strstr(files[f], "constant"));
+      if (level == 2 && strstr(files[f], "int4w")) {
+        uint32_t packed = 0; /* wq1 (two w4 GEMMs read it, packed once) and wq2; wq5 (K 64) is not */
+        for (uint32_t i = 0; i < p->nbuffers; i++)
+          packed += p->buffers[i].pack_w4;
+        CHECK(packed == 2);
+      }
       add_fake_images(p);
       if (f == 0) {
         p->memplan = memplan_text;
@@ -474,6 +482,11 @@ static void test_check(void) {
   g->bias = TGC_RT_NONE; /* an absent bias is fine */
   CHECK(tgc_rt_program_check(p, &err) == 0);
   g->bias = bias;
+
+  /* pack_w4: only an i4 param [N, K] of constant dims (N % 8, K % 128) */
+  b[0].pack_w4 = true;
+  expect_check(p, "buffers[0]: packed for the w4 GEMM but not an i4 param [N, K]");
+  b[0].pack_w4 = false;
 
   int epi = g->epilogue;
   g->epilogue = 17;

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""The int4 weight-only linear layer on the GPU: tgc's w4 GEMM kernel against tgc's fp16 layer, the general path
+(TGC_W4=off: a dequantize kernel writes the f16 weight, then cuBLASLt), PyTorch fp16 and the device's copy
+bandwidth, one run on one device, ratios only.
+
+Each shape M x N x K is y = x dequantize(q, s)^T as quantize{mode=int4w} leaves it: q i4 [N, K] (read through a
+transpose), s f16 [K / 128, N] group scales, x and y f16. tgc is timed by `tgc run --time` (CUDA graph replays,
+median of --runs), PyTorch by CUDA events. The packed weight is N K / 2 bytes (+ N K / 64 of scales); its read
+rate is compared with the copy bandwidth of a 1 GiB device-to-device copy ((read + write) / time). The w4 result
+is checked against torch's fp32 product of x and the dequantized weight (relative L2 < 1e-2).
+
+Usage: python3 bench/w4_gpu.py --tgc build/bin/tgc [--shapes 1x4096x4096,...] [--runs 50] [--out DIR]
+Writes DIR/results.md and DIR/results.json.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import gpu_models  # noqa: E402  (CUDA-event timing, one home)
+
+GROUP = 128
+FORMS = {
+    "fp16": """module @lin {weights = "w.safetensors"} {
+  func @main(%x: f16[M, K]) -> f16[M, N] {
+    %w = param() {name = "w"} : f16[N, K]
+    %wt = transpose(%w) {perm = [1, 0]} : f16[K, N]
+    %y = matmul(%x, %wt) : f16[M, N]
+    return %y
+  }
+}
+""",
+    "int4w": """module @lin {weights = "w.safetensors"} {
+  func @main(%x: f16[M, K]) -> f16[M, N] {
+    %q = param() {name = "q"} : i4[N, K]
+    %s = param() {name = "s"} : f16[G, N]
+    %qt = transpose(%q) {perm = [1, 0]} : i4[K, N]
+    %wd = dequantize(%qt, %s) {axis = 0, group = 128} : f16[K, N]
+    %y = matmul(%x, %wd) : f16[M, N]
+    return %y
+  }
+}
+""",
+}
+DEFAULT_SHAPES = ",".join(f"{m}x{nk}" for nk in ("4096x4096", "14336x4096", "4096x14336") for m in (1, 8, 16)) + \
+    ",128x4096x4096"
+
+
+def tgc_time(tgc, tir, dims, runs, cache, env=None, inputs=None, out=None):
+    cmd = [tgc, "run", tir, "--device=cuda", "--time", "--repeat", str(runs + 1)]
+    for k, v in dims.items():
+        cmd += ["--dim", f"{k}={v}"]
+    for k, v in (inputs or {}).items():
+        cmd += ["--input", f"{k}={v}"]
+    if not inputs:
+        cmd += ["--random-inputs", "--seed", "1"]
+    if out:
+        cmd += ["--output", f"0={out}"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TGC_CACHE_DIR=cache, **(env or {})))
+    if r.returncode:
+        sys.exit(f"w4_gpu: {' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
+    m = re.search(r"replay median ([\d.]+) ms, min ([\d.]+) ms", r.stdout)
+    return float(m.group(1)), float(m.group(2))
+
+
+def program_kernels(tgc, tir, env=None):
+    r = subprocess.run([tgc, "-O2", tir, "--emit=cuda"], capture_output=True, text=True, env=dict(os.environ, **(env or {})))
+    return [line[9:].strip(" =") for line in r.stdout.splitlines() if line.startswith("// ===== ")]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tgc", default=os.path.join(ROOT, "build", "bin", "tgc"))
+    ap.add_argument("--shapes", default=DEFAULT_SHAPES)
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+    out = a.out or tempfile.mkdtemp(prefix="tgc-w4-gpu-")
+    os.makedirs(out, exist_ok=True)
+    cache = os.path.join(out, "kcache")
+    dev = torch.cuda.get_device_name()
+    big = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
+    big2 = torch.empty_like(big)
+    t_copy = gpu_models.cuda_time(lambda: big2.copy_(big), 20, spread=True)
+    copy_bw = 2 * big.numel() / (t_copy[0] * 1e-3)
+    del big, big2
+    print(f"copy bandwidth {copy_bw / 1e9:.0f} GB/s (1 GiB device-to-device, read + write)", flush=True)
+    rows = []
+    for shape in a.shapes.split(","):
+        M, N, K = (int(v) for v in shape.split("x"))
+        d = os.path.join(out, shape)
+        os.makedirs(d, exist_ok=True)
+        g = torch.Generator(device="cuda").manual_seed(0)
+        w16 = torch.randn(N, K, device="cuda", generator=g, dtype=torch.float16) * 0.05
+        wg = w16.float().reshape(N, K // GROUP, GROUP)
+        s = (wg.abs().amax(2) / 7).to(torch.float16)  # [N, K/G]
+        q = torch.clamp(torch.round(wg / s.float()[:, :, None]), -8, 7).to(torch.int8).reshape(N, K)
+        wdq = (q.float().reshape(N, K // GROUP, GROUP) * s.float()[:, :, None]).to(torch.float16).reshape(N, K)
+        save_file({"w": w16.cpu(), "q": q.cpu(), "s": s.t().contiguous().cpu()}, os.path.join(d, "w.safetensors"))
+        tirs = {}
+        for form, text in FORMS.items():
+            tirs[form] = os.path.join(d, form + ".tir")
+            with open(tirs[form], "w") as f:
+                f.write(text.replace("N, K]", f"{N}, {K}]").replace("K, N]", f"{K}, {N}]").replace("M, N]", f"M, {N}]")
+                        .replace("M, K]", f"M, {K}]").replace("G, N]", f"{K // GROUP}, {N}]"))
+        dims = {"M": M}
+        x16 = torch.randn(M, K, device="cuda", generator=g, dtype=torch.float16)
+        np.save(os.path.join(d, "x.npy"), x16.cpu().numpy())
+        t_w4 = tgc_time(a.tgc, tirs["int4w"], dims, a.runs, cache, inputs={"x": os.path.join(d, "x.npy")},
+                        out=os.path.join(d, "y.npy"))
+        want = (x16.double() @ wdq.double().t()).cpu().numpy()
+        got = np.load(os.path.join(d, "y.npy")).astype(np.float64)
+        relerr = float(np.linalg.norm(got - want) / np.linalg.norm(want))
+        t_gen = tgc_time(a.tgc, tirs["int4w"], dims, a.runs, cache + "-off", env={"TGC_W4": "off"})
+        t_f16 = tgc_time(a.tgc, tirs["fp16"], dims, a.runs, cache)
+        t_torch = gpu_models.cuda_time(lambda: x16 @ w16.t(), a.runs, spread=True)
+        wbytes = N * K / 2 + N * (K // GROUP) * 2
+        row = {"shape": shape, "M": M, "N": N, "K": K, "device": dev, "copy_GBps": copy_bw / 1e9,
+               "tgc_ms": {"fp16": t_f16, "int4w": t_w4, "int4w_general": t_gen}, "torch_fp16_ms": t_torch,
+               "relerr": relerr, "weight_GBps": wbytes / (t_w4[0] * 1e-3) / 1e9,
+               "programs": {"int4w": program_kernels(a.tgc, tirs["int4w"]),
+                            "int4w_general": program_kernels(a.tgc, tirs["int4w"], {"TGC_W4": "off"})}}
+        row["copy_fraction"] = row["weight_GBps"] / row["copy_GBps"]
+        rows.append(row)
+        print(f"{shape}: tgc fp16 {t_f16[0]*1e3:.1f} us, w4 {t_w4[0]*1e3:.1f} us ({t_f16[0]/t_w4[0]:.2f}x fp16, "
+              f"{row['weight_GBps']:.0f} GB/s = {row['copy_fraction']*100:.0f}% of copy), general {t_gen[0]*1e3:.1f} us, "
+              f"torch fp16 {t_torch[0]*1e3:.1f} us; relerr {relerr:.1e}", flush=True)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+    lines = [f"# int4 weight-only linear layers on {dev} (median of {a.runs}; copy bandwidth "
+             f"{rows[0]['copy_GBps']:.0f} GB/s)", "",
+             "| M x N x K | w4 us (min) | tgc fp16 us | w4 / tgc fp16 | w4 / torch fp16 | w4 / general path | "
+             "weights GB/s | of copy bw | relerr |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        t = r["tgc_ms"]
+        lines.append(f"| {r['shape']} | {t['int4w'][0]*1e3:.1f} ({t['int4w'][1]*1e3:.1f}) | {t['fp16'][0]*1e3:.1f} | "
+                     f"{t['fp16'][0] / t['int4w'][0]:.2f}x | {r['torch_fp16_ms'][0] / t['int4w'][0]:.2f}x | "
+                     f"{t['int4w_general'][0] / t['int4w'][0]:.2f}x | {r['weight_GBps']:.0f} | "
+                     f"{r['copy_fraction']*100:.0f}% | {r['relerr']:.1e} |")
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    bad = [r["shape"] for r in rows if not r["relerr"] < 1e-2]
+    if bad:
+        sys.exit(f"w4_gpu: the w4 layer differs from torch at {bad}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+//@ The int4 weight-only GEMM: y[m][n] = sum_k x[m][k] * (q[n][k] * s[k / GROUP][n]) (+ bias[n]), x and y f16, q
+//@ an i4 weight packed by tgc_rt_pack_w4 (runtime/quant.c), s f16 group scales -- the matmul that the quantize
+//@ pass's int4w mode leaves, matmul(x, dequantize(transpose(q), s) {axis = 0, group = GROUP}). A template:
+//@ codegen/cuda_w4.c expands it with tgc_cuda_expand after the kernel's heading comment and the kernel headers.
+//@
+//@ Work: a block computes MT m-tiles of 16 rows by NT n-tiles of 8 columns; its NW warps split K in spans of 128
+//@ (warp w takes spans w, w + NW, ...) and add their partial sums in shared memory. Per span a warp loads NT x 16
+//@ bytes per lane (one 512-byte block of packed weights per n-tile, coalesced) and prefetches the next span's;
+//@ each 16 x 8 tensor-core B fragment is made from 4 nibbles in registers: (nibbles | 0x6400) is the f16 1024 + u
+//@ for u = q + 8, so one subtraction of 1032 gives q exactly and one multiplication by the group's scale rounds
+//@ q * s to f16, as the reference's dequantize does. The x fragments come from global memory (L1): rows past M
+//@ read as 0 and m-tiles past M are skipped. Bytes: N K / 2 of weights (+ N K / GROUP * 2 of scales) once per
+//@ MT * 16 rows: a GEMV and small m stream the weights at a quarter of fp16's bytes.
+//@ Substitution points:
+//@   NAME, SYM_PARAMS   the kernel's symbol; ", long long s_<symbol>" for each symbol M uses
+//@   M, N, K, GROUP     x's rows (a C expression over the symbols) and the constant dims and group size
+//@   MT, NT             m-tiles and n-tiles per block
+//@ The flag `bias` adds bias[n] (f16) before the f16 store.
+#define MT @MT@
+#define NT @NT@
+#define NW 8 /* warps per block, splitting K */
+#define KDIM @K@
+#define NDIM @N@
+#define GROUP @GROUP@
+#define SPANS (KDIM / 128)
+
+#ifdef __CUDA_ARCH__
+/* c += a (16 x 16, row-major fragment) * b (16 x 8, column fragment), f16 in, f32 accumulate */
+__device__ __forceinline__ void tgc_mma16816(float *c, const unsigned *a, const unsigned *b) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+               "{%0, %1, %2, %3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+#endif
+
+/* Two offset-binary nibbles (bits 0..3 and 16..19 of W) times the scale pair S, as a half2 in a register. */
+__device__ __forceinline__ unsigned tgc_w4_pair(unsigned w, __half2 s) {
+  unsigned h = (w & 0x000f000fu) | 0x64006400u; /* 1024 + u, two halves */
+  __half2 v = *reinterpret_cast<__half2 *>(&h);
+  v = __hmul2(__hsub2(v, __half2half2(__ushort_as_half((unsigned short)0x6408u))), s); /* (u - 8) * s */
+  return *reinterpret_cast<unsigned *>(&v);
+}
+
+extern "C" __global__ void __launch_bounds__(NW * 32) @NAME@(const __half *__restrict__ x, const uint4 *__restrict__ w,
+    const __half *__restrict__ sc,
+//@ if bias
+    const __half *__restrict__ bias,
+//@ end
+    __half *__restrict__ out@SYM_PARAMS@, int *__restrict__ err) {
+  const long long M = @M@;
+  __shared__ float red[MT * 16 * NT * 8];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, tq = lane & 3;
+  const long long m0 = (long long)blockIdx.x * (MT * 16);
+  const int nt0 = blockIdx.y * NT;
+  for (int i = threadIdx.x; i < MT * 16 * NT * 8; i += NW * 32)
+    red[i] = 0.f;
+  const long long left = (M - m0 + 15) / 16;
+  const int mtiles = left < MT ? (int)left : MT;
+  float acc[MT][NT][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+    for (int t = 0; t < NT; t++)
+      acc[mt][t][0] = acc[mt][t][1] = acc[mt][t][2] = acc[mt][t][3] = 0.f;
+  uint4 cur[NT], nxt[NT];
+  if (warp < SPANS) {
+#pragma unroll
+    for (int t = 0; t < NT; t++)
+      cur[t] = w[((long long)(nt0 + t) * SPANS + warp) * 32 + lane];
+  }
+  for (int sp = warp; sp < SPANS; sp += NW) {
+    if (sp + NW < SPANS) {
+#pragma unroll
+      for (int t = 0; t < NT; t++)
+        nxt[t] = w[((long long)(nt0 + t) * SPANS + sp + NW) * 32 + lane];
+    }
+#pragma unroll
+    for (int kt = 0; kt < 8; kt++) {
+      const int k0 = sp * 128 + kt * 16;
+      unsigned b[NT][2];
+#pragma unroll
+      for (int t = 0; t < NT; t++) {
+        const unsigned word = (&cur[t].x)[kt >> 1] >> ((kt & 1) * 8);
+        const __half2 s = __half2half2(sc[(long long)(k0 / GROUP) * NDIM + (nt0 + t) * 8 + g]);
+        b[t][0] = tgc_w4_pair(word, s);
+        b[t][1] = tgc_w4_pair(word >> 4, s);
+      }
+#pragma unroll
+      for (int mt = 0; mt < MT; mt++) {
+        if (mt < mtiles) {
+          const long long r0 = m0 + mt * 16 + g, r1 = r0 + 8;
+          const unsigned *x0 = reinterpret_cast<const unsigned *>(x + r0 * KDIM + k0 + tq * 2);
+          const unsigned *x1 = reinterpret_cast<const unsigned *>(x + r1 * KDIM + k0 + tq * 2);
+          unsigned a[4];
+          a[0] = r0 < M ? x0[0] : 0u;
+          a[1] = r1 < M ? x1[0] : 0u;
+          a[2] = r0 < M ? x0[4] : 0u;
+          a[3] = r1 < M ? x1[4] : 0u;
+#pragma unroll
+          for (int t = 0; t < NT; t++)
+            tgc_mma16816(acc[mt][t], a, b[t]);
+        }
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < NT; t++)
+      cur[t] = nxt[t];
+  }
+  __syncthreads(); /* red is zero */
+#pragma unroll
+  for (int mt = 0; mt < MT; mt++)
+    if (mt < mtiles) {
+#pragma unroll
+      for (int t = 0; t < NT; t++)
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+          atomicAdd(&red[(mt * 16 + g + (i >> 1) * 8) * (NT * 8) + t * 8 + tq * 2 + (i & 1)], acc[mt][t][i]);
+    }
+  __syncthreads();
+  for (int i = threadIdx.x; i < MT * 16 * NT * 8; i += NW * 32) {
+    const long long m = m0 + i / (NT * 8);
+    const int n = nt0 * 8 + i % (NT * 8);
+    if (m < M) {
+      float v = red[i];
+//@ if bias
+      v += __half2float(bias[n]);
+//@ end
+      out[m * NDIM + n] = __float2half(v);
+    }
+  }
+}
