@@ -213,18 +213,34 @@ bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_valu
   if (fp8 && y != mmv) {
     /* the rescale: dequantize(acc) {scale = s} per tensor, of the product, to the chain's dtype */
     const tgc_op *dq = y->def && in_index(ins, nin, y) < 0 ? y->def : NULL;
-    ok = dq && dq->opcode == TGC_OP_DEQUANTIZE && dq->noperands == 1 && !tgc_op_attr(dq, "axis") &&
-         tgc_op_attr_int(dq, "zero_point", 0) == 0 && skip_reshapes(dq->operands[0].value, ins, nin) == mmv &&
-         y->type->dtype == edt;
-    if (ok) {
+    ok = dq && dq->opcode == TGC_OP_DEQUANTIZE && tgc_op_attr_int(dq, "zero_point", 0) == 0 &&
+         skip_reshapes(dq->operands[0].value, ins, nin) == mmv && y->type->dtype == edt;
+    if (ok && dq->noperands == 1 && !tgc_op_attr(dq, "axis")) {
       gm.alpha = tgc_op_attr_float(dq, "scale", 1.0);
       gm.dtype = edt;
+    } else if (ok && dq->noperands == 2 && tgc_op_attr(dq, "axis") && edt != TGC_DT_F32) {
+      /* per column (fold-qdq's sa * ws[n]): cuBLASLt's outer-vector scale, an f32[n] buffer */
+      const tgc_attr *ax = tgc_op_attr(dq, "axis");
+      const tgc_value *sv = dq->operands[1].value;
+      int si = in_index(ins, nin, sv);
+      ok = ax->kind == TGC_ATTR_INT && norm_axis(ax->u.i, y->type->rank) == y->type->rank - 1 && si >= 0 &&
+           sv->type->dtype == TGC_DT_F32 && sv->type->rank == 1 && tgc_dim_equal(sv->type->dims[0], gm.n) &&
+           !tgc_cuda_constant_def(outer[si]);
+      if (ok) {
+        gm.scale = outer[si];
+        gm.dtype = edt;
+      }
+    } else {
+      ok = false;
     }
   }
   if (fp8 && ok && gm.dtype == TGC_DT_F32 && gm.epilogue != TGC_CUDA_EPI_NONE)
     ok = false; /* cuBLASLt's fp8 bias and activation epilogues are measured with f16/bf16 results only */
   if (!ok) {
-    /* cuBLASLt computes the product alone; an epilogue kernel reads it */
+    /* cuBLASLt computes the product alone, unscaled; an epilogue kernel reads it */
+    gm.alpha = 1;
+    gm.dtype = dt;
+    gm.scale = NULL;
     gm.c = NULL;
     gm.bias = NULL;
     gm.epilogue = TGC_CUDA_EPI_NONE;

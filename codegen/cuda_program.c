@@ -307,6 +307,10 @@ void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out) {
                     tgc_cuda_epilogue_name(gm->epilogue));
       if (gm->alpha != 1)
         tgc_sb_printf(out, ", alpha %.9g", gm->alpha);
+      if (gm->scale) {
+        tgc_sb_puts(out, ", scale = ");
+        print_value(out, gm->scale);
+      }
       if (gm->ldd)
         tgc_sb_printf(out, ", padded to n %lld (16-byte rows; B gets zero rows)", (long long)gm->ldd);
       if (gm->bias) {
@@ -368,8 +372,8 @@ tgc_cuda_buffer *tgc_cuda_buffers(const tgc_cuda_module *cm, uint32_t *n) {
     const tgc_cuda_step *st = &cm->steps[s];
     if (st->gemm) {
       const tgc_cuda_gemm *g = &cm->gemms[st->index];
-      const tgc_value *vs[5] = {g->a, g->b, g->c, g->bias, g->d};
-      for (int j = 0; j < 5; j++)
+      const tgc_value *vs[6] = {g->a, g->b, g->c, g->bias, g->scale, g->d};
+      for (int j = 0; j < 6; j++)
         if (vs[j])
           use_buffer(&bs, n, &cap, vs[j], (int)s);
       int64_t gn, gk;

@@ -194,6 +194,7 @@ static void convert_cuda(builder *b, const tgc_cuda_module *cm) {
     o->dtype = g->dtype;
     o->ab_dtype = g->ab_dtype;
     o->alpha = g->alpha;
+    o->scale = g->scale ? buffer_of(b, g->scale) : TGC_RT_NONE;
     o->ldd = g->ldd;
     o->loc = loc_str(b, g->op->loc);
   }

@@ -34,6 +34,8 @@ enum {
   COMPUTE_32F = 68, COMPUTE_64F = 70, COMPUTE_32I = 72,   /* cublasComputeType_t */
   OP_N = 0, OP_T = 1,                                     /* cublasOperation_t */
   DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_EPILOGUE = 7, DESC_BIAS_POINTER = 8, DESC_BIAS_DATA_TYPE = 26,
+  DESC_A_SCALE_POINTER = 17, DESC_B_SCALE_POINTER = 18, DESC_A_SCALE_MODE = 31, DESC_B_SCALE_MODE = 32,
+  SCALE_OUTER_VEC_32F = 3,                                /* cublasLtMatmulMatrixScale_t */
   LAYOUT_BATCH_COUNT = 5, LAYOUT_STRIDED_BATCH_OFFSET = 6,
   PREF_MAX_WORKSPACE_BYTES = 1,
   EPI_DEFAULT = 1, EPI_RELU = 2, EPI_BIAS = 4, EPI_GELU = 32,
@@ -162,7 +164,7 @@ static int cuda_type(tgc_dtype dt) {
 static bool same_shape(const tgc_rt_gemm *x, const tgc_rt_gemm *y) {
   return x->dtype == y->dtype && x->ab_dtype == y->ab_dtype && x->trans_a == y->trans_a && x->trans_b == y->trans_b && x->batch_a == y->batch_a &&
          x->batch_b == y->batch_b && x->batch == y->batch && x->m == y->m && x->n == y->n && x->k == y->k &&
-         x->epilogue == y->epilogue && (x->c != 0) == (y->c != 0) && x->ldd == y->ldd;
+         x->epilogue == y->epilogue && (x->c != 0) == (y->c != 0) && x->ldd == y->ldd && (x->scale != 0) == (y->scale != 0);
 }
 
 /* A column-major ROWS x COLS layout with leading dimension LD (0: ROWS). */
@@ -183,7 +185,8 @@ static int layout(tgc_rt_blas *b, cublasLtMatrixLayout_t *l, int type, int64_t r
 static int make_plan(tgc_rt_blas *b, const tgc_rt_gemm *g, plan *p, tgc_rt_err *err) {
   memset(p, 0, sizeof *p);
   p->key = *g;
-  p->key.a = p->key.b = p->key.bias = p->key.d = 0;
+  p->key.a = p->key.b = p->key.bias = p->key.d = p->key.ones = 0;
+  p->key.scale = g->scale ? 1 : 0;
   p->key.c = g->c ? 1 : 0;
   int type = cuda_type(g->dtype), abtype = cuda_type(g->ab_dtype);
   bool dbl = g->dtype == TGC_DT_F64, i32 = g->dtype == TGC_DT_I32;
@@ -210,6 +213,12 @@ static int make_plan(tgc_rt_blas *b, const tgc_rt_gemm *g, plan *p, tgc_rt_err *
            ? (s = b->desc_set(p->desc, DESC_BIAS_DATA_TYPE, &btype, sizeof btype))
            : 0))
     return blas_error(b, err, "cublasLtMatmulDescSetAttribute", s);
+  /* a per-column scale: cuBLASLt's outer-vector mode, its first matrix (our B: n) scaled by SCALE, the second (our
+   * A: m) by ONES */
+  int32_t outer = SCALE_OUTER_VEC_32F;
+  if (g->scale && ((s = b->desc_set(p->desc, DESC_A_SCALE_MODE, &outer, sizeof outer)) ||
+                   (s = b->desc_set(p->desc, DESC_B_SCALE_MODE, &outer, sizeof outer))))
+    return blas_error(b, err, "cublasLtMatmulDescSetAttribute(outer-vector scale mode)", s);
   int64_t ldd = g->ldd ? g->ldd : g->n;
   if (layout(b, &p->la, abtype, g->trans_b ? g->k : g->n, g->trans_b ? g->n : g->k, 0, g->batch,
              g->batch_b ? g->k * g->n : 0, err) ||
@@ -298,6 +307,13 @@ int tgc_rt_blas_gemm(tgc_rt_blas *b, const tgc_rt_gemm *g, tgc_rt_err *err) {
     cublasStatus_t s = b->desc_set(p->desc, DESC_BIAS_POINTER, &g->bias, sizeof g->bias);
     if (s)
       return blas_error(b, err, "cublasLtMatmulDescSetAttribute(bias)", s);
+  }
+  if (g->scale) {
+    cublasStatus_t s = b->desc_set(p->desc, DESC_A_SCALE_POINTER, &g->scale, sizeof g->scale);
+    if (!s)
+      s = b->desc_set(p->desc, DESC_B_SCALE_POINTER, &g->ones, sizeof g->ones);
+    if (s)
+      return blas_error(b, err, "cublasLtMatmulDescSetAttribute(scale pointers)", s);
   }
   if (!p->tuned && !b->capturing && tune(b, p, g, err))
     return -1;

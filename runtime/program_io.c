@@ -236,6 +236,8 @@ static cJSON *j_program(const tgc_rt_program *p) {
       cJSON_AddStringToObject(e, "ab_dtype", tgc_dtype_name(g->ab_dtype));
     if (g->alpha != 1)
       cJSON_AddNumberToObject(e, "alpha", g->alpha);
+    if (g->scale != TGC_RT_NONE)
+      cJSON_AddItemToObject(e, "scale", j_int(g->scale)); /* optional: absent is none */
     cJSON_AddItemToObject(e, "ldd", j_int(g->ldd));
     cJSON_AddStringToObject(e, "loc", g->loc);
     cJSON_AddItemToArray(gs, e);
@@ -859,7 +861,8 @@ static int get_gemms(reader *r, const cJSON *j, tgc_rt_program *p) {
     return -1;
   tgc_rt_pgemm *gs = alloc_n(r, p->ngemms, sizeof *gs);
   static const char *const keys[] = {"a", "b", "c", "bias", "d", "trans_a", "trans_b", "batch_a", "batch_b", "batch",
-                                     "m", "n", "k", "epilogue", "dtype", "?ab_dtype", "?alpha", "ldd", "loc", NULL};
+                                     "m", "n", "k", "epilogue", "dtype", "?ab_dtype", "?alpha", "?scale", "ldd", "loc",
+                                     NULL};
   uint32_t i = 0;
   const cJSON *c;
   cJSON_ArrayForEach(c, j) {
@@ -895,6 +898,9 @@ static int get_gemms(reader *r, const cJSON *j, tgc_rt_program *p) {
         return fail(r, at, "alpha is not a number");
       g->alpha = cJSON_GetNumberValue(field(c, "alpha"));
     }
+    g->scale = TGC_RT_NONE;
+    if (field(c, "scale"))
+      GET("scale", get_u32(r, field(c, "scale"), t, &g->scale));
     GET("ldd", get_i64(r, field(c, "ldd"), t, &g->ldd));
     GET("loc", get_str(r, field(c, "loc"), t, false, &g->loc));
   }

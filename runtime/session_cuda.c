@@ -422,6 +422,33 @@ static int bind_steps(tgc_rt_session *s, instance *in, tgc_rt_err *err) {
     r->c = pg->c == TGC_RT_NONE ? 0 : in->ptr[pg->c];
     r->bias = pg->bias == TGC_RT_NONE ? 0 : in->ptr[pg->bias];
     r->d = in->ptr[pg->d];
+    r->scale = pg->scale == TGC_RT_NONE ? 0 : in->ptr[pg->scale];
+  }
+  /* the other operand's scale of cuBLASLt's outer-vector mode: m ones, one vector for every such GEMM */
+  int64_t ones = 0;
+  for (uint32_t g = 0; g < p->ngemms; g++)
+    if (in->gs[g].scale && in->gs[g].m > ones)
+      ones = in->gs[g].m;
+  if (ones > 0) {
+    if (ones > ((int64_t)1 << 40))
+      return tgc_rt_errorf(err, "error: a scaled GEMM has %lld rows, too many", (long long)ones);
+    float *host = malloc((size_t)ones * sizeof *host);
+    if (!host)
+      return tgc_rt_errorf(err, "out of host memory for %lld floats", (long long)ones);
+    for (int64_t i = 0; i < ones; i++)
+      host[i] = 1.0f;
+    tgc_rt_devptr d = 0;
+    int rc = tgc_rt_cuda_alloc(c->cuda, (size_t)ones * sizeof *host, &d, err);
+    if (rc == 0) {
+      in->own[in->nown++] = d;
+      rc = tgc_rt_cuda_upload_async(c->cuda, d, host, (size_t)ones * sizeof *host, err) || tgc_rt_cuda_sync(c->cuda, err);
+    }
+    free(host);
+    if (rc)
+      return -1;
+    for (uint32_t g = 0; g < p->ngemms; g++)
+      if (in->gs[g].scale)
+        in->gs[g].ones = d;
   }
   return 0;
 }
@@ -435,7 +462,7 @@ static int new_instance(tgc_rt_session *s, instance **out, tgc_rt_err *err) {
   memcpy(in->syms, s->syms, sizeof *in->syms * pl->nsyms);
   in->bytes = tgc_xcalloc(p->nbuffers + 1, sizeof *in->bytes);
   in->ptr = tgc_xcalloc(p->nbuffers + 1, sizeof *in->ptr);
-  in->own = tgc_xcalloc(p->nbuffers + 1, sizeof *in->own);
+  in->own = tgc_xcalloc(p->nbuffers + 2, sizeof *in->own); /* + the ones of outer-vector scales (bind_steps) */
   size_t *offsets = tgc_xcalloc(p->nbuffers + 1, sizeof *offsets);
   int rc = -1;
   for (uint32_t i = 0; i < p->nbuffers; i++) {

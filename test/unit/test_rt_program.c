@@ -209,7 +209,7 @@ static void same_program(const tgc_rt_program *a, const tgc_rt_program *b) {
     same_poly(&x->n, &y->n);
     same_poly(&x->k, &y->k);
     SAME(x->epilogue == y->epilogue && x->dtype == y->dtype && x->ldd == y->ldd && str_eq(x->loc, y->loc));
-    SAME(x->ab_dtype == y->ab_dtype && x->alpha == y->alpha);
+    SAME(x->ab_dtype == y->ab_dtype && x->alpha == y->alpha && x->scale == y->scale);
   }
   for (uint32_t i = 0; i < a->nsteps && i < b->nsteps; i++)
     SAME(a->steps[i].gemm == b->steps[i].gemm && a->steps[i].index == b->steps[i].index);
@@ -482,6 +482,13 @@ static void test_check(void) {
   g->bias = TGC_RT_NONE; /* an absent bias is fine */
   CHECK(tgc_rt_program_check(p, &err) == 0);
   g->bias = bias;
+
+  /* a per-column scale: only an fp8 GEMM's with an f16/bf16 result, an f32 vector */
+  g->scale = 0;
+  expect_check(p, "gemms[0]: a per-column scale is an fp8 GEMM's");
+  g->scale = p->nbuffers;
+  expect_check(p, "gemms[0].scale: buffer");
+  g->scale = TGC_RT_NONE;
 
   /* pack_w4: only an i4 param [N, K] of constant dims (N % 8, K % 128) */
   b[0].pack_w4 = true;
