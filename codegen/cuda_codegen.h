@@ -53,8 +53,8 @@ typedef struct tgc_cuda_gemm {
   tgc_cuda_epilogue epilogue;
   tgc_dtype dtype;    /* D's, C's and the bias's */
   double alpha;       /* D = alpha op(A) op(B) ...: 1, or an fp8 GEMM's per-tensor rescale */
-  const tgc_value *scale; /* or D[m][n] = scale[n] (op(A) op(B))[m][n] ...: an fp8 GEMM's per-column rescale (f32[n]),
-                           * cuBLASLt's outer-vector scale; NULL when none */
+  const tgc_value *scale; /* or D[m][n] = alpha scale[n] (op(A) op(B))[m][n] ...: an fp8 GEMM's per-column rescale
+                           * (f32[n]) through cuBLASLt's outer-vector scales; NULL when none */
   tgc_dtype ab_dtype; /* A's and B's (always set): dtype, or i8 (D i32, exact) or f8e4m3 (D f32, f16 or bf16) -- a quantized
                        * contraction, which cuBLASLt computes as a "TN" GEMM only: trans_b, not trans_a */
   /* D's row pitch in elements when it is padded, else 0 (rows of n). A GEMM whose n is not a multiple of 16

@@ -6,6 +6,8 @@
  * and n are multiples of 16; their rescale, bias, activation and the next quantize are the epilogue kernel's. */
 #include "cuda_internal.h"
 
+#include <math.h>
+
 const char *tgc_cuda_epilogue_name(tgc_cuda_epilogue e) {
   switch (e) {
   case TGC_CUDA_EPI_NONE: return "none";
@@ -219,15 +221,30 @@ bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_valu
       gm.alpha = tgc_op_attr_float(dq, "scale", 1.0);
       gm.dtype = edt;
     } else if (ok && dq->noperands == 2 && tgc_op_attr(dq, "axis") && edt != TGC_DT_F32) {
-      /* per column (fold-qdq's sa * ws[n]): cuBLASLt's outer-vector scale, an f32[n] buffer */
+      /* per column, by a buffer ws (f32[n]) or fold-qdq's mul(ws, sa) with sa a scalar constant: cuBLASLt's
+       * outer-vector scales, ws for the columns and sa for the rows */
       const tgc_attr *ax = tgc_op_attr(dq, "axis");
       const tgc_value *sv = dq->operands[1].value;
+      double factor = 1;
+      if (in_index(ins, nin, sv) < 0 && sv->def && sv->def->opcode == TGC_OP_MUL)
+        for (uint32_t s = 0; s < 2; s++) {
+          const tgc_value *c = sv->def->operands[1 - s].value;
+          int ci = in_index(ins, nin, c);
+          const tgc_op *k = ci >= 0 ? tgc_cuda_constant_def(outer[ci]) : c->def && c->def->opcode == TGC_OP_CONSTANT ? c->def : NULL;
+          const tgc_attr *v = k ? tgc_op_attr(k, "value") : NULL;
+          if (v && (v->kind == TGC_ATTR_FLOAT || v->kind == TGC_ATTR_INT) && c->type && c->type->rank == 0) {
+            factor = tgc_op_attr_float(k, "value", 1.0);
+            sv = sv->def->operands[s].value;
+            break;
+          }
+        }
       int si = in_index(ins, nin, sv);
       ok = ax->kind == TGC_ATTR_INT && norm_axis(ax->u.i, y->type->rank) == y->type->rank - 1 && si >= 0 &&
            sv->type->dtype == TGC_DT_F32 && sv->type->rank == 1 && tgc_dim_equal(sv->type->dims[0], gm.n) &&
-           !tgc_cuda_constant_def(outer[si]);
+           !tgc_cuda_constant_def(outer[si]) && isfinite(factor) && factor != 0;
       if (ok) {
         gm.scale = outer[si];
+        gm.alpha = factor;
         gm.dtype = edt;
       }
     } else {

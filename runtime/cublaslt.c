@@ -185,7 +185,7 @@ static int layout(tgc_rt_blas *b, cublasLtMatrixLayout_t *l, int type, int64_t r
 static int make_plan(tgc_rt_blas *b, const tgc_rt_gemm *g, plan *p, tgc_rt_err *err) {
   memset(p, 0, sizeof *p);
   p->key = *g;
-  p->key.a = p->key.b = p->key.bias = p->key.d = p->key.ones = 0;
+  p->key.a = p->key.b = p->key.bias = p->key.d = p->key.rows = 0;
   p->key.scale = g->scale ? 1 : 0;
   p->key.c = g->c ? 1 : 0;
   int type = cuda_type(g->dtype), abtype = cuda_type(g->ab_dtype);
@@ -214,7 +214,7 @@ static int make_plan(tgc_rt_blas *b, const tgc_rt_gemm *g, plan *p, tgc_rt_err *
            : 0))
     return blas_error(b, err, "cublasLtMatmulDescSetAttribute", s);
   /* a per-column scale: cuBLASLt's outer-vector mode, its first matrix (our B: n) scaled by SCALE, the second (our
-   * A: m) by ONES */
+   * A: m) by ROWS */
   int32_t outer = SCALE_OUTER_VEC_32F;
   if (g->scale && ((s = b->desc_set(p->desc, DESC_A_SCALE_MODE, &outer, sizeof outer)) ||
                    (s = b->desc_set(p->desc, DESC_B_SCALE_MODE, &outer, sizeof outer))))
@@ -246,7 +246,7 @@ static int make_plan(tgc_rt_blas *b, const tgc_rt_gemm *g, plan *p, tgc_rt_err *
 }
 
 static cublasStatus_t run(tgc_rt_blas *b, const plan *p, const cublasLtMatmulAlgo_t *algo, const tgc_rt_gemm *g) {
-  float one = 1, zero = 0, af = (float)g->alpha;
+  float one = 1, zero = 0, af = g->scale ? 1.0f : (float)g->alpha; /* with outer-vector scales: in ROWS */
   double oned = 1, zerod = 0, ad = g->alpha;
   int32_t onei = 1, zeroi = 0;
   bool dbl = g->dtype == TGC_DT_F64, i32 = g->dtype == TGC_DT_I32;
@@ -311,7 +311,7 @@ int tgc_rt_blas_gemm(tgc_rt_blas *b, const tgc_rt_gemm *g, tgc_rt_err *err) {
   if (g->scale) {
     cublasStatus_t s = b->desc_set(p->desc, DESC_A_SCALE_POINTER, &g->scale, sizeof g->scale);
     if (!s)
-      s = b->desc_set(p->desc, DESC_B_SCALE_POINTER, &g->ones, sizeof g->ones);
+      s = b->desc_set(p->desc, DESC_B_SCALE_POINTER, &g->rows, sizeof g->rows);
     if (s)
       return blas_error(b, err, "cublasLtMatmulDescSetAttribute(scale pointers)", s);
   }

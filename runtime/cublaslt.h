@@ -26,9 +26,9 @@ typedef struct tgc_rt_gemm {
    * n multiples of 16 (checked by codegen), no epilogue. */
   tgc_dtype ab_dtype;
   double alpha; /* D = alpha op(A) op(B) + ...: 1, or an fp8 GEMM's rescale (i8 GEMMs: 1 only) */
-  /* or, fp8 with an f16/bf16 D: D[m][n] = epi(scale[n] (op(A) op(B))[m][n] + bias[n]), scale f32[n] on the device
-   * (cuBLASLt's outer-vector scale mode; ONES is m floats of 1, the mode's scale of the other operand); 0: none */
-  tgc_rt_devptr scale, ones;
+  /* or, fp8 with an f16/bf16 D: D[m][n] = epi(rows[m] scale[n] (op(A) op(B))[m][n] + bias[n]), f32 vectors on the
+   * device (cuBLASLt's outer-vector scale mode; the session fills ROWS with alpha); 0: none */
+  tgc_rt_devptr scale, rows;
   bool trans_a, trans_b, batch_a, batch_b;
   int64_t batch, m, n, k;
   tgc_rt_epilogue epilogue;

@@ -369,9 +369,9 @@ static int check_cuda(const tgc_rt_program *p, tgc_rt_err *err) {
       if (check_buffer_index(g->scale, p->nbuffers, false, t, err))
         return -1;
       const tgc_rt_type *st = &p->buffers[g->scale].type;
-      if (!f8 || g->dtype == TGC_DT_F32 || g->alpha != 1 || st->dtype != TGC_DT_F32 || st->rank != 1)
-        return tgc_rt_errorf(err, "%s: a per-column scale is an fp8 GEMM's with an f16 or bf16 result and alpha 1, "
-                             "an f32 vector", at);
+      if (!f8 || g->dtype == TGC_DT_F32 || g->alpha == 0 || st->dtype != TGC_DT_F32 || st->rank != 1)
+        return tgc_rt_errorf(err, "%s: a per-column scale is an fp8 GEMM's with an f16 or bf16 result and a nonzero "
+                             "alpha, an f32 vector", at);
     }
     if (g->ldd < 0)
       return tgc_rt_errorf(err, "%s: ldd %lld", at, (long long)g->ldd);

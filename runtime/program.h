@@ -73,7 +73,8 @@ typedef struct tgc_rt_pgemm {
   tgc_dtype dtype;
   tgc_dtype ab_dtype; /* A's and B's dtype: dtype, or i8 / f8e4m3 (a quantized contraction; see tgc_rt_gemm) */
   double alpha;       /* the product's factor: 1, or an fp8 GEMM's per-tensor rescale */
-  uint32_t scale;     /* an fp8 GEMM's per-column rescale, f32[n] (cuBLASLt's outer-vector scale), or TGC_RT_NONE */
+  uint32_t scale;     /* or TGC_RT_NONE; an fp8 GEMM's per-column rescale: the product times alpha scale[n], scale
+                       * f32[n] (cuBLASLt's outer-vector scales) */
   int64_t ldd;     /* D's padded row pitch in elements, else 0 (then n is computed as ldd: see codegen/cuda_codegen.h) */
   const char *loc; /* "file:line:col" of the matmul (or its fusion) */
 } tgc_rt_pgemm;

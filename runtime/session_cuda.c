@@ -424,31 +424,27 @@ static int bind_steps(tgc_rt_session *s, instance *in, tgc_rt_err *err) {
     r->d = in->ptr[pg->d];
     r->scale = pg->scale == TGC_RT_NONE ? 0 : in->ptr[pg->scale];
   }
-  /* the other operand's scale of cuBLASLt's outer-vector mode: m ones, one vector for every such GEMM */
-  int64_t ones = 0;
-  for (uint32_t g = 0; g < p->ngemms; g++)
-    if (in->gs[g].scale && in->gs[g].m > ones)
-      ones = in->gs[g].m;
-  if (ones > 0) {
-    if (ones > ((int64_t)1 << 40))
-      return tgc_rt_errorf(err, "error: a scaled GEMM has %lld rows, too many", (long long)ones);
-    float *host = malloc((size_t)ones * sizeof *host);
+  /* the rows' scale of cuBLASLt's outer-vector mode: m copies of alpha, a vector per such GEMM */
+  for (uint32_t g = 0; g < p->ngemms; g++) {
+    tgc_rt_gemm *r = &in->gs[g];
+    if (!r->scale || r->m <= 0)
+      continue;
+    if (r->m > ((int64_t)1 << 40))
+      return tgc_rt_errorf(err, "%s: error: 'matmul': %lld rows, too many", p->gemms[g].loc, (long long)r->m);
+    float *host = malloc((size_t)r->m * sizeof *host);
     if (!host)
-      return tgc_rt_errorf(err, "out of host memory for %lld floats", (long long)ones);
-    for (int64_t i = 0; i < ones; i++)
-      host[i] = 1.0f;
-    tgc_rt_devptr d = 0;
-    int rc = tgc_rt_cuda_alloc(c->cuda, (size_t)ones * sizeof *host, &d, err);
+      return tgc_rt_errorf(err, "out of host memory for %lld floats", (long long)r->m);
+    for (int64_t i = 0; i < r->m; i++)
+      host[i] = (float)r->alpha;
+    int rc = tgc_rt_cuda_alloc(c->cuda, (size_t)r->m * sizeof *host, &r->rows, err);
     if (rc == 0) {
-      in->own[in->nown++] = d;
-      rc = tgc_rt_cuda_upload_async(c->cuda, d, host, (size_t)ones * sizeof *host, err) || tgc_rt_cuda_sync(c->cuda, err);
+      in->own[in->nown++] = r->rows;
+      rc = tgc_rt_cuda_upload_async(c->cuda, r->rows, host, (size_t)r->m * sizeof *host, err) ||
+           tgc_rt_cuda_sync(c->cuda, err);
     }
     free(host);
     if (rc)
       return -1;
-    for (uint32_t g = 0; g < p->ngemms; g++)
-      if (in->gs[g].scale)
-        in->gs[g].ones = d;
   }
   return 0;
 }
@@ -462,7 +458,7 @@ static int new_instance(tgc_rt_session *s, instance **out, tgc_rt_err *err) {
   memcpy(in->syms, s->syms, sizeof *in->syms * pl->nsyms);
   in->bytes = tgc_xcalloc(p->nbuffers + 1, sizeof *in->bytes);
   in->ptr = tgc_xcalloc(p->nbuffers + 1, sizeof *in->ptr);
-  in->own = tgc_xcalloc(p->nbuffers + 2, sizeof *in->own); /* + the ones of outer-vector scales (bind_steps) */
+  in->own = tgc_xcalloc(p->nbuffers + p->ngemms + 1, sizeof *in->own); /* + outer-vector row scales (bind_steps) */
   size_t *offsets = tgc_xcalloc(p->nbuffers + 1, sizeof *offsets);
   int rc = -1;
   for (uint32_t i = 0; i < p->nbuffers; i++) {
