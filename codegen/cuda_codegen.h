@@ -66,9 +66,18 @@ typedef struct tgc_cuda_gemm {
   int64_t ldd;
 } tgc_cuda_gemm;
 
+typedef enum {
+  TGC_CUDA_ALWAYS,
+  TGC_CUDA_WHEN_LE, /* the step runs when WHEN <= LIMIT at the bound sizes */
+  TGC_CUDA_WHEN_GT, /* ... when WHEN > LIMIT: the other of two alternatives */
+} tgc_cuda_when;
+
 typedef struct tgc_cuda_step {
   bool gemm;
   uint32_t index; /* into kernels or gemms */
+  tgc_cuda_when when;
+  const tgc_dim *when_dim; /* WHEN's dim (a polynomial over the symbols) */
+  int64_t limit;
 } tgc_cuda_step;
 
 typedef struct tgc_cuda_module {
@@ -120,8 +129,8 @@ typedef struct tgc_cuda_buffer {
   int first, last;
   int64_t pitch; /* elements per row in memory when the rows are padded (a GEMM's D, see ldd), else 0 */
   int64_t tail;  /* elements of zeros after the value (a weight padded for a GEMM, see ldd) */
-  bool pack_w4;  /* an i4 weight the w4 GEMM kernel reads (kind "w4gemm", its second argument), uploaded in
-                  * its order (tgc_rt_pack_w4); no other kernel reads it */
+  bool pack_w4;  /* an i4 weight the w4 kernels read (kind "w4gemm", its second argument, or "w4dequant", its
+                  * first), uploaded in their order (tgc_rt_pack_w4); no other kernel reads it */
 } tgc_cuda_buffer;
 
 /* The buffers the program's steps and results touch, in order of first use (*N of them; the caller frees the

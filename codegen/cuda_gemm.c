@@ -115,12 +115,35 @@ static bool same_numel(tgc_arena *a, const tgc_type *x, const tgc_type *y) {
 
 /* A matmul launch (a gemm_epilogue fusion, or one matmul) as a cuBLASLt call with what of its epilogue
  * cuBLASLt computes exactly, and an epilogue kernel for the rest. */
+static bool gen_general(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value *const *ins,
+                        const tgc_value *const *outer, uint32_t nin, const tgc_value *result);
+
 bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value *const *ins,
                        const tgc_value *const *outer, uint32_t nin, const tgc_value *result) {
-  tgc_arena *ar = &g->m->arena;
-  int w4 = tgc_cuda_try_w4(g, mm, root, ins, outer, nin, result);
-  if (w4)
+  const tgc_dim *rows = NULL;
+  uint32_t s0 = g->cm->nsteps;
+  int w4 = tgc_cuda_try_w4(g, mm, root, ins, outer, nin, result, &rows);
+  if (w4 < 0 || (w4 > 0 && !rows))
     return w4 > 0;
+  if (w4 > 0) {
+    /* the w4 kernel for up to TGC_CUDA_W4_MAX_ROWS rows, the general path above: chosen at the bound sizes */
+    uint32_t s1 = g->cm->nsteps;
+    if (!gen_general(g, mm, root, ins, outer, nin, result))
+      return false;
+    for (uint32_t s = s0; s < g->cm->nsteps; s++) {
+      g->cm->steps[s].when = s < s1 ? TGC_CUDA_WHEN_LE : TGC_CUDA_WHEN_GT;
+      g->cm->steps[s].when_dim = rows;
+      g->cm->steps[s].limit = TGC_CUDA_W4_MAX_ROWS;
+    }
+    return true;
+  }
+  return gen_general(g, mm, root, ins, outer, nin, result);
+}
+
+/* The matmul as cuBLASLt GEMMs (or the pointwise kernel when it returns false before emitting anything). */
+static bool gen_general(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value *const *ins,
+                        const tgc_value *const *outer, uint32_t nin, const tgc_value *result) {
+  tgc_arena *ar = &g->m->arena;
   const tgc_value *av = mm->operands[0].value, *bv = mm->operands[1].value, *mmv = &mm->results[0];
   const tgc_type *at = av->type, *bt = bv->type, *ot = mmv->type;
   tgc_dtype dt = ot->dtype;
@@ -142,9 +165,12 @@ bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_valu
     if (quant_gemm_unsupported(&probe))
       return false;
   }
-  const tgc_type *ast, *bst;
+  const tgc_type *ast, *bst = bt;
   gm.a = gemm_operand(g, av, ins, outer, nin, &gm.trans_a, &ast);
-  gm.b = gm.a ? gemm_operand(g, bv, ins, outer, nin, &gm.trans_b, &bst) : NULL;
+  if (gm.a && (gm.b = tgc_cuda_w4_dequant(g, mm, ins, outer, nin)))
+    gm.trans_b = true; /* a packed int4 weight, dequantized [n][k] */
+  else
+    gm.b = gm.a ? gemm_operand(g, bv, ins, outer, nin, &gm.trans_b, &bst) : NULL;
   if (!gm.a || !gm.b)
     return false;
   gm.k = at->dims[at->rank - 1];
@@ -267,7 +293,7 @@ bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_valu
   cm->gemms = tgc_arena_grow(ar, cm->gemms, cm->ngemms, cm->ngemms + 1, sizeof *cm->gemms);
   cm->gemms[cm->ngemms] = gm;
   cm->steps = tgc_arena_grow(ar, cm->steps, cm->nsteps, cm->nsteps + 1, sizeof *cm->steps);
-  cm->steps[cm->nsteps++] = (tgc_cuda_step){true, cm->ngemms++};
+  cm->steps[cm->nsteps++] = (tgc_cuda_step){true, cm->ngemms++, TGC_CUDA_ALWAYS, NULL, 0};
   if (ok)
     return true;
   return tgc_cuda_epilogue_kernel(g, mmv, root, ins, outer, nin, result);

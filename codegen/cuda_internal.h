@@ -196,9 +196,17 @@ bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_valu
 /* ---- cuda_w4.c: the int4 weight-only GEMM ---- */
 
 /* MM (in the launch being generated) as the w4 GEMM kernel when it has that form: 1 when generated, 0 when it
- * does not apply (the caller's general path runs), -1 on an error (g->why). */
+ * does not apply (the caller's general path runs), -1 on an error (g->why). The kernel is for small m (it reads
+ * the weight once per 64 rows): when m is a constant above TGC_CUDA_W4_MAX_ROWS it does not apply, and when m is
+ * symbolic *ROWS is set to its dim: the caller emits the general path too and runs one of the two by m. */
+#define TGC_CUDA_W4_MAX_ROWS 128
 int tgc_cuda_try_w4(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value *const *ins,
-                    const tgc_value *const *outer, uint32_t nin, const tgc_value *result);
+                    const tgc_value *const *outer, uint32_t nin, const tgc_value *result, const tgc_dim **rows);
+/* When MM's weight is a packed w4 weight (every use of it is, so its buffer holds the packed order): a w4dequant
+ * kernel writing the f16 weight to the temporary of MM's operand, stored transposed ([N][K], for cuBLASLt's "TN"),
+ * which it returns; NULL when MM's weight is not packed. */
+const tgc_value *tgc_cuda_w4_dequant(gen *g, const tgc_op *mm, tgc_value *const *ins, const tgc_value *const *outer,
+                                     uint32_t nin);
 /* The template codegen/kernels/w4gemm.cuh, embedded at build time. */
 extern const char tgc_cuda_w4gemm_cuh[];
 

@@ -24,7 +24,7 @@ tgc_cuda_kernel *tgc_cuda_add_kernel(gen *g, const char *kind, const char *sourc
   k->nsyms = e->nsyms;
   k->code = g->n + 1;
   cm->steps = tgc_arena_grow(&g->m->arena, cm->steps, cm->nsteps, cm->nsteps + 1, sizeof *cm->steps);
-  cm->steps[cm->nsteps++] = (tgc_cuda_step){false, cm->nkernels};
+  cm->steps[cm->nsteps++] = (tgc_cuda_step){false, cm->nkernels, TGC_CUDA_ALWAYS, NULL, 0};
   return &cm->kernels[cm->nkernels++];
 }
 
@@ -115,8 +115,8 @@ static bool read_in_program(const tgc_cuda_module *cm, const tgc_value *v, uint3
     const tgc_cuda_step *st = &cm->steps[s];
     if (st->gemm) {
       const tgc_cuda_gemm *g = &cm->gemms[st->index];
-      const tgc_value *vs[5] = {g->a, g->b, g->c, g->bias, st->index == gi ? NULL : g->d};
-      for (int j = 0; j < 5; j++)
+      const tgc_value *vs[6] = {g->a, g->b, g->c, g->bias, g->scale, st->index == gi ? NULL : g->d};
+      for (int j = 0; j < 6; j++)
         if (vs[j] && tgc_value_storage(vs[j]) == v)
           return true;
     } else {
@@ -278,6 +278,15 @@ static void print_value(tgc_strbuf *out, const tgc_value *v) {
     tgc_sb_puts(out, "%<unnamed>");
 }
 
+/* ", when M <= 128": a step that runs at some sizes only. */
+static void print_when(tgc_strbuf *out, const tgc_cuda_step *st) {
+  if (st->when == TGC_CUDA_ALWAYS)
+    return;
+  tgc_sb_puts(out, ", when ");
+  print_dim(out, st->when_dim);
+  tgc_sb_printf(out, " %s %lld", st->when == TGC_CUDA_WHEN_LE ? "<=" : ">", (long long)st->limit);
+}
+
 void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out) {
   tgc_sb_printf(out, "// CUDA program: %u steps (%u kernels, %u cuBLASLt GEMMs)\n", cm->nsteps, cm->nkernels, cm->ngemms);
   for (uint32_t s = 0; s < cm->nsteps; s++) {
@@ -285,10 +294,12 @@ void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out) {
     if (st->gemm) {
       const tgc_cuda_gemm *gm = &cm->gemms[st->index];
       if (gm->ab_dtype != gm->dtype)
-        tgc_sb_printf(out, "// ===== gemm %u: cuBLASLt, %s x %s -> %s =====\n// D = ", st->index,
-                      tgc_dtype_name(gm->ab_dtype), tgc_dtype_name(gm->ab_dtype), tgc_dtype_name(gm->dtype));
+        tgc_sb_printf(out, "// ===== gemm %u: cuBLASLt, %s x %s -> %s", st->index, tgc_dtype_name(gm->ab_dtype),
+                      tgc_dtype_name(gm->ab_dtype), tgc_dtype_name(gm->dtype));
       else
-        tgc_sb_printf(out, "// ===== gemm %u: cuBLASLt, %s =====\n// D = ", st->index, tgc_dtype_name(gm->dtype));
+        tgc_sb_printf(out, "// ===== gemm %u: cuBLASLt, %s", st->index, tgc_dtype_name(gm->dtype));
+      print_when(out, st);
+      tgc_sb_puts(out, " =====\n// D = ");
       print_value(out, gm->d);
       tgc_sb_puts(out, " [batch ");
       print_dim(out, gm->batch);
@@ -328,7 +339,9 @@ void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out) {
       continue;
     }
     const tgc_cuda_kernel *k = &cm->kernels[st->index];
-    tgc_sb_printf(out, "// ===== kernel %s (%s) =====\n", k->name, k->kind);
+    tgc_sb_printf(out, "// ===== kernel %s (%s)", k->name, k->kind);
+    print_when(out, st);
+    tgc_sb_puts(out, " =====\n");
     tgc_sb_puts(out, k->source);
     tgc_sb_putc(out, '\n');
   }
@@ -388,10 +401,10 @@ tgc_cuda_buffer *tgc_cuda_buffers(const tgc_cuda_module *cm, uint32_t *n) {
       const tgc_cuda_kernel *k = &cm->kernels[st->index];
       for (uint32_t j = 0; j < k->nargs; j++)
         use_buffer(&bs, n, &cap, k->args[j], (int)s);
-      if (strcmp(k->kind, "w4gemm") == 0)
-        for (uint32_t i = 0; i < *n; i++)
-          if (bs[i].v == tgc_value_storage(k->args[1]))
-            bs[i].pack_w4 = true;
+      bool w4 = strcmp(k->kind, "w4gemm") == 0, w4d = strcmp(k->kind, "w4dequant") == 0;
+      for (uint32_t i = 0; (w4 || w4d) && i < *n; i++)
+        if (bs[i].v == tgc_value_storage(k->args[w4 ? 1 : 0]))
+          bs[i].pack_w4 = true;
     }
   }
   const tgc_op *ret = cm->func ? cm->func->body->last : NULL;

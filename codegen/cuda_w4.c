@@ -79,19 +79,83 @@ static bool only_w4_uses(const tgc_value *q) {
   return q->uses != NULL;
 }
 
+/* The launch's matmul MM reads a packed w4 weight: its form, q a param, every use of q such a weight. */
+static bool w4_applies(const tgc_op *mm, tgc_value *const *ins, const tgc_value *const *outer, uint32_t nin,
+                       w4_form *f, int *qi, int *si) {
+  if (getenv("TGC_W4") && strcmp(getenv("TGC_W4"), "off") == 0) /* the dequantize + cuBLASLt path, to compare */
+    return false;
+  if (!match(mm, f))
+    return false;
+  *qi = in_index(ins, nin, f->q);
+  *si = in_index(ins, nin, f->s);
+  return *qi >= 0 && *si >= 0 && outer[*qi]->def && outer[*qi]->def->opcode == TGC_OP_PARAM &&
+         only_w4_uses(outer[*qi]);
+}
+
+/* The template expanded for F, as kernel KIND ("w4gemm" or "w4dequant") of the launch, M rows (w4gemm). */
+static tgc_cuda_kernel *emit(gen *g, const char *kind, const w4_form *f, const tgc_dim *mdim, bool bias,
+                             const tgc_value **args, uint32_t na) {
+  tgc_arena *ar = &g->m->arena;
+  emitter e;
+  memset(&e, 0, sizeof e);
+  e.m = g->m;
+  const char *mexpr = mdim ? tgc_cuda_dim_str(&e, mdim) : "0";
+  int nt = f->n % 16 == 0 ? 2 : 1;
+  char name[96], n_s[24], k_s[24], g_s[24], mt_s[8], nt_s[8];
+  tgc_cuda_kernel_name(g, name, sizeof name, kind);
+  snprintf(n_s, sizeof n_s, "%lld", (long long)f->n);
+  snprintf(k_s, sizeof k_s, "%lld", (long long)f->k);
+  snprintf(g_s, sizeof g_s, "%lld", (long long)f->group);
+  snprintf(mt_s, sizeof mt_s, "%d", W4_MT);
+  snprintf(nt_s, sizeof nt_s, "%d", nt);
+  tgc_strbuf src, sym_params;
+  tgc_sb_init(&src);
+  tgc_sb_init(&sym_params);
+  tgc_sb_puts(&sym_params, "");
+  for (uint32_t i = 0; i < e.nsyms; i++)
+    tgc_sb_printf(&sym_params, ", long long s_%s", e.syms[i]->name);
+  bool dequant = strcmp(kind, "w4dequant") == 0;
+  const tgc_cuda_tflag flags[] = {{"bias", bias}, {"dequant", dequant}};
+  const tgc_cuda_tvar vars[] = {{"NAME", name}, {"SYM_PARAMS", sym_params.data}, {"M", mexpr}, {"N", n_s},
+                                {"K", k_s},     {"GROUP", g_s},                  {"MT", mt_s}, {"NT", nt_s}};
+  tgc_sb_printf(&src, "// %s\n", g->where);
+  tgc_sb_puts(&src, tgc_cuda_kernel_headers);
+  tgc_cuda_expand(&src, tgc_cuda_w4gemm_cuh, flags, sizeof flags / sizeof *flags, vars, sizeof vars / sizeof *vars);
+  tgc_sb_free(&sym_params);
+  tgc_cuda_kernel *kk = tgc_cuda_add_kernel(g, kind, tgc_arena_strndup(ar, src.data, src.len), name, args, na, &e);
+  tgc_sb_free(&src);
+  if (dequant) {
+    kk->grid = TGC_CUDA_GRID_ELEMENTS;
+    kk->count = tgc_dim_const(ar, f->n / 8 * (f->k / 128) * 32);
+    kk->per_block = 256;
+  } else {
+    kk->grid = TGC_CUDA_GRID_ATTENTION;
+    kk->count = mdim;
+    kk->per_block = 16 * W4_MT;
+    kk->gy = tgc_dim_const(ar, f->n / (8 * nt));
+    kk->gz = tgc_dim_const(ar, 1);
+  }
+  kk->block = 256;
+  return kk;
+}
+
 int tgc_cuda_try_w4(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value *const *ins,
-                    const tgc_value *const *outer, uint32_t nin, const tgc_value *result) {
+                    const tgc_value *const *outer, uint32_t nin, const tgc_value *result, const tgc_dim **rows) {
   tgc_arena *ar = &g->m->arena;
   w4_form f;
-  if (getenv("TGC_W4") && strcmp(getenv("TGC_W4"), "off") == 0) /* the dequantize + cuBLASLt path, to compare */
-    return 0;
-  if (!match(mm, &f))
+  int qi, si;
+  *rows = NULL;
+  if (!w4_applies(mm, ins, outer, nin, &f, &qi, &si))
     return 0;
   const tgc_value *x = skip_views(f.x, ins, nin);
-  int xi = in_index(ins, nin, x), qi = in_index(ins, nin, f.q), si = in_index(ins, nin, f.s);
-  if (xi < 0 || qi < 0 || si < 0 || !outer[qi]->def || outer[qi]->def->opcode != TGC_OP_PARAM ||
-      !only_w4_uses(outer[qi]))
-    return 0;
+  int xi = in_index(ins, nin, x);
+  const tgc_type *xt = f.x->type;
+  const tgc_dim *mdim = tgc_cuda_numel_dim(ar, xt, 0, xt->rank - 1);
+  int64_t mconst;
+  if (xi < 0 || !mdim || (tgc_dim_is_const(mdim, &mconst) && mconst > TGC_CUDA_W4_MAX_ROWS))
+    return 0; /* the general path, which reads the packed weight through tgc_cuda_w4_dequant */
+  if (!tgc_dim_is_const(mdim, &mconst))
+    *rows = mdim;
   if (!tgc_cuda_ensure_buffer(g, outer[xi]) || !tgc_cuda_ensure_buffer(g, outer[si]))
     return -1;
   const tgc_value *mmv = &mm->results[0];
@@ -108,35 +172,6 @@ int tgc_cuda_try_w4(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value *
   bool direct = result->type->dtype == TGC_DT_F16 && (y == mmv || bias);
   if (!direct)
     bias = NULL;
-  emitter e;
-  memset(&e, 0, sizeof e);
-  e.m = g->m;
-  const tgc_type *xt = f.x->type;
-  const tgc_dim *mdim = tgc_cuda_numel_dim(ar, xt, 0, xt->rank - 1);
-  if (!mdim)
-    return 0;
-  const char *mexpr = tgc_cuda_dim_str(&e, mdim);
-  int nt = f.n % 16 == 0 ? 2 : 1;
-  char name[96], n_s[24], k_s[24], g_s[24], mt_s[8], nt_s[8];
-  tgc_cuda_kernel_name(g, name, sizeof name, "w4gemm");
-  snprintf(n_s, sizeof n_s, "%lld", (long long)f.n);
-  snprintf(k_s, sizeof k_s, "%lld", (long long)f.k);
-  snprintf(g_s, sizeof g_s, "%lld", (long long)f.group);
-  snprintf(mt_s, sizeof mt_s, "%d", W4_MT);
-  snprintf(nt_s, sizeof nt_s, "%d", nt);
-  tgc_strbuf src, sym_params;
-  tgc_sb_init(&src);
-  tgc_sb_init(&sym_params);
-  tgc_sb_puts(&sym_params, "");
-  for (uint32_t i = 0; i < e.nsyms; i++)
-    tgc_sb_printf(&sym_params, ", long long s_%s", e.syms[i]->name);
-  const tgc_cuda_tflag flags[] = {{"bias", bias != NULL}};
-  const tgc_cuda_tvar vars[] = {{"NAME", name}, {"SYM_PARAMS", sym_params.data}, {"M", mexpr}, {"N", n_s},
-                                {"K", k_s},     {"GROUP", g_s},                  {"MT", mt_s}, {"NT", nt_s}};
-  tgc_sb_printf(&src, "// %s\n", g->where);
-  tgc_sb_puts(&src, tgc_cuda_kernel_headers);
-  tgc_cuda_expand(&src, tgc_cuda_w4gemm_cuh, flags, sizeof flags / sizeof *flags, vars, sizeof vars / sizeof *vars);
-  tgc_sb_free(&sym_params);
   const tgc_value **args = tgc_arena_alloc(ar, sizeof *args * 5);
   uint32_t na = 0;
   args[na++] = outer[xi];
@@ -145,15 +180,26 @@ int tgc_cuda_try_w4(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value *
   if (bias)
     args[na++] = bias;
   args[na++] = direct ? result : mmv;
-  tgc_cuda_kernel *kk = tgc_cuda_add_kernel(g, "w4gemm", tgc_arena_strndup(ar, src.data, src.len), name, args, na, &e);
-  tgc_sb_free(&src);
-  kk->grid = TGC_CUDA_GRID_ATTENTION;
-  kk->count = mdim;
-  kk->per_block = 16 * W4_MT;
-  kk->gy = tgc_dim_const(ar, f.n / (8 * nt));
-  kk->gz = tgc_dim_const(ar, 1);
-  kk->block = 256;
+  emit(g, "w4gemm", &f, mdim, bias != NULL, args, na);
   if (direct)
     return 1;
   return tgc_cuda_epilogue_kernel(g, mmv, root, ins, outer, nin, result) ? 1 : -1;
+}
+
+const tgc_value *tgc_cuda_w4_dequant(gen *g, const tgc_op *mm, tgc_value *const *ins, const tgc_value *const *outer,
+                                     uint32_t nin) {
+  w4_form f;
+  int qi, si;
+  if (!w4_applies(mm, ins, outer, nin, &f, &qi, &si))
+    return NULL;
+  if (!tgc_cuda_ensure_buffer(g, outer[si]))
+    return NULL;
+  /* the temporary is the matmul's operand, dequantize(...) : f16[K, N], holding its transpose [N][K] */
+  const tgc_value *wd = mm->operands[1].value;
+  const tgc_value **args = tgc_arena_alloc(&g->m->arena, sizeof *args * 3);
+  args[0] = outer[qi];
+  args[1] = outer[si];
+  args[2] = wd;
+  emit(g, "w4dequant", &f, NULL, false, args, 3);
+  return wd;
 }

@@ -202,8 +202,12 @@ static void convert_cuda(builder *b, const tgc_cuda_module *cm) {
   p->gemms = gs;
 
   tgc_rt_pstep *steps = tgc_arena_alloc(b->a, sizeof *steps * (cm->nsteps + 1));
-  for (uint32_t i = 0; i < cm->nsteps; i++)
-    steps[i] = (tgc_rt_pstep){cm->steps[i].gemm, cm->steps[i].index};
+  for (uint32_t i = 0; i < cm->nsteps; i++) {
+    steps[i] = (tgc_rt_pstep){cm->steps[i].gemm, cm->steps[i].index, (tgc_rt_when)cm->steps[i].when, {0, NULL},
+                              cm->steps[i].limit};
+    if (cm->steps[i].when != TGC_CUDA_ALWAYS)
+      steps[i].when_poly = poly_of(b, cm->steps[i].when_dim);
+  }
   p->nsteps = cm->nsteps;
   p->steps = steps;
 

@@ -241,6 +241,11 @@ static int check_cuda(const tgc_rt_program *p, tgc_rt_err *err) {
     if (s->index >= n)
       rc = tgc_rt_errorf(err, "steps[%u]: %s %u out of range (%u %s)", i, s->gemm ? "gemm" : "kernel", s->index, n,
                          s->gemm ? "gemms" : "kernels");
+    else if (s->when != TGC_RT_ALWAYS && s->when != TGC_RT_WHEN_LE && s->when != TGC_RT_WHEN_GT)
+      rc = tgc_rt_errorf(err, "steps[%u]: condition %d is not a condition", i, (int)s->when);
+    else if (s->when != TGC_RT_ALWAYS && (snprintf(at, sizeof at, "steps[%u].when.dim", i), 0) == 0 &&
+             check_poly(&s->when_poly, nsyms, at, err))
+      rc = -1;
     else if (used[(s->gemm ? p->nkernels : 0) + s->index]++)
       rc = tgc_rt_errorf(err, "steps[%u]: %s %u is already step %s", i, s->gemm ? "gemm" : "kernel", s->index,
                          "of an earlier step");

@@ -79,9 +79,18 @@ typedef struct tgc_rt_pgemm {
   const char *loc; /* "file:line:col" of the matmul (or its fusion) */
 } tgc_rt_pgemm;
 
+typedef enum {
+  TGC_RT_ALWAYS,
+  TGC_RT_WHEN_LE, /* the step runs when WHEN <= LIMIT at the bound sizes */
+  TGC_RT_WHEN_GT, /* ... when WHEN > LIMIT (two alternatives, by the number of rows: the w4 GEMM) */
+} tgc_rt_when;
+
 typedef struct tgc_rt_pstep {
   bool gemm;
   uint32_t index; /* into kernels or gemms */
+  tgc_rt_when when;
+  tgc_rt_poly when_poly;
+  int64_t limit;
 } tgc_rt_pstep;
 
 /* A distinct kernel source: complete CUDA C for NVRTC whose kernel is named "tgc_kernel". */

@@ -246,6 +246,12 @@ static cJSON *j_program(const tgc_rt_program *p) {
   for (uint32_t i = 0; i < p->nsteps; i++) {
     cJSON *e = cJSON_CreateObject();
     cJSON_AddItemToObject(e, p->steps[i].gemm ? "gemm" : "kernel", j_int(p->steps[i].index));
+    if (p->steps[i].when != TGC_RT_ALWAYS) { /* optional: absent is always */
+      cJSON *w = cJSON_CreateObject();
+      cJSON_AddItemToObject(w, "dim", j_poly(&p->steps[i].when_poly));
+      cJSON_AddItemToObject(w, p->steps[i].when == TGC_RT_WHEN_LE ? "le" : "gt", j_int(p->steps[i].limit));
+      cJSON_AddItemToObject(e, "when", w);
+    }
     cJSON_AddItemToArray(steps, e);
   }
   cJSON *srcs = cJSON_AddArrayToObject(o, "sources");
@@ -912,7 +918,8 @@ static int get_steps(reader *r, const cJSON *j, tgc_rt_program *p) {
   if (get_array(r, j, "steps", &p->nsteps))
     return -1;
   tgc_rt_pstep *ss = alloc_n(r, p->nsteps, sizeof *ss);
-  static const char *const keys[] = {"?kernel", "?gemm", NULL};
+  static const char *const keys[] = {"?kernel", "?gemm", "?when", NULL};
+  static const char *const when_keys[] = {"dim", "?le", "?gt", NULL};
   uint32_t i = 0;
   const cJSON *c;
   cJSON_ArrayForEach(c, j) {
@@ -926,6 +933,19 @@ static int get_steps(reader *r, const cJSON *j, tgc_rt_program *p) {
       return fail(r, at, "expected {\"kernel\": N} or {\"gemm\": N}");
     s->gemm = g != NULL;
     GET(g ? "gemm" : "kernel", get_u32(r, g ? g : k, t, &s->index));
+    const cJSON *w = field(c, "when");
+    if (w) {
+      char wt[P];
+      pathf(wt, "%s.when", at);
+      if (expect_keys(r, w, wt, when_keys))
+        return -1;
+      const cJSON *le = field(w, "le"), *gt = field(w, "gt");
+      if (!le == !gt)
+        return fail(r, wt, "expected one of \"le\" and \"gt\"");
+      s->when = le ? TGC_RT_WHEN_LE : TGC_RT_WHEN_GT;
+      GET("when.dim", get_poly(r, field(w, "dim"), t, &s->when_poly));
+      GET(le ? "when.le" : "when.gt", get_i64(r, le ? le : gt, t, &s->limit));
+    }
   }
   p->steps = ss;
   return 0;

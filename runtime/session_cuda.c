@@ -40,6 +40,7 @@ typedef struct instance {
   unsigned weights_gen; /* the weights set whose symbolic params are uploaded here */
   launch *ls;
   tgc_rt_gemm *gs;
+  bool *skip; /* per step: its condition (tgc_rt_pstep.when) is false at SYMS */
   void *graph;  /* captured at the second run */
   bool checked; /* its first run was queued step by step and succeeded */
   const char *plan_from;
@@ -206,6 +207,7 @@ static void destroy_instance(cuda_impl *c, instance *in, uint32_t nkernels) {
   }
   free(in->ls);
   free(in->gs);
+  free(in->skip);
   for (uint32_t i = 0; i < in->nown; i++)
     tgc_rt_cuda_free(c->cuda, in->own[i]);
   free(in->own);
@@ -361,6 +363,16 @@ static int bind_steps(tgc_rt_session *s, instance *in, tgc_rt_err *err) {
   const tgc_rt_program *p = s->p;
   in->ls = tgc_xcalloc(p->nkernels + 1, sizeof *in->ls);
   in->gs = tgc_xcalloc(p->ngemms + 1, sizeof *in->gs);
+  in->skip = tgc_xcalloc(p->nsteps + 1, sizeof *in->skip);
+  for (uint32_t k = 0; k < p->nsteps; k++) {
+    const tgc_rt_pstep *st = &p->steps[k];
+    int64_t v;
+    if (st->when == TGC_RT_ALWAYS)
+      continue;
+    if (poly(&st->when_poly, in->syms, &v))
+      return tgc_rt_errorf(err, "error: step %u's condition overflows int64 at these sizes", k);
+    in->skip[k] = st->when == TGC_RT_WHEN_LE ? v > st->limit : v <= st->limit;
+  }
   for (uint32_t k = 0; k < p->nkernels; k++) {
     const tgc_rt_pkernel *kk = &p->kernels[k];
     launch *l = &in->ls[k];
@@ -517,6 +529,8 @@ static int enqueue(tgc_rt_session *s, const instance *in, tgc_rt_err *err) {
     return -1;
   for (uint32_t k = 0; k < p->nsteps; k++) {
     const tgc_rt_pstep *st = &p->steps[k];
+    if (in->skip[k])
+      continue;
     if (st->gemm) {
       if (tgc_rt_blas_gemm(c->blas, &in->gs[st->index], err))
         return -1;
@@ -784,8 +798,8 @@ static int cuda_profile(tgc_rt_session *s, float *ms, int64_t *gemm_mnkb, unsign
   for (uint32_t k = 0; k < n; k++) {
     const tgc_rt_pstep *st = &p->steps[k];
     const launch *l = st->gemm ? NULL : &in->ls[st->index];
-    if ((l ? tgc_rt_cuda_launch(c->cuda, l->fn, l->grid, l->block, l->params, err)
-           : tgc_rt_blas_gemm(c->blas, &in->gs[st->index], err)) ||
+    if ((!in->skip[k] && (l ? tgc_rt_cuda_launch(c->cuda, l->fn, l->grid, l->block, l->params, err)
+                            : tgc_rt_blas_gemm(c->blas, &in->gs[st->index], err))) ||
         tgc_rt_cuda_record(c->cuda, ev[k + 1], err))
       goto out;
   }
@@ -793,8 +807,8 @@ static int cuda_profile(tgc_rt_session *s, float *ms, int64_t *gemm_mnkb, unsign
     const tgc_rt_pstep *st = &p->steps[k];
     if (tgc_rt_cuda_elapsed(c->cuda, ev[k], ev[k + 1], &ms[k], err))
       goto out;
-    const tgc_rt_gemm *g = st->gemm ? &in->gs[st->index] : NULL;
-    const launch *l = st->gemm ? NULL : &in->ls[st->index];
+    const tgc_rt_gemm *g = st->gemm && !in->skip[k] ? &in->gs[st->index] : NULL;
+    const launch *l = st->gemm || in->skip[k] ? NULL : &in->ls[st->index];
     for (int j = 0; j < 4; j++)
       gemm_mnkb[4 * k + j] = g ? (j == 0 ? g->m : j == 1 ? g->n : j == 2 ? g->k : g->batch) : 0;
     for (int j = 0; j < 3; j++)

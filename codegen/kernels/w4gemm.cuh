@@ -15,7 +15,10 @@
 //@   NAME, SYM_PARAMS   the kernel's symbol; ", long long s_<symbol>" for each symbol M uses
 //@   M, N, K, GROUP     x's rows (a C expression over the symbols) and the constant dims and group size
 //@   MT, NT             m-tiles and n-tiles per block
-//@ The flag `bias` adds bias[n] (f16) before the f16 store.
+//@ The flag `bias` adds bias[n] (f16) before the f16 store. The flag `dequant` makes the other kernel of the
+//@ family instead: the weight dequantized to f16 [N][K] (q * s rounded to f16, as above) for a cuBLASLt GEMM
+//@ that reads it transposed -- the path for many rows, where a tensor-core GEMM with tiles in shared memory
+//@ beats reading the weight once per 64 rows. One thread per 16 bytes of packed weight.
 #define MT @MT@
 #define NT @NT@
 #define NW 8 /* warps per block, splitting K */
@@ -42,6 +45,27 @@ __device__ __forceinline__ unsigned tgc_w4_pair(unsigned w, __half2 s) {
   return *reinterpret_cast<unsigned *>(&v);
 }
 
+//@ if dequant
+extern "C" __global__ void __launch_bounds__(256) @NAME@(const uint4 *__restrict__ w, const __half *__restrict__ sc,
+    __half *__restrict__ out, int *__restrict__ err) {
+  const long long t = (long long)blockIdx.x * 256 + threadIdx.x;
+  if (t >= (long long)(NDIM / 8) * SPANS * 32)
+    return;
+  const int lane = (int)(t & 31);
+  const long long blk = t >> 5;
+  const int sp = (int)(blk % SPANS), n = (int)(blk / SPANS) * 8 + lane / 4;
+  const uint4 v = w[t];
+#pragma unroll
+  for (int kt = 0; kt < 8; kt++) {
+    const unsigned word = (&v.x)[kt >> 1] >> ((kt & 1) * 8);
+    const int k0 = sp * 128 + kt * 16;
+    const __half2 s = __half2half2(sc[(long long)(k0 / GROUP) * NDIM + n]);
+    __half *row = out + (long long)n * KDIM + k0 + 2 * (lane & 3);
+    *reinterpret_cast<unsigned *>(row) = tgc_w4_pair(word, s);
+    *reinterpret_cast<unsigned *>(row + 8) = tgc_w4_pair(word >> 4, s);
+  }
+}
+//@ else
 extern "C" __global__ void __launch_bounds__(NW * 32) @NAME@(const __half *__restrict__ x, const uint4 *__restrict__ w,
     const __half *__restrict__ sc,
 //@ if bias
@@ -131,3 +155,4 @@ extern "C" __global__ void __launch_bounds__(NW * 32) @NAME@(const __half *__res
     }
   }
 }
+//@ end

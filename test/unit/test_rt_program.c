@@ -211,8 +211,11 @@ static void same_program(const tgc_rt_program *a, const tgc_rt_program *b) {
     SAME(x->epilogue == y->epilogue && x->dtype == y->dtype && x->ldd == y->ldd && str_eq(x->loc, y->loc));
     SAME(x->ab_dtype == y->ab_dtype && x->alpha == y->alpha && x->scale == y->scale);
   }
-  for (uint32_t i = 0; i < a->nsteps && i < b->nsteps; i++)
-    SAME(a->steps[i].gemm == b->steps[i].gemm && a->steps[i].index == b->steps[i].index);
+  for (uint32_t i = 0; i < a->nsteps && i < b->nsteps; i++) {
+    SAME(a->steps[i].gemm == b->steps[i].gemm && a->steps[i].index == b->steps[i].index &&
+         a->steps[i].when == b->steps[i].when && a->steps[i].limit == b->steps[i].limit);
+    same_poly(&a->steps[i].when_poly, &b->steps[i].when_poly);
+  }
   for (uint32_t i = 0; i < a->nsources && i < b->nsources; i++)
     SAME(strcmp(a->sources[i].key, b->sources[i].key) == 0 && str_eq(a->sources[i].text, b->sources[i].text));
   for (uint32_t i = 0; i < a->nimages && i < b->nimages; i++) {
@@ -300,10 +303,15 @@ static void test_round_trip_files(void) {
       if (level == 2)
         CHECK(p->has_cuda || strstr(files[f], "untyped") || strstr(files[f], "constant"));
       if (level == 2 && strstr(files[f], "int4w")) {
-        uint32_t packed = 0; /* wq1 (two w4 GEMMs read it, packed once) and wq2; wq5 (K 64) is not */
+        uint32_t packed = 0, le = 0, gt = 0; /* wq1 (read by three launches, packed once) and wq2; not wq5 (K 64) */
         for (uint32_t i = 0; i < p->nbuffers; i++)
           packed += p->buffers[i].pack_w4;
+        for (uint32_t i = 0; i < p->nsteps; i++) {
+          le += p->steps[i].when == TGC_RT_WHEN_LE;
+          gt += p->steps[i].when == TGC_RT_WHEN_GT && p->steps[i].limit == 128;
+        }
         CHECK(packed == 2);
+        CHECK(le == 5 && gt == 9); /* 4 w4gemm + 1 epilogue; 4 w4dequant + 4 GEMMs + 1 epilogue */
       }
       add_fake_images(p);
       if (f == 0) {
@@ -482,6 +490,17 @@ static void test_check(void) {
   g->bias = TGC_RT_NONE; /* an absent bias is fine */
   CHECK(tgc_rt_program_check(p, &err) == 0);
   g->bias = bias;
+
+  /* a step's condition: a known kind over the plan's symbols */
+  s[0].when = (tgc_rt_when)7;
+  expect_check(p, "steps[0]: condition 7 is not a condition");
+  s[0].when = TGC_RT_WHEN_GT;
+  static const uint32_t bad_sym[1] = {9};
+  static const tgc_rt_term bad_term[1] = {{1, 1, bad_sym}};
+  s[0].when_poly = (tgc_rt_poly){1, bad_term};
+  expect_check(p, "steps[0].when.dim");
+  s[0].when = TGC_RT_ALWAYS;
+  s[0].when_poly = (tgc_rt_poly){0, NULL};
 
   /* a per-column scale: only an fp8 GEMM's with an f16/bf16 result, an f32 vector */
   g->scale = 0;
