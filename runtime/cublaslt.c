@@ -216,8 +216,12 @@ static int make_plan(tgc_rt_blas *b, const tgc_rt_gemm *g, plan *p, tgc_rt_err *
   /* a per-column scale: cuBLASLt's outer-vector mode, its first matrix (our B: n) scaled by SCALE, the second (our
    * A: m) by ROWS */
   int32_t outer = SCALE_OUTER_VEC_32F;
+  /* the heuristic wants the vectors too (status 7 without them; measured on an H100): the first call's, reset at
+   * every call */
   if (g->scale && ((s = b->desc_set(p->desc, DESC_A_SCALE_MODE, &outer, sizeof outer)) ||
-                   (s = b->desc_set(p->desc, DESC_B_SCALE_MODE, &outer, sizeof outer))))
+                   (s = b->desc_set(p->desc, DESC_B_SCALE_MODE, &outer, sizeof outer)) ||
+                   (s = b->desc_set(p->desc, DESC_A_SCALE_POINTER, &g->scale, sizeof g->scale)) ||
+                   (s = b->desc_set(p->desc, DESC_B_SCALE_POINTER, &g->rows, sizeof g->rows))))
     return blas_error(b, err, "cublasLtMatmulDescSetAttribute(outer-vector scale mode)", s);
   int64_t ldd = g->ldd ? g->ldd : g->n;
   if (layout(b, &p->la, abtype, g->trans_b ? g->k : g->n, g->trans_b ? g->n : g->k, 0, g->batch,

@@ -267,9 +267,15 @@ static int upload_weight(tgc_rt_session *s, const tgc_rt_pbuffer *b, uint64_t by
                          s->p->plan->name);
   if (b->pack_w4) {
     /* the w4 GEMM's order, half the bytes (checked by tgc_rt_program_check: i4 [N, K], no tail) */
-    if (w.dtype != TGC_DT_I4 || w.rank != 2)
-      return tgc_rt_errorf(err, "error: parameter '%s' is packed for the w4 GEMM but the weight is not an i4 matrix",
-                           b->name);
+    /* i4 values, one a byte: the file's i4 (packed there, unpacked by the loader) or i8 within -8..7 */
+    if ((w.dtype != TGC_DT_I4 && w.dtype != TGC_DT_I8) || w.rank != 2)
+      return tgc_rt_errorf(err, "error: parameter '%s' is packed for the w4 GEMM but the weight is a %s tensor of rank %u, "
+                           "not an i4 matrix", b->name, tgc_dtype_name(w.dtype), w.rank);
+    const int8_t *v = (const int8_t *)w.data;
+    for (uint64_t i = 0; i < bytes; i++)
+      if (v[i] < -8 || v[i] > 7)
+        return tgc_rt_errorf(err, "error: parameter '%s': element %llu is %d, outside i4's range -8..7", b->name,
+                             (unsigned long long)i, v[i]);
     uint8_t *packed = malloc((size_t)bytes / 2);
     if (!packed)
       return tgc_rt_errorf(err, "out of host memory for %llu bytes of packed weight '%s'",

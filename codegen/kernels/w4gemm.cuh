@@ -73,13 +73,11 @@ extern "C" __global__ void __launch_bounds__(NW * 32) @NAME@(const __half *__res
 //@ end
     __half *__restrict__ out@SYM_PARAMS@, int *__restrict__ err) {
   const long long M = @M@;
-  __shared__ float red[MT * 16 * NT * 8];
+  __shared__ float red[NW][MT * 16 * NT * 8]; /* each warp's partial sums, added in warp order (deterministic) */
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, tq = lane & 3;
   const long long m0 = (long long)blockIdx.x * (MT * 16);
   const int nt0 = blockIdx.y * NT;
-  for (int i = threadIdx.x; i < MT * 16 * NT * 8; i += NW * 32)
-    red[i] = 0.f;
   const long long left = (M - m0 + 15) / 16;
   const int mtiles = left < MT ? (int)left : MT;
   float acc[MT][NT][4];
@@ -100,6 +98,10 @@ extern "C" __global__ void __launch_bounds__(NW * 32) @NAME@(const __half *__res
       for (int t = 0; t < NT; t++)
         nxt[t] = w[((long long)(nt0 + t) * SPANS + sp + NW) * 32 + lane];
     }
+    __half2 s128[NT]; /* a group of 128 or more: one scale per n-tile for the whole span */
+#pragma unroll
+    for (int t = 0; t < NT; t++)
+      s128[t] = __half2half2(sc[(long long)(sp * 128 / GROUP) * NDIM + (nt0 + t) * 8 + g]);
 #pragma unroll
     for (int kt = 0; kt < 8; kt++) {
       const int k0 = sp * 128 + kt * 16;
@@ -107,7 +109,7 @@ extern "C" __global__ void __launch_bounds__(NW * 32) @NAME@(const __half *__res
 #pragma unroll
       for (int t = 0; t < NT; t++) {
         const unsigned word = (&cur[t].x)[kt >> 1] >> ((kt & 1) * 8);
-        const __half2 s = __half2half2(sc[(long long)(k0 / GROUP) * NDIM + (nt0 + t) * 8 + g]);
+        const __half2 s = GROUP % 128 == 0 ? s128[t] : __half2half2(sc[(long long)(k0 / GROUP) * NDIM + (nt0 + t) * 8 + g]);
         b[t][0] = tgc_w4_pair(word, s);
         b[t][1] = tgc_w4_pair(word >> 4, s);
       }
@@ -132,7 +134,6 @@ extern "C" __global__ void __launch_bounds__(NW * 32) @NAME@(const __half *__res
     for (int t = 0; t < NT; t++)
       cur[t] = nxt[t];
   }
-  __syncthreads(); /* red is zero */
 #pragma unroll
   for (int mt = 0; mt < MT; mt++)
     if (mt < mtiles) {
@@ -140,14 +141,17 @@ extern "C" __global__ void __launch_bounds__(NW * 32) @NAME@(const __half *__res
       for (int t = 0; t < NT; t++)
 #pragma unroll
         for (int i = 0; i < 4; i++)
-          atomicAdd(&red[(mt * 16 + g + (i >> 1) * 8) * (NT * 8) + t * 8 + tq * 2 + (i & 1)], acc[mt][t][i]);
+          red[warp][(mt * 16 + g + (i >> 1) * 8) * (NT * 8) + t * 8 + tq * 2 + (i & 1)] = acc[mt][t][i];
     }
   __syncthreads();
-  for (int i = threadIdx.x; i < MT * 16 * NT * 8; i += NW * 32) {
+  for (int i = threadIdx.x; i < mtiles * 16 * NT * 8; i += NW * 32) {
     const long long m = m0 + i / (NT * 8);
     const int n = nt0 * 8 + i % (NT * 8);
     if (m < M) {
-      float v = red[i];
+      float v = 0.f;
+#pragma unroll
+      for (int w = 0; w < NW; w++)
+        v += red[w][i];
 //@ if bias
       v += __half2float(bias[n]);
 //@ end
