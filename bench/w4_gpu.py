@@ -6,7 +6,9 @@ bandwidth, one run on one device, ratios only.
 Each shape M x N x K is y = x dequantize(q, s)^T as quantize{mode=int4w} leaves it: q i4 [N, K] (read through a
 transpose), s f16 [K / 128, N] group scales, x and y f16. tgc is timed by `tgc run --time` (CUDA graph replays,
 median of --runs), PyTorch by CUDA events. The packed weight is N K / 2 bytes (+ N K / 64 of scales); its read
-rate is compared with the copy bandwidth of a 1 GiB device-to-device copy ((read + write) / time). The w4 result
+rate (over the kernel's own time, from `tgc run --profile`: a replay's time adds the graph launch's latency,
+comparable to a small layer's work) is compared with the copy bandwidth of a 1 GiB device-to-device copy ((read +
+write) / time). The w4 result
 is checked against torch's fp32 product of x and the dequantized weight (relative L2 < 1e-2).
 
 Usage: python3 bench/w4_gpu.py --tgc build/bin/tgc [--shapes 1x4096x4096,...] [--runs 50] [--out DIR]
@@ -72,6 +74,24 @@ def tgc_time(tgc, tir, dims, runs, cache, env=None, inputs=None, out=None):
     return float(m.group(1)), float(m.group(2))
 
 
+def kernel_time(tgc, tir, dims, cache, tries=3):
+    """The layer's GPU time in ms, its steps' sum from `tgc run --profile` (events around every step, the launches
+    queued back to back; steps the sizes skip take none): the minimum of TRIES runs. Unlike a replay's time it
+    leaves out the graph launch's latency, which is comparable to a small layer's whole work."""
+    best = None
+    for _ in range(tries):
+        cmd = [tgc, "run", tir, "--device=cuda", "--profile", "--random-inputs"]
+        for k, v in dims.items():
+            cmd += ["--dim", f"{k}={v}"]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TGC_CACHE_DIR=cache))
+        if r.returncode:
+            sys.exit(f"w4_gpu: {' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
+        m = re.search(r"profile: \d+ steps, ([\d.]+) ms in all", r.stdout)
+        t = float(m.group(1))
+        best = t if best is None else min(best, t)
+    return best
+
+
 def program_kernels(tgc, tir, env=None):
     r = subprocess.run([tgc, "-O2", tir, "--emit=cuda"], capture_output=True, text=True, env=dict(os.environ, **(env or {})))
     return [line[9:].strip(" =") for line in r.stdout.splitlines() if line.startswith("// ===== ")]
@@ -123,29 +143,35 @@ def main():
         t_gen = tgc_time(a.tgc, tirs["int4w"], dims, a.runs, cache + "-off", env={"TGC_W4": "off"})
         t_f16 = tgc_time(a.tgc, tirs["fp16"], dims, a.runs, cache)
         t_torch = gpu_models.cuda_time(lambda: x16 @ w16.t(), a.runs, spread=True)
+        k_w4 = kernel_time(a.tgc, tirs["int4w"], dims, cache)
+        k_f16 = kernel_time(a.tgc, tirs["fp16"], dims, cache)
         wbytes = N * K / 2 + N * (K // GROUP) * 2
         row = {"shape": shape, "M": M, "N": N, "K": K, "device": dev, "copy_GBps": copy_bw / 1e9,
                "tgc_ms": {"fp16": t_f16, "int4w": t_w4, "int4w_general": t_gen}, "torch_fp16_ms": t_torch,
-               "relerr": relerr, "weight_GBps": wbytes / (t_w4[0] * 1e-3) / 1e9,
+               "kernel_ms": {"fp16": k_f16, "int4w": k_w4},
+               "relerr": relerr, "weight_GBps": wbytes / (k_w4 * 1e-3) / 1e9,
                "programs": {"int4w": program_kernels(a.tgc, tirs["int4w"]),
                             "int4w_general": program_kernels(a.tgc, tirs["int4w"], {"TGC_W4": "off"})}}
         row["copy_fraction"] = row["weight_GBps"] / row["copy_GBps"]
         rows.append(row)
-        print(f"{shape}: tgc fp16 {t_f16[0]*1e3:.1f} us, w4 {t_w4[0]*1e3:.1f} us ({t_f16[0]/t_w4[0]:.2f}x fp16, "
-              f"{row['weight_GBps']:.0f} GB/s = {row['copy_fraction']*100:.0f}% of copy), general {t_gen[0]*1e3:.1f} us, "
-              f"torch fp16 {t_torch[0]*1e3:.1f} us; relerr {relerr:.1e}", flush=True)
+        print(f"{shape}: replays: tgc fp16 {t_f16[0]*1e3:.1f} us, w4 {t_w4[0]*1e3:.1f} us ({t_f16[0]/t_w4[0]:.2f}x fp16), "
+              f"general {t_gen[0]*1e3:.1f} us, torch fp16 {t_torch[0]*1e3:.1f} us; kernels: fp16 {k_f16*1e3:.1f} us, "
+              f"w4 {k_w4*1e3:.1f} us ({k_f16/k_w4:.2f}x, weights {row['weight_GBps']:.0f} GB/s = "
+              f"{row['copy_fraction']*100:.0f}% of copy); relerr {relerr:.1e}", flush=True)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(rows, f, indent=1)
     lines = [f"# int4 weight-only linear layers on {dev} (median of {a.runs}; copy bandwidth "
              f"{rows[0]['copy_GBps']:.0f} GB/s)", "",
-             "| M x N x K | w4 us (min) | tgc fp16 us | w4 / tgc fp16 | w4 / torch fp16 | w4 / general path | "
-             "weights GB/s | of copy bw | relerr |", "|---|---|---|---|---|---|---|---|---|"]
+             "| M x N x K | w4 replay us (min) | tgc fp16 replay us | w4 / tgc fp16 (replays) | w4 / torch fp16 | "
+             "w4 / general path | w4 kernel us | fp16 GEMM us | w4 / fp16 (kernels) | weights GB/s (kernel) | "
+             "of copy bw | relerr |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         t = r["tgc_ms"]
         lines.append(f"| {r['shape']} | {t['int4w'][0]*1e3:.1f} ({t['int4w'][1]*1e3:.1f}) | {t['fp16'][0]*1e3:.1f} | "
                      f"{t['fp16'][0] / t['int4w'][0]:.2f}x | {r['torch_fp16_ms'][0] / t['int4w'][0]:.2f}x | "
-                     f"{t['int4w_general'][0] / t['int4w'][0]:.2f}x | {r['weight_GBps']:.0f} | "
-                     f"{r['copy_fraction']*100:.0f}% | {r['relerr']:.1e} |")
+                     f"{t['int4w_general'][0] / t['int4w'][0]:.2f}x | {r['kernel_ms']['int4w']*1e3:.1f} | "
+                     f"{r['kernel_ms']['fp16']*1e3:.1f} | {r['kernel_ms']['fp16'] / r['kernel_ms']['int4w']:.2f}x | "
+                     f"{r['weight_GBps']:.0f} | {r['copy_fraction']*100:.0f}% | {r['relerr']:.1e} |")
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
