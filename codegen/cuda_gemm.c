@@ -140,6 +140,48 @@ bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_valu
   return gen_general(g, mm, root, ins, outer, nin, result);
 }
 
+/* DQ, a rescale of the fp8 product MMV that cuBLASLt computes, into GM: dequantize(acc) {scale = s} (alpha), or
+ * per column by a buffer ws (f32[n]) or fold-qdq's mul(ws, sa) with sa a scalar constant, to f16 or bf16
+ * (cuBLASLt's outer-vector scales: ws for the columns, sa for the rows). GM's dtype becomes the rescale's. */
+static bool fp8_rescale(tgc_cuda_gemm *gm, const tgc_op *dq, const tgc_value *mmv, tgc_value *const *ins,
+                        const tgc_value *const *outer, uint32_t nin) {
+  const tgc_type *yt = dq->results[0].type;
+  if (dq->opcode != TGC_OP_DEQUANTIZE || tgc_op_attr_int(dq, "zero_point", 0) != 0 ||
+      skip_reshapes(dq->operands[0].value, ins, nin) != mmv)
+    return false;
+  if (dq->noperands == 1 && !tgc_op_attr(dq, "axis")) {
+    gm->alpha = tgc_op_attr_float(dq, "scale", 1.0);
+    gm->dtype = yt->dtype;
+    return true;
+  }
+  const tgc_attr *ax = tgc_op_attr(dq, "axis");
+  if (dq->noperands != 2 || !ax || ax->kind != TGC_ATTR_INT || yt->dtype == TGC_DT_F32 ||
+      norm_axis(ax->u.i, yt->rank) != yt->rank - 1)
+    return false;
+  const tgc_value *sv = dq->operands[1].value;
+  double factor = 1;
+  if (in_index(ins, nin, sv) < 0 && sv->def && sv->def->opcode == TGC_OP_MUL)
+    for (uint32_t s = 0; s < 2; s++) {
+      const tgc_value *c = sv->def->operands[1 - s].value;
+      int ci = in_index(ins, nin, c);
+      const tgc_op *k = ci >= 0 ? tgc_cuda_constant_def(outer[ci]) : c->def && c->def->opcode == TGC_OP_CONSTANT ? c->def : NULL;
+      const tgc_attr *v = k ? tgc_op_attr(k, "value") : NULL;
+      if (v && (v->kind == TGC_ATTR_FLOAT || v->kind == TGC_ATTR_INT) && c->type && c->type->rank == 0) {
+        factor = tgc_op_attr_float(k, "value", 1.0);
+        sv = sv->def->operands[s].value;
+        break;
+      }
+    }
+  int si = in_index(ins, nin, sv);
+  if (si < 0 || sv->type->dtype != TGC_DT_F32 || sv->type->rank != 1 || !tgc_dim_equal(sv->type->dims[0], gm->n) ||
+      tgc_cuda_constant_def(outer[si]) || !isfinite(factor) || factor == 0)
+    return false;
+  gm->scale = outer[si];
+  gm->alpha = factor;
+  gm->dtype = yt->dtype;
+  return true;
+}
+
 /* The matmul as cuBLASLt GEMMs (or the pointwise kernel when it returns false before emitting anything). */
 static bool gen_general(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value *const *ins,
                         const tgc_value *const *outer, uint32_t nin, const tgc_value *result) {
@@ -241,44 +283,11 @@ static bool gen_general(gen *g, const tgc_op *mm, const tgc_value *root, tgc_val
   if (fp8 && y != mmv) {
     /* the rescale: dequantize(acc) {scale = s} per tensor, of the product, to the chain's dtype */
     const tgc_op *dq = y->def && in_index(ins, nin, y) < 0 ? y->def : NULL;
-    ok = dq && dq->opcode == TGC_OP_DEQUANTIZE && tgc_op_attr_int(dq, "zero_point", 0) == 0 &&
-         skip_reshapes(dq->operands[0].value, ins, nin) == mmv && y->type->dtype == edt;
-    if (ok && dq->noperands == 1 && !tgc_op_attr(dq, "axis")) {
-      gm.alpha = tgc_op_attr_float(dq, "scale", 1.0);
-      gm.dtype = edt;
-    } else if (ok && dq->noperands == 2 && tgc_op_attr(dq, "axis") && edt != TGC_DT_F32) {
-      /* per column, by a buffer ws (f32[n]) or fold-qdq's mul(ws, sa) with sa a scalar constant: cuBLASLt's
-       * outer-vector scales, ws for the columns and sa for the rows */
-      const tgc_attr *ax = tgc_op_attr(dq, "axis");
-      const tgc_value *sv = dq->operands[1].value;
-      double factor = 1;
-      if (in_index(ins, nin, sv) < 0 && sv->def && sv->def->opcode == TGC_OP_MUL)
-        for (uint32_t s = 0; s < 2; s++) {
-          const tgc_value *c = sv->def->operands[1 - s].value;
-          int ci = in_index(ins, nin, c);
-          const tgc_op *k = ci >= 0 ? tgc_cuda_constant_def(outer[ci]) : c->def && c->def->opcode == TGC_OP_CONSTANT ? c->def : NULL;
-          const tgc_attr *v = k ? tgc_op_attr(k, "value") : NULL;
-          if (v && (v->kind == TGC_ATTR_FLOAT || v->kind == TGC_ATTR_INT) && c->type && c->type->rank == 0) {
-            factor = tgc_op_attr_float(k, "value", 1.0);
-            sv = sv->def->operands[s].value;
-            break;
-          }
-        }
-      int si = in_index(ins, nin, sv);
-      ok = ax->kind == TGC_ATTR_INT && norm_axis(ax->u.i, y->type->rank) == y->type->rank - 1 && si >= 0 &&
-           sv->type->dtype == TGC_DT_F32 && sv->type->rank == 1 && tgc_dim_equal(sv->type->dims[0], gm.n) &&
-           !tgc_cuda_constant_def(outer[si]) && isfinite(factor) && factor != 0;
-      if (ok) {
-        gm.scale = outer[si];
-        gm.alpha = factor;
-        gm.dtype = edt;
-      }
-    } else {
-      ok = false;
-    }
+    ok = dq && y->type->dtype == edt && fp8_rescale(&gm, dq, mmv, ins, outer, nin);
   }
   if (fp8 && ok && gm.dtype == TGC_DT_F32 && gm.epilogue != TGC_CUDA_EPI_NONE)
     ok = false; /* cuBLASLt's fp8 bias and activation epilogues are measured with f16/bf16 results only */
+  const tgc_value *product = mmv;
   if (!ok) {
     /* cuBLASLt computes the product alone, unscaled; an epilogue kernel reads it */
     gm.alpha = 1;
@@ -287,8 +296,18 @@ static bool gen_general(gen *g, const tgc_op *mm, const tgc_value *root, tgc_val
     gm.c = NULL;
     gm.bias = NULL;
     gm.epilogue = TGC_CUDA_EPI_NONE;
+    /* fp8 whose product only a rescale to f16/bf16 reads (a residual, a layout change, another activation follow):
+     * cuBLASLt computes the rescale too and writes its 2-byte value, which the epilogue kernel reads, where an
+     * f32 product would be written and read at 4 bytes */
+    const tgc_use *u = mmv->uses;
+    if (fp8 && u && !u->next && u->user->nresults == 1 && u->user->results[0].type &&
+        (u->user->results[0].type->dtype == TGC_DT_F16 || u->user->results[0].type->dtype == TGC_DT_BF16) &&
+        fp8_rescale(&gm, u->user, mmv, ins, outer, nin))
+      product = &u->user->results[0];
+    else
+      gm.alpha = 1, gm.dtype = dt, gm.scale = NULL;
   }
-  gm.d = ok ? result : mmv;
+  gm.d = ok ? result : product;
   tgc_cuda_module *cm = g->cm;
   cm->gemms = tgc_arena_grow(ar, cm->gemms, cm->ngemms, cm->ngemms + 1, sizeof *cm->gemms);
   cm->gemms[cm->ngemms] = gm;
@@ -296,5 +315,5 @@ static bool gen_general(gen *g, const tgc_op *mm, const tgc_value *root, tgc_val
   cm->steps[cm->nsteps++] = (tgc_cuda_step){true, cm->ngemms++, TGC_CUDA_ALWAYS, NULL, 0};
   if (ok)
     return true;
-  return tgc_cuda_epilogue_kernel(g, mmv, root, ins, outer, nin, result);
+  return tgc_cuda_epilogue_kernel(g, product, root, ins, outer, nin, result);
 }
