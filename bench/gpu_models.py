@@ -56,6 +56,26 @@ def cuda_time(fn, runs, warmup=5, spread=False):
     return (float(np.median(ts)), float(np.min(ts))) if spread else float(np.median(ts))
 
 
+def tgc_replay_time(tgc, tir, runs, cache, dims=None, inputs=None, out=None, env=None, who="bench"):
+    """(median, min) ms of `tgc run --time` replays of TIR on the GPU (RUNS of them after the first run): with
+    DIMS' symbol sizes, INPUTS (name -> .npy) or random inputs (seed 1), output 0 to OUT, kernel cache CACHE and
+    ENV added to the environment. Exits with tgc's message when it fails."""
+    cmd = [tgc, "run", tir, "--device=cuda", "--time", "--repeat", str(runs + 1)]
+    for k, v in (dims or {}).items():
+        cmd += ["--dim", f"{k}={v}"]
+    for k, v in (inputs or {}).items():
+        cmd += ["--input", f"{k}={v}"]
+    if not inputs:
+        cmd += ["--random-inputs", "--seed", "1"]
+    if out:
+        cmd += ["--output", f"0={out}"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TGC_CACHE_DIR=cache, **(env or {})))
+    if r.returncode:
+        sys.exit(f"{who}: {' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
+    m = re.search(r"replay median ([\d.]+) ms, min ([\d.]+) ms", r.stdout)
+    return float(m.group(1)), float(m.group(2))
+
+
 def copy_bandwidth():
     x = torch.empty(1 << 28, dtype=torch.float32, device="cuda")  # 1 GiB
     y = torch.empty_like(x)

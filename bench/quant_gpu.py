@@ -20,7 +20,6 @@ Writes DIR/results.md and DIR/results.json.
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -83,21 +82,7 @@ def cuda_time(fn, runs):
 
 
 def tgc_time(tgc, tir, dims, runs, cache, inputs=None, out=None):
-    cmd = [tgc, "run", tir, "--device=cuda", "--time", "--repeat", str(runs + 1)]
-    for k, v in dims.items():
-        cmd += ["--dim", f"{k}={v}"]
-    if inputs:
-        for k, v in inputs.items():
-            cmd += ["--input", f"{k}={v}"]
-    else:
-        cmd += ["--random-inputs", "--seed", "1"]
-    if out:
-        cmd += ["--output", f"0={out}"]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TGC_CACHE_DIR=cache))
-    if r.returncode:
-        sys.exit(f"quant_gpu: {' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
-    m = re.search(r"replay median ([\d.]+) ms, min ([\d.]+) ms", r.stdout)
-    return float(m.group(1)), float(m.group(2))
+    return gpu_models.tgc_replay_time(tgc, tir, runs, cache, dims, inputs, out, who="quant_gpu")
 
 
 def program_summary(tgc, tir):

@@ -16,7 +16,6 @@ Writes DIR/results.md and DIR/results.json.
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -46,11 +45,7 @@ def run(cmd, env=None):
 
 
 def tgc_time(tgc, tir, files, out, runs, cache):
-    cmd = [tgc, "run", tir, "--device=cuda", "--time", "--repeat", str(runs + 1), "--output", f"0={out}"]
-    for k, v in files.items():
-        cmd += ["--input", f"{k}={v}"]
-    m = re.search(r"replay median ([\d.]+) ms, min ([\d.]+) ms", run(cmd, {"TGC_CACHE_DIR": cache}))
-    return float(m.group(1)), float(m.group(2))
+    return gpu_models.tgc_replay_time(tgc, tir, runs, cache, inputs=files, out=out, who="quant_models")
 
 
 def main():

@@ -29,18 +29,11 @@ from safetensors.torch import save_file
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import gpu_models  # noqa: E402  (CUDA-event timing, one home)
+import quant_gpu  # noqa: E402  (its fp16 layer)
 
 GROUP = 128
 FORMS = {
-    "fp16": """module @lin {weights = "w.safetensors"} {
-  func @main(%x: f16[M, K]) -> f16[M, N] {
-    %w = param() {name = "w"} : f16[N, K]
-    %wt = transpose(%w) {perm = [1, 0]} : f16[K, N]
-    %y = matmul(%x, %wt) : f16[M, N]
-    return %y
-  }
-}
-""",
+    "fp16": quant_gpu.FORMS["fp16"],  # the same fp16 linear layer as the other GEMM bench
     "int4w": """module @lin {weights = "w.safetensors"} {
   func @main(%x: f16[M, K]) -> f16[M, N] {
     %q = param() {name = "q"} : i4[N, K]
@@ -58,20 +51,7 @@ DEFAULT_SHAPES = ",".join(f"{m}x{nk}" for nk in ("4096x4096", "14336x4096", "409
 
 
 def tgc_time(tgc, tir, dims, runs, cache, env=None, inputs=None, out=None):
-    cmd = [tgc, "run", tir, "--device=cuda", "--time", "--repeat", str(runs + 1)]
-    for k, v in dims.items():
-        cmd += ["--dim", f"{k}={v}"]
-    for k, v in (inputs or {}).items():
-        cmd += ["--input", f"{k}={v}"]
-    if not inputs:
-        cmd += ["--random-inputs", "--seed", "1"]
-    if out:
-        cmd += ["--output", f"0={out}"]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TGC_CACHE_DIR=cache, **(env or {})))
-    if r.returncode:
-        sys.exit(f"w4_gpu: {' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
-    m = re.search(r"replay median ([\d.]+) ms, min ([\d.]+) ms", r.stdout)
-    return float(m.group(1)), float(m.group(2))
+    return gpu_models.tgc_replay_time(tgc, tir, runs, cache, dims, inputs, out, env, who="w4_gpu")
 
 
 def kernel_time(tgc, tir, dims, cache, tries=3):

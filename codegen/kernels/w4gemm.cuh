@@ -99,9 +99,11 @@ extern "C" __global__ void __launch_bounds__(NW * 32) @NAME@(const __half *__res
         nxt[t] = w[((long long)(nt0 + t) * SPANS + sp + NW) * 32 + lane];
     }
     __half2 s128[NT]; /* a group of 128 or more: one scale per n-tile for the whole span */
+    if (GROUP % 128 == 0) {
 #pragma unroll
-    for (int t = 0; t < NT; t++)
-      s128[t] = __half2half2(sc[(long long)(sp * 128 / GROUP) * NDIM + (nt0 + t) * 8 + g]);
+      for (int t = 0; t < NT; t++)
+        s128[t] = __half2half2(sc[(long long)(sp * 128 / GROUP) * NDIM + (nt0 + t) * 8 + g]);
+    }
 #pragma unroll
     for (int kt = 0; kt < 8; kt++) {
       const int k0 = sp * 128 + kt * 16;
