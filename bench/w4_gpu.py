@@ -11,7 +11,11 @@ comparable to a small layer's work) is compared with the copy bandwidth of a 1 G
 write) / time). The w4 result
 is checked against torch's fp32 product of x and the dequantized weight (relative L2 < 1e-2).
 
+--tiles MT,SPB:MT,SPB:... also times the w4 kernel (--profile) with each block shape (TGC_W4_TILE: m-tiles of 16
+rows per block, spans of 128 k a warp loads at once) -- how the defaults in codegen/cuda_w4.c were chosen.
+
 Usage: python3 bench/w4_gpu.py --tgc build/bin/tgc [--shapes 1x4096x4096,...] [--runs 50] [--out DIR]
+                               [--tiles 1,1:1,4:4,4]
 Writes DIR/results.md and DIR/results.json.
 """
 import argparse
@@ -54,7 +58,7 @@ def tgc_time(tgc, tir, dims, runs, cache, env=None, inputs=None, out=None):
     return gpu_models.tgc_replay_time(tgc, tir, runs, cache, dims, inputs, out, env, who="w4_gpu")
 
 
-def kernel_time(tgc, tir, dims, cache, tries=3):
+def kernel_time(tgc, tir, dims, cache, tries=3, env=None):
     """The layer's GPU time in ms, its steps' sum from `tgc run --profile` (events around every step, the launches
     queued back to back; steps the sizes skip take none): the minimum of TRIES runs. Unlike a replay's time it
     leaves out the graph launch's latency, which is comparable to a small layer's whole work."""
@@ -63,7 +67,7 @@ def kernel_time(tgc, tir, dims, cache, tries=3):
         cmd = [tgc, "run", tir, "--device=cuda", "--profile", "--random-inputs"]
         for k, v in dims.items():
             cmd += ["--dim", f"{k}={v}"]
-        r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TGC_CACHE_DIR=cache))
+        r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TGC_CACHE_DIR=cache, **(env or {})))
         if r.returncode:
             sys.exit(f"w4_gpu: {' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
         m = re.search(r"profile: \d+ steps, ([\d.]+) ms in all", r.stdout)
@@ -83,6 +87,7 @@ def main():
     ap.add_argument("--shapes", default=DEFAULT_SHAPES)
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--tiles", default="")
     a = ap.parse_args()
     out = a.out or tempfile.mkdtemp(prefix="tgc-w4-gpu-")
     os.makedirs(out, exist_ok=True)
@@ -133,6 +138,11 @@ def main():
                "programs": {"int4w": program_kernels(a.tgc, tirs["int4w"]),
                             "int4w_general": program_kernels(a.tgc, tirs["int4w"], {"TGC_W4": "off"})}}
         row["copy_fraction"] = row["weight_GBps"] / row["copy_GBps"]
+        if a.tiles:
+            row["tiles_kernel_ms"] = {t: kernel_time(a.tgc, tirs["int4w"], dims, cache, env={"TGC_W4_TILE": t})
+                                      for t in a.tiles.split(":")}
+            print(f"{shape}: w4 kernel us by TGC_W4_TILE: " +
+                  ", ".join(f"{t} {v*1e3:.1f}" for t, v in row["tiles_kernel_ms"].items()), flush=True)
         rows.append(row)
         print(f"{shape}: replays: tgc fp16 {t_f16[0]*1e3:.1f} us, w4 {t_w4[0]*1e3:.1f} us ({t_f16[0]/t_w4[0]:.2f}x fp16), "
               f"general {t_gen[0]*1e3:.1f} us, torch fp16 {t_torch[0]*1e3:.1f} us; kernels: fp16 {k_f16*1e3:.1f} us, "

@@ -9,8 +9,29 @@
 
 #include <stdlib.h>
 
-/* The w4 GEMM's block: MT m-tiles of 16 rows (the template's shared-memory sums are MT * 16 * NT * 8 floats) */
+/* The w4 GEMM's block: MT m-tiles of 16 rows (the template's shared-memory sums are MT * 16 * NT * 8 floats), one
+ * when the rows are known to be at most 16; each warp loads SPB spans of 128 k at once. TGC_W4_TILE=MT,SPB in the
+ * environment sets both (for measurements: bench/w4_gpu.py --tile). */
 #define W4_MT 4
+#define W4_SPB 4
+
+typedef struct {
+  int mt, spb;
+} w4_tile;
+
+static w4_tile tile_for(const tgc_dim *mdim) {
+  int64_t m;
+  w4_tile t = {W4_MT, W4_SPB};
+  if (mdim && tgc_dim_is_const(mdim, &m) && m <= 16)
+    t.mt = 1;
+  const char *env = getenv("TGC_W4_TILE");
+  int a, b;
+  if (env && sscanf(env, "%d,%d", &a, &b) == 2 && a >= 1 && a <= 8 && b >= 1 && b <= 16) {
+    t.mt = a;
+    t.spb = b;
+  }
+  return t;
+}
 
 typedef struct {
   const tgc_value *x, *q, *s; /* inside the launch */
@@ -101,12 +122,14 @@ static tgc_cuda_kernel *emit(gen *g, const char *kind, const w4_form *f, const t
   e.m = g->m;
   const char *mexpr = mdim ? tgc_cuda_dim_str(&e, mdim) : "0";
   int nt = f->n % 16 == 0 ? 2 : 1;
-  char name[96], n_s[24], k_s[24], g_s[24], mt_s[8], nt_s[8];
+  w4_tile tl = tile_for(mdim);
+  char name[96], n_s[24], k_s[24], g_s[24], mt_s[8], nt_s[8], spb_s[8];
   tgc_cuda_kernel_name(g, name, sizeof name, kind);
   snprintf(n_s, sizeof n_s, "%lld", (long long)f->n);
   snprintf(k_s, sizeof k_s, "%lld", (long long)f->k);
   snprintf(g_s, sizeof g_s, "%lld", (long long)f->group);
-  snprintf(mt_s, sizeof mt_s, "%d", W4_MT);
+  snprintf(mt_s, sizeof mt_s, "%d", tl.mt);
+  snprintf(spb_s, sizeof spb_s, "%d", tl.spb);
   snprintf(nt_s, sizeof nt_s, "%d", nt);
   tgc_strbuf src, sym_params;
   tgc_sb_init(&src);
@@ -117,7 +140,7 @@ static tgc_cuda_kernel *emit(gen *g, const char *kind, const w4_form *f, const t
   bool dequant = strcmp(kind, "w4dequant") == 0;
   const tgc_cuda_tflag flags[] = {{"bias", bias}, {"dequant", dequant}};
   const tgc_cuda_tvar vars[] = {{"NAME", name}, {"SYM_PARAMS", sym_params.data}, {"M", mexpr}, {"N", n_s},
-                                {"K", k_s},     {"GROUP", g_s},                  {"MT", mt_s}, {"NT", nt_s}};
+                                {"K", k_s},     {"GROUP", g_s},                  {"MT", mt_s}, {"NT", nt_s}, {"SPB", spb_s}};
   tgc_sb_printf(&src, "// %s\n", g->where);
   tgc_sb_puts(&src, tgc_cuda_kernel_headers);
   tgc_cuda_expand(&src, tgc_cuda_w4gemm_cuh, flags, sizeof flags / sizeof *flags, vars, sizeof vars / sizeof *vars);
@@ -131,7 +154,7 @@ static tgc_cuda_kernel *emit(gen *g, const char *kind, const w4_form *f, const t
   } else {
     kk->grid = TGC_CUDA_GRID_ATTENTION;
     kk->count = mdim;
-    kk->per_block = 16 * W4_MT;
+    kk->per_block = 16 * tl.mt;
     kk->gy = tgc_dim_const(ar, f->n / (8 * nt));
     kk->gz = tgc_dim_const(ar, 1);
   }

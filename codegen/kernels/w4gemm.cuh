@@ -5,7 +5,8 @@
 //@
 //@ Work: a block computes MT m-tiles of 16 rows by NT n-tiles of 8 columns; its NW warps split K in spans of 128
 //@ (warp w takes spans w, w + NW, ...) and add their partial sums in shared memory. Per span a warp loads NT x 16
-//@ bytes per lane (one 512-byte block of packed weights per n-tile, coalesced) and prefetches the next span's;
+//@ bytes per lane (one 512-byte block of packed weights per n-tile, coalesced), SPB spans' loads (and their group
+//@ scales) issued together before any is used: a GEMV is bound by the bytes in flight, not by the arithmetic;
 //@ each 16 x 8 tensor-core B fragment is made from 4 nibbles in registers: (nibbles | 0x6400) is the f16 1024 + u
 //@ for u = q + 8, so one subtraction of 1032 gives q exactly and one multiplication by the group's scale rounds
 //@ q * s to f16, as the reference's dequantize does. The x fragments come from global memory (L1): rows past M
@@ -14,13 +15,14 @@
 //@ Substitution points:
 //@   NAME, SYM_PARAMS   the kernel's symbol; ", long long s_<symbol>" for each symbol M uses
 //@   M, N, K, GROUP     x's rows (a C expression over the symbols) and the constant dims and group size
-//@   MT, NT             m-tiles and n-tiles per block
+//@   MT, NT, SPB        m-tiles and n-tiles per block, spans a warp loads at once
 //@ The flag `bias` adds bias[n] (f16) before the f16 store. The flag `dequant` makes the other kernel of the
 //@ family instead: the weight dequantized to f16 [N][K] (q * s rounded to f16, as above) for a cuBLASLt GEMM
 //@ that reads it transposed -- the path for many rows, where a tensor-core GEMM with tiles in shared memory
 //@ beats reading the weight once per 64 rows. One thread per 16 bytes of packed weight.
 #define MT @MT@
 #define NT @NT@
+#define SPB @SPB@ /* spans a warp loads at once */
 #define NW 8 /* warps per block, splitting K */
 #define KDIM @K@
 #define NDIM @N@
@@ -86,55 +88,57 @@ extern "C" __global__ void __launch_bounds__(NW * 32) @NAME@(const __half *__res
 #pragma unroll
     for (int t = 0; t < NT; t++)
       acc[mt][t][0] = acc[mt][t][1] = acc[mt][t][2] = acc[mt][t][3] = 0.f;
-  uint4 cur[NT], nxt[NT];
-  if (warp < SPANS) {
+  /* The warp's spans sp = warp + NW i, i < cnt, SPB at a time: the weights and scales of SPB spans are loaded (their
+   * loads all in flight) before any is used. */
+  const int cnt = warp < SPANS ? (SPANS - warp + NW - 1) / NW : 0;
+  for (int i0 = 0; i0 < cnt; i0 += SPB) {
+    uint4 wv[SPB][NT];
+    __half2 s128[SPB][NT]; /* a group of 128 or more: one scale per n-tile for the whole span */
 #pragma unroll
-    for (int t = 0; t < NT; t++)
-      cur[t] = w[((long long)(nt0 + t) * SPANS + warp) * 32 + lane];
-  }
-  for (int sp = warp; sp < SPANS; sp += NW) {
-    if (sp + NW < SPANS) {
+    for (int u = 0; u < SPB; u++)
+      if (i0 + u < cnt) {
+        const int sp = warp + NW * (i0 + u);
 #pragma unroll
-      for (int t = 0; t < NT; t++)
-        nxt[t] = w[((long long)(nt0 + t) * SPANS + sp + NW) * 32 + lane];
-    }
-    __half2 s128[NT]; /* a group of 128 or more: one scale per n-tile for the whole span */
-    if (GROUP % 128 == 0) {
-#pragma unroll
-      for (int t = 0; t < NT; t++)
-        s128[t] = __half2half2(sc[(long long)(sp * 128 / GROUP) * NDIM + (nt0 + t) * 8 + g]);
-    }
-#pragma unroll
-    for (int kt = 0; kt < 8; kt++) {
-      const int k0 = sp * 128 + kt * 16;
-      unsigned b[NT][2];
-#pragma unroll
-      for (int t = 0; t < NT; t++) {
-        const unsigned word = (&cur[t].x)[kt >> 1] >> ((kt & 1) * 8);
-        const __half2 s = GROUP % 128 == 0 ? s128[t] : __half2half2(sc[(long long)(k0 / GROUP) * NDIM + (nt0 + t) * 8 + g]);
-        b[t][0] = tgc_w4_pair(word, s);
-        b[t][1] = tgc_w4_pair(word >> 4, s);
-      }
-#pragma unroll
-      for (int mt = 0; mt < MT; mt++) {
-        if (mt < mtiles) {
-          const long long r0 = m0 + mt * 16 + g, r1 = r0 + 8;
-          const unsigned *x0 = reinterpret_cast<const unsigned *>(x + r0 * KDIM + k0 + tq * 2);
-          const unsigned *x1 = reinterpret_cast<const unsigned *>(x + r1 * KDIM + k0 + tq * 2);
-          unsigned a[4];
-          a[0] = r0 < M ? x0[0] : 0u;
-          a[1] = r1 < M ? x1[0] : 0u;
-          a[2] = r0 < M ? x0[4] : 0u;
-          a[3] = r1 < M ? x1[4] : 0u;
-#pragma unroll
-          for (int t = 0; t < NT; t++)
-            tgc_mma16816(acc[mt][t], a, b[t]);
+        for (int t = 0; t < NT; t++) {
+          wv[u][t] = w[((long long)(nt0 + t) * SPANS + sp) * 32 + lane];
+          if (GROUP % 128 == 0)
+            s128[u][t] = __half2half2(sc[(long long)(sp * 128 / GROUP) * NDIM + (nt0 + t) * 8 + g]);
         }
       }
-    }
 #pragma unroll
-    for (int t = 0; t < NT; t++)
-      cur[t] = nxt[t];
+    for (int u = 0; u < SPB; u++)
+      if (i0 + u < cnt) {
+        const int sp = warp + NW * (i0 + u);
+#pragma unroll
+        for (int kt = 0; kt < 8; kt++) {
+          const int k0 = sp * 128 + kt * 16;
+          unsigned b[NT][2];
+#pragma unroll
+          for (int t = 0; t < NT; t++) {
+            const unsigned word = (&wv[u][t].x)[kt >> 1] >> ((kt & 1) * 8);
+            const __half2 s = GROUP % 128 == 0 ? s128[u][t]
+                                               : __half2half2(sc[(long long)(k0 / GROUP) * NDIM + (nt0 + t) * 8 + g]);
+            b[t][0] = tgc_w4_pair(word, s);
+            b[t][1] = tgc_w4_pair(word >> 4, s);
+          }
+#pragma unroll
+          for (int mt = 0; mt < MT; mt++) {
+            if (mt < mtiles) {
+              const long long r0 = m0 + mt * 16 + g, r1 = r0 + 8;
+              const unsigned *x0 = reinterpret_cast<const unsigned *>(x + r0 * KDIM + k0 + tq * 2);
+              const unsigned *x1 = reinterpret_cast<const unsigned *>(x + r1 * KDIM + k0 + tq * 2);
+              unsigned a[4];
+              a[0] = r0 < M ? x0[0] : 0u;
+              a[1] = r1 < M ? x1[0] : 0u;
+              a[2] = r0 < M ? x0[4] : 0u;
+              a[3] = r1 < M ? x1[4] : 0u;
+#pragma unroll
+              for (int t = 0; t < NT; t++)
+                tgc_mma16816(acc[mt][t], a, b[t]);
+            }
+          }
+        }
+      }
   }
 #pragma unroll
   for (int mt = 0; mt < MT; mt++)
