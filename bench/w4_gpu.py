@@ -15,7 +15,7 @@ is checked against torch's fp32 product of x and the dequantized weight (relativ
 rows per block, spans of 128 k a warp loads at once) -- how the defaults in codegen/cuda_w4.c were chosen.
 
 Usage: python3 bench/w4_gpu.py --tgc build/bin/tgc [--shapes 1x4096x4096,...] [--runs 50] [--out DIR]
-                               [--tiles 1,1:1,4:4,4]
+                               [--tiles 1,1:1,4:4,4 [--tiles-only]]
 Writes DIR/results.md and DIR/results.json.
 """
 import argparse
@@ -88,6 +88,7 @@ def main():
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--out", default=None)
     ap.add_argument("--tiles", default="")
+    ap.add_argument("--tiles-only", action="store_true", help="only the --tiles kernel times")
     a = ap.parse_args()
     out = a.out or tempfile.mkdtemp(prefix="tgc-w4-gpu-")
     os.makedirs(out, exist_ok=True)
@@ -120,6 +121,14 @@ def main():
         dims = {"M": M}
         x16 = torch.randn(M, K, device="cuda", generator=g, dtype=torch.float16)
         np.save(os.path.join(d, "x.npy"), x16.cpu().numpy())
+        if a.tiles_only:
+            tiles = {t: kernel_time(a.tgc, tirs["int4w"], dims, cache, env={"TGC_W4_TILE": t}) for t in a.tiles.split(":")}
+            rows.append({"shape": shape, "device": dev, "tiles_kernel_ms": tiles})
+            wbytes = N * K / 2 + N * (K // GROUP) * 2
+            print(f"{shape}: w4 kernel us by TGC_W4_TILE: " + ", ".join(
+                f"{t} {v*1e3:.1f} ({wbytes / (v * 1e-3) / copy_bw * 100:.0f}% of copy)" for t, v in tiles.items()),
+                flush=True)
+            continue
         t_w4 = tgc_time(a.tgc, tirs["int4w"], dims, a.runs, cache, inputs={"x": os.path.join(d, "x.npy")},
                         out=os.path.join(d, "y.npy"))
         want = (x16.double() @ wdq.double().t()).cpu().numpy()
@@ -150,6 +159,8 @@ def main():
               f"{row['copy_fraction']*100:.0f}% of copy); relerr {relerr:.1e}", flush=True)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(rows, f, indent=1)
+    if a.tiles_only:
+        return
     lines = [f"# int4 weight-only linear layers on {dev} (median of {a.runs}; copy bandwidth "
              f"{rows[0]['copy_GBps']:.0f} GB/s)", "",
              "| M x N x K | w4 replay us (min) | tgc fp16 replay us | w4 / tgc fp16 (replays) | w4 / torch fp16 | "

@@ -9,26 +9,29 @@
 
 #include <stdlib.h>
 
-/* The w4 GEMM's block: MT m-tiles of 16 rows (the template's shared-memory sums are MT * 16 * NT * 8 floats), one
- * when the rows are known to be at most 16; each warp loads SPB spans of 128 k at once. TGC_W4_TILE=MT,SPB in the
- * environment sets both (for measurements: bench/w4_gpu.py --tile). */
+/* The w4 GEMM's block: MT m-tiles of 16 rows (one when the rows are known to be at most 16) by NT n-tiles of 8
+ * columns (2 where N allows); each warp loads SPB spans of 128 k at once. The template's shared-memory sums are
+ * MT * 16 * NT * 8 floats. TGC_W4_TILE=MT,SPB[,NT] in the environment sets them (for measurements: bench/w4_gpu.py
+ * --tiles); an NT that does not divide N / 8 is ignored. */
 #define W4_MT 4
 #define W4_SPB 4
 
 typedef struct {
-  int mt, spb;
+  int mt, spb, nt;
 } w4_tile;
 
-static w4_tile tile_for(const tgc_dim *mdim) {
+static w4_tile tile_for(const tgc_dim *mdim, int64_t n) {
   int64_t m;
-  w4_tile t = {W4_MT, W4_SPB};
+  w4_tile t = {W4_MT, W4_SPB, n % 16 == 0 ? 2 : 1};
   if (mdim && tgc_dim_is_const(mdim, &m) && m <= 16)
     t.mt = 1;
   const char *env = getenv("TGC_W4_TILE");
-  int a, b;
-  if (env && sscanf(env, "%d,%d", &a, &b) == 2 && a >= 1 && a <= 8 && b >= 1 && b <= 16) {
+  int a, b, c, k;
+  if (env && (k = sscanf(env, "%d,%d,%d", &a, &b, &c)) >= 2 && a >= 1 && a <= 8 && b >= 1 && b <= 16) {
     t.mt = a;
     t.spb = b;
+    if (k == 3 && c >= 1 && c <= 16 && n % (8 * c) == 0)
+      t.nt = c;
   }
   return t;
 }
@@ -121,8 +124,8 @@ static tgc_cuda_kernel *emit(gen *g, const char *kind, const w4_form *f, const t
   memset(&e, 0, sizeof e);
   e.m = g->m;
   const char *mexpr = mdim ? tgc_cuda_dim_str(&e, mdim) : "0";
-  int nt = f->n % 16 == 0 ? 2 : 1;
-  w4_tile tl = tile_for(mdim);
+  w4_tile tl = tile_for(mdim, f->n);
+  int nt = tl.nt;
   char name[96], n_s[24], k_s[24], g_s[24], mt_s[8], nt_s[8], spb_s[8];
   tgc_cuda_kernel_name(g, name, sizeof name, kind);
   snprintf(n_s, sizeof n_s, "%lld", (long long)f->n);

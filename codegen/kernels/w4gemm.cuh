@@ -4,14 +4,15 @@
 //@ codegen/cuda_w4.c expands it with tgc_cuda_expand after the kernel's heading comment and the kernel headers.
 //@
 //@ Work: a block computes MT m-tiles of 16 rows by NT n-tiles of 8 columns; its NW warps split K in spans of 128
-//@ (warp w takes spans w, w + NW, ...) and add their partial sums in shared memory. Per span a warp loads NT x 16
+//@ (warp w takes spans w, w + NW, ...) and add their partial sums in shared memory, one warp after another. Per span a warp loads NT x 16
 //@ bytes per lane (one 512-byte block of packed weights per n-tile, coalesced), SPB spans' loads (and their group
 //@ scales) issued together before any is used: a GEMV is bound by the bytes in flight, not by the arithmetic;
 //@ each 16 x 8 tensor-core B fragment is made from 4 nibbles in registers: (nibbles | 0x6400) is the f16 1024 + u
 //@ for u = q + 8, so one subtraction of 1032 gives q exactly and one multiplication by the group's scale rounds
 //@ q * s to f16, as the reference's dequantize does. The x fragments come from global memory (L1): rows past M
 //@ read as 0 and m-tiles past M are skipped. Bytes: N K / 2 of weights (+ N K / GROUP * 2 of scales) once per
-//@ MT * 16 rows: a GEMV and small m stream the weights at a quarter of fp16's bytes.
+//@ MT * 16 rows: a GEMV and small m stream the weights at a quarter of fp16's bytes; x (MT * 16 rows x K, 2 bytes
+//@ each) is read by every block, once per NT * 8 columns, from L2 -- the traffic that wider blocks (NT) cut.
 //@ Substitution points:
 //@   NAME, SYM_PARAMS   the kernel's symbol; ", long long s_<symbol>" for each symbol M uses
 //@   M, N, K, GROUP     x's rows (a C expression over the symbols) and the constant dims and group size
@@ -75,7 +76,7 @@ extern "C" __global__ void __launch_bounds__(NW * 32) @NAME@(const __half *__res
 //@ end
     __half *__restrict__ out@SYM_PARAMS@, int *__restrict__ err) {
   const long long M = @M@;
-  __shared__ float red[NW][MT * 16 * NT * 8]; /* each warp's partial sums, added in warp order (deterministic) */
+  __shared__ float red[MT * 16 * NT * 8]; /* the warps' partial sums, added one warp after another (deterministic) */
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, tq = lane & 3;
   const long long m0 = (long long)blockIdx.x * (MT * 16);
@@ -140,24 +141,28 @@ extern "C" __global__ void __launch_bounds__(NW * 32) @NAME@(const __half *__res
         }
       }
   }
+  /* warp 0 writes its sums, then warps 1, 2, ... add theirs in turn: the order of the sums is fixed */
+  for (int w = 0; w < NW; w++) {
+    if (warp == w) {
 #pragma unroll
-  for (int mt = 0; mt < MT; mt++)
-    if (mt < mtiles) {
+      for (int mt = 0; mt < MT; mt++)
+        if (mt < mtiles) {
 #pragma unroll
-      for (int t = 0; t < NT; t++)
+          for (int t = 0; t < NT; t++)
 #pragma unroll
-        for (int i = 0; i < 4; i++)
-          red[warp][(mt * 16 + g + (i >> 1) * 8) * (NT * 8) + t * 8 + tq * 2 + (i & 1)] = acc[mt][t][i];
+            for (int i = 0; i < 4; i++) {
+              float *r = &red[(mt * 16 + g + (i >> 1) * 8) * (NT * 8) + t * 8 + tq * 2 + (i & 1)];
+              *r = w == 0 ? acc[mt][t][i] : *r + acc[mt][t][i];
+            }
+        }
     }
-  __syncthreads();
+    __syncthreads();
+  }
   for (int i = threadIdx.x; i < mtiles * 16 * NT * 8; i += NW * 32) {
     const long long m = m0 + i / (NT * 8);
     const int n = nt0 * 8 + i % (NT * 8);
     if (m < M) {
-      float v = 0.f;
-#pragma unroll
-      for (int w = 0; w < NW; w++)
-        v += red[w][i];
+      float v = red[i];
 //@ if bias
       v += __half2float(bias[n]);
 //@ end
