@@ -9,8 +9,12 @@ each shape, and PyTorch's fp16 model timed by CUDA events. Each quantized output
 output on the same inputs (relative L2 and cosine of the flattened outputs: what quantization costs on a
 random-weight model, for orientation; accuracy on real data is bench/quant_accuracy.py's).
 
+--prepare-only stops after the CPU's part (export, calibrate, quantize; no GPU used), --reuse skips each of those
+steps whose output DIR already holds: the CPU's part can run while the GPU does other work.
+
 Usage: python3 bench/quant_models.py --tgc build/bin/tgc [--models llama-2k:8x512+1x128,minilm-arch:32x128]
                                      [--modes int8,fp8,fp8-tensor,int4w] [--runs 30] [--out DIR] [--no-compile]
+                                     [--prepare-only | --reuse]
 Writes DIR/results.md and DIR/results.json.
 """
 import argparse
@@ -56,25 +60,34 @@ def main():
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--prepare-only", action="store_true")
+    ap.add_argument("--reuse", action="store_true")
     a = ap.parse_args()
     out = a.out or tempfile.mkdtemp(prefix="tgc-quant-models-")
     os.makedirs(out, exist_ok=True)
     exp = gpu_models.load_exporter()
-    dev = torch.cuda.get_device_name()
     rows = []
     for spec in a.models.split(","):
         name, shapes = spec.split(":")
         d = os.path.join(out, name)
-        run([sys.executable, os.path.join(ROOT, "tools", "tgc-export"), name, "--dtype", "float16", "-o", d])
         tir = os.path.join(d, name + ".tir")
+        fresh = lambda path: not (a.reuse and os.path.exists(path))  # noqa: E731
+        if fresh(tir):
+            run([sys.executable, os.path.join(ROOT, "tools", "tgc-export"), name, "--dtype", "float16", "-o", d])
         cache = os.path.join(d, "kcache")
-        run([a.tgc, "calibrate", tir, "--random-inputs", "2", "--dim", "B=1", "--dim", "S=64", "-o",
-             os.path.join(d, "calib.tir")])
+        if fresh(os.path.join(d, "calib.tir")):
+            run([a.tgc, "calibrate", tir, "--random-inputs", "2", "--dim", "B=1", "--dim", "S=64", "-o",
+                 os.path.join(d, "calib.tir")])
         tirs = {"fp16": tir}
         for mode in a.modes.split(","):
             tirs[mode] = os.path.join(d, mode + ".tir")
-            run([a.tgc, f"--passes=shape-infer,quantize{{mode={MODES[mode]}}}", os.path.join(d, "calib.tir"), "-o",
-                 tirs[mode]])
+            if fresh(tirs[mode]):
+                run([a.tgc, f"--passes=shape-infer,quantize{{mode={MODES[mode]}}}", os.path.join(d, "calib.tir"),
+                     "-o", tirs[mode]])
+        print(f"{name}: exported, calibrated and quantized in {d}", flush=True)
+        if a.prepare_only:
+            continue
+        dev = torch.cuda.get_device_name()
         model16 = exp.build(name, 2, 8)[0].half().cuda().eval()
         for shape in shapes.split("+"):
             B, S = (int(x) for x in shape.split("x"))
@@ -112,6 +125,9 @@ def main():
                 f", cos {err[f]['cos']:.4f})" for f, v in t.items()) +
                 f"; torch eager {peers['eager'][0]:.3f} ms" + (f", reduce-overhead {ro[0]:.3f} ms" if ro else ""),
                 flush=True)
+    if a.prepare_only:
+        return
+    dev = rows[0]["device"]
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(rows, f, indent=1)
     modes = a.modes.split(",")
