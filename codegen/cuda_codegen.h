@@ -70,6 +70,7 @@ typedef enum {
   TGC_CUDA_ALWAYS,
   TGC_CUDA_WHEN_LE, /* the step runs when WHEN <= LIMIT at the bound sizes */
   TGC_CUDA_WHEN_GT, /* ... when WHEN > LIMIT: the other of two alternatives */
+  TGC_CUDA_WHEN_RANGE, /* ... when LO < WHEN <= LIMIT: one of three or more */
 } tgc_cuda_when;
 
 typedef struct tgc_cuda_step {
@@ -77,7 +78,7 @@ typedef struct tgc_cuda_step {
   uint32_t index; /* into kernels or gemms */
   tgc_cuda_when when;
   const tgc_dim *when_dim; /* WHEN's dim (a polynomial over the symbols) */
-  int64_t limit;
+  int64_t limit, lo;
 } tgc_cuda_step;
 
 typedef struct tgc_cuda_module {

@@ -121,17 +121,17 @@ static bool gen_general(gen *g, const tgc_op *mm, const tgc_value *root, tgc_val
 bool tgc_cuda_gen_gemm(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value *const *ins,
                        const tgc_value *const *outer, uint32_t nin, const tgc_value *result) {
   const tgc_dim *rows = NULL;
-  uint32_t s0 = g->cm->nsteps;
   int w4 = tgc_cuda_try_w4(g, mm, root, ins, outer, nin, result, &rows);
   if (w4 < 0 || (w4 > 0 && !rows))
     return w4 > 0;
   if (w4 > 0) {
-    /* the w4 kernel for up to TGC_CUDA_W4_MAX_ROWS rows, the general path above: chosen at the bound sizes */
+    /* the w4 kernels (their steps' conditions set) for up to TGC_CUDA_W4_MAX_ROWS rows, the general path above:
+     * chosen at the bound sizes */
     uint32_t s1 = g->cm->nsteps;
     if (!gen_general(g, mm, root, ins, outer, nin, result))
       return false;
-    for (uint32_t s = s0; s < g->cm->nsteps; s++) {
-      g->cm->steps[s].when = s < s1 ? TGC_CUDA_WHEN_LE : TGC_CUDA_WHEN_GT;
+    for (uint32_t s = s1; s < g->cm->nsteps; s++) {
+      g->cm->steps[s].when = TGC_CUDA_WHEN_GT;
       g->cm->steps[s].when_dim = rows;
       g->cm->steps[s].limit = TGC_CUDA_W4_MAX_ROWS;
     }
@@ -312,7 +312,7 @@ static bool gen_general(gen *g, const tgc_op *mm, const tgc_value *root, tgc_val
   cm->gemms = tgc_arena_grow(ar, cm->gemms, cm->ngemms, cm->ngemms + 1, sizeof *cm->gemms);
   cm->gemms[cm->ngemms] = gm;
   cm->steps = tgc_arena_grow(ar, cm->steps, cm->nsteps, cm->nsteps + 1, sizeof *cm->steps);
-  cm->steps[cm->nsteps++] = (tgc_cuda_step){true, cm->ngemms++, TGC_CUDA_ALWAYS, NULL, 0};
+  cm->steps[cm->nsteps++] = (tgc_cuda_step){true, cm->ngemms++, TGC_CUDA_ALWAYS, NULL, 0, 0};
   if (ok)
     return true;
   return tgc_cuda_epilogue_kernel(g, product, root, ins, outer, nin, result);

@@ -24,7 +24,7 @@ tgc_cuda_kernel *tgc_cuda_add_kernel(gen *g, const char *kind, const char *sourc
   k->nsyms = e->nsyms;
   k->code = g->n + 1;
   cm->steps = tgc_arena_grow(&g->m->arena, cm->steps, cm->nsteps, cm->nsteps + 1, sizeof *cm->steps);
-  cm->steps[cm->nsteps++] = (tgc_cuda_step){false, cm->nkernels, TGC_CUDA_ALWAYS, NULL, 0};
+  cm->steps[cm->nsteps++] = (tgc_cuda_step){false, cm->nkernels, TGC_CUDA_ALWAYS, NULL, 0, 0};
   return &cm->kernels[cm->nkernels++];
 }
 
@@ -283,8 +283,10 @@ static void print_when(tgc_strbuf *out, const tgc_cuda_step *st) {
   if (st->when == TGC_CUDA_ALWAYS)
     return;
   tgc_sb_puts(out, ", when ");
+  if (st->when == TGC_CUDA_WHEN_RANGE)
+    tgc_sb_printf(out, "%lld < ", (long long)st->lo);
   print_dim(out, st->when_dim);
-  tgc_sb_printf(out, " %s %lld", st->when == TGC_CUDA_WHEN_LE ? "<=" : ">", (long long)st->limit);
+  tgc_sb_printf(out, " %s %lld", st->when == TGC_CUDA_WHEN_GT ? ">" : "<=", (long long)st->limit);
 }
 
 void tgc_cuda_print(const tgc_cuda_module *cm, tgc_strbuf *out) {

@@ -9,22 +9,22 @@
 
 #include <stdlib.h>
 
-/* The w4 GEMM's block: MT m-tiles of 16 rows (one when the rows are known to be at most 16) by NT n-tiles of 8
- * columns (2 where N allows); each warp loads SPB spans of 128 k at once. The template's shared-memory sums are
+/* The w4 GEMM's block: MT m-tiles of 16 rows (one for at most W4_SMALL_ROWS rows: a decoding step's GEMV, where
+ * a block of 4 m-tiles would hold 4 times the accumulators for rows that do not exist) by NT n-tiles of 8 columns
+ * (2 where N allows); each warp loads SPB spans of 128 k at once. The template's shared-memory sums are
  * MT * 16 * NT * 8 floats. TGC_W4_TILE=MT,SPB[,NT] in the environment sets them (for measurements: bench/w4_gpu.py
  * --tiles); an NT that does not divide N / 8 is ignored. */
 #define W4_MT 4
 #define W4_SPB 4
+#define W4_SMALL_ROWS 16
 
 typedef struct {
   int mt, spb, nt;
 } w4_tile;
 
-static w4_tile tile_for(const tgc_dim *mdim, int64_t n) {
-  int64_t m;
-  w4_tile t = {W4_MT, W4_SPB, n % 16 == 0 ? 2 : 1};
-  if (mdim && tgc_dim_is_const(mdim, &m) && m <= 16)
-    t.mt = 1;
+/* The block for at most MAX_ROWS rows and N columns. */
+static w4_tile tile_for(int64_t max_rows, int64_t n) {
+  w4_tile t = {max_rows <= W4_SMALL_ROWS ? 1 : W4_MT, W4_SPB, n % 16 == 0 ? 2 : 1};
   const char *env = getenv("TGC_W4_TILE");
   int a, b, c, k;
   if (env && (k = sscanf(env, "%d,%d,%d", &a, &b, &c)) >= 2 && a >= 1 && a <= 8 && b >= 1 && b <= 16) {
@@ -117,14 +117,13 @@ static bool w4_applies(const tgc_op *mm, tgc_value *const *ins, const tgc_value 
 }
 
 /* The template expanded for F, as kernel KIND ("w4gemm" or "w4dequant") of the launch, M rows (w4gemm). */
-static tgc_cuda_kernel *emit(gen *g, const char *kind, const w4_form *f, const tgc_dim *mdim, bool bias,
-                             const tgc_value **args, uint32_t na) {
+static tgc_cuda_kernel *emit(gen *g, const char *kind, const w4_form *f, const tgc_dim *mdim, w4_tile tl,
+                             bool bias, const tgc_value **args, uint32_t na) {
   tgc_arena *ar = &g->m->arena;
   emitter e;
   memset(&e, 0, sizeof e);
   e.m = g->m;
   const char *mexpr = mdim ? tgc_cuda_dim_str(&e, mdim) : "0";
-  w4_tile tl = tile_for(mdim, f->n);
   int nt = tl.nt;
   char name[96], n_s[24], k_s[24], g_s[24], mt_s[8], nt_s[8], spb_s[8];
   tgc_cuda_kernel_name(g, name, sizeof name, kind);
@@ -163,6 +162,16 @@ static tgc_cuda_kernel *emit(gen *g, const char *kind, const w4_form *f, const t
   }
   kk->block = 256;
   return kk;
+}
+
+/* The w4 GEMM kernel with block TL (and the epilogue kernel after it unless DIRECT): 1, or -1 on an error. */
+static int emit_gemm(gen *g, const w4_form *f, const tgc_dim *mdim, w4_tile tl, bool bias, const tgc_value **args,
+                     uint32_t na, bool direct, const tgc_value *mmv, const tgc_value *root, tgc_value *const *ins,
+                     const tgc_value *const *outer, uint32_t nin, const tgc_value *result) {
+  emit(g, "w4gemm", f, mdim, tl, bias, args, na);
+  if (direct)
+    return 1;
+  return tgc_cuda_epilogue_kernel(g, mmv, root, ins, outer, nin, result) ? 1 : -1;
 }
 
 int tgc_cuda_try_w4(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value *const *ins,
@@ -206,10 +215,27 @@ int tgc_cuda_try_w4(gen *g, const tgc_op *mm, const tgc_value *root, tgc_value *
   if (bias)
     args[na++] = bias;
   args[na++] = direct ? result : mmv;
-  emit(g, "w4gemm", &f, mdim, bias != NULL, args, na);
-  if (direct)
-    return 1;
-  return tgc_cuda_epilogue_kernel(g, mmv, root, ins, outer, nin, result) ? 1 : -1;
+  if (!*rows)
+    return emit_gemm(g, &f, mdim, tile_for(mconst, f.n), bias != NULL, args, na, direct, mmv, root, ins, outer, nin,
+                     result);
+  /* symbolic rows: a block of one m-tile for up to W4_SMALL_ROWS rows, of W4_MT m-tiles up to
+   * TGC_CUDA_W4_MAX_ROWS (the caller's general path above), each launch a step run at its sizes only */
+  uint32_t s0 = g->cm->nsteps;
+  if (emit_gemm(g, &f, mdim, tile_for(W4_SMALL_ROWS, f.n), bias != NULL, args, na, direct, mmv, root, ins, outer,
+                nin, result) < 0)
+    return -1;
+  uint32_t s1 = g->cm->nsteps;
+  if (emit_gemm(g, &f, mdim, tile_for(TGC_CUDA_W4_MAX_ROWS, f.n), bias != NULL, args, na, direct, mmv, root, ins,
+                outer, nin, result) < 0)
+    return -1;
+  for (uint32_t s = s0; s < g->cm->nsteps; s++) {
+    tgc_cuda_step *st = &g->cm->steps[s];
+    st->when = s < s1 ? TGC_CUDA_WHEN_LE : TGC_CUDA_WHEN_RANGE;
+    st->when_dim = mdim;
+    st->lo = W4_SMALL_ROWS;
+    st->limit = s < s1 ? W4_SMALL_ROWS : TGC_CUDA_W4_MAX_ROWS;
+  }
+  return 1;
 }
 
 const tgc_value *tgc_cuda_w4_dequant(gen *g, const tgc_op *mm, tgc_value *const *ins, const tgc_value *const *outer,
@@ -226,6 +252,6 @@ const tgc_value *tgc_cuda_w4_dequant(gen *g, const tgc_op *mm, tgc_value *const 
   args[0] = outer[qi];
   args[1] = outer[si];
   args[2] = wd;
-  emit(g, "w4dequant", &f, NULL, false, args, 3);
+  emit(g, "w4dequant", &f, NULL, tile_for(TGC_CUDA_W4_MAX_ROWS, f.n), false, args, 3);
   return wd;
 }

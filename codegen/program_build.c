@@ -204,7 +204,7 @@ static void convert_cuda(builder *b, const tgc_cuda_module *cm) {
   tgc_rt_pstep *steps = tgc_arena_alloc(b->a, sizeof *steps * (cm->nsteps + 1));
   for (uint32_t i = 0; i < cm->nsteps; i++) {
     steps[i] = (tgc_rt_pstep){cm->steps[i].gemm, cm->steps[i].index, (tgc_rt_when)cm->steps[i].when, {0, NULL},
-                              cm->steps[i].limit};
+                              cm->steps[i].limit, cm->steps[i].lo};
     if (cm->steps[i].when != TGC_CUDA_ALWAYS)
       steps[i].when_poly = poly_of(b, cm->steps[i].when_dim);
   }

@@ -241,8 +241,12 @@ static int check_cuda(const tgc_rt_program *p, tgc_rt_err *err) {
     if (s->index >= n)
       rc = tgc_rt_errorf(err, "steps[%u]: %s %u out of range (%u %s)", i, s->gemm ? "gemm" : "kernel", s->index, n,
                          s->gemm ? "gemms" : "kernels");
-    else if (s->when != TGC_RT_ALWAYS && s->when != TGC_RT_WHEN_LE && s->when != TGC_RT_WHEN_GT)
+    else if (s->when != TGC_RT_ALWAYS && s->when != TGC_RT_WHEN_LE && s->when != TGC_RT_WHEN_GT &&
+             s->when != TGC_RT_WHEN_RANGE)
       rc = tgc_rt_errorf(err, "steps[%u]: condition %d is not a condition", i, (int)s->when);
+    else if (s->when == TGC_RT_WHEN_RANGE && s->lo >= s->limit)
+      rc = tgc_rt_errorf(err, "steps[%u]: condition %lld < dim <= %lld holds for no size", i, (long long)s->lo,
+                         (long long)s->limit);
     else if (s->when != TGC_RT_ALWAYS && (snprintf(at, sizeof at, "steps[%u].when.dim", i), 0) == 0 &&
              check_poly(&s->when_poly, nsyms, at, err))
       rc = -1;

@@ -83,6 +83,7 @@ typedef enum {
   TGC_RT_ALWAYS,
   TGC_RT_WHEN_LE, /* the step runs when WHEN <= LIMIT at the bound sizes */
   TGC_RT_WHEN_GT, /* ... when WHEN > LIMIT (two alternatives, by the number of rows: the w4 GEMM) */
+  TGC_RT_WHEN_RANGE, /* ... when LO < WHEN <= LIMIT (one of three or more) */
 } tgc_rt_when;
 
 typedef struct tgc_rt_pstep {
@@ -91,6 +92,7 @@ typedef struct tgc_rt_pstep {
   tgc_rt_when when;
   tgc_rt_poly when_poly;
   int64_t limit;
+  int64_t lo; /* TGC_RT_WHEN_RANGE's lower bound (exclusive) */
 } tgc_rt_pstep;
 
 /* A distinct kernel source: complete CUDA C for NVRTC whose kernel is named "tgc_kernel". */

@@ -249,7 +249,11 @@ static cJSON *j_program(const tgc_rt_program *p) {
     if (p->steps[i].when != TGC_RT_ALWAYS) { /* optional: absent is always */
       cJSON *w = cJSON_CreateObject();
       cJSON_AddItemToObject(w, "dim", j_poly(&p->steps[i].when_poly));
-      cJSON_AddItemToObject(w, p->steps[i].when == TGC_RT_WHEN_LE ? "le" : "gt", j_int(p->steps[i].limit));
+      if (p->steps[i].when == TGC_RT_WHEN_RANGE) {
+        cJSON_AddItemToObject(w, "gt", j_int(p->steps[i].lo));
+        cJSON_AddItemToObject(w, "le", j_int(p->steps[i].limit));
+      } else
+        cJSON_AddItemToObject(w, p->steps[i].when == TGC_RT_WHEN_LE ? "le" : "gt", j_int(p->steps[i].limit));
       cJSON_AddItemToObject(e, "when", w);
     }
     cJSON_AddItemToArray(steps, e);
@@ -940,11 +944,15 @@ static int get_steps(reader *r, const cJSON *j, tgc_rt_program *p) {
       if (expect_keys(r, w, wt, when_keys))
         return -1;
       const cJSON *le = field(w, "le"), *gt = field(w, "gt");
-      if (!le == !gt)
-        return fail(r, wt, "expected one of \"le\" and \"gt\"");
-      s->when = le ? TGC_RT_WHEN_LE : TGC_RT_WHEN_GT;
+      if (!le && !gt)
+        return fail(r, wt, "expected \"le\", \"gt\" or both");
+      s->when = le && gt ? TGC_RT_WHEN_RANGE : le ? TGC_RT_WHEN_LE : TGC_RT_WHEN_GT;
       GET("when.dim", get_poly(r, field(w, "dim"), t, &s->when_poly));
-      GET(le ? "when.le" : "when.gt", get_i64(r, le ? le : gt, t, &s->limit));
+      if (le && gt) {
+        GET("when.gt", get_i64(r, gt, t, &s->lo));
+        GET("when.le", get_i64(r, le, t, &s->limit));
+      } else
+        GET(le ? "when.le" : "when.gt", get_i64(r, le ? le : gt, t, &s->limit));
     }
   }
   p->steps = ss;

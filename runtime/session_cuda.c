@@ -377,7 +377,9 @@ static int bind_steps(tgc_rt_session *s, instance *in, tgc_rt_err *err) {
       continue;
     if (poly(&st->when_poly, in->syms, &v))
       return tgc_rt_errorf(err, "error: step %u's condition overflows int64 at these sizes", k);
-    in->skip[k] = st->when == TGC_RT_WHEN_LE ? v > st->limit : v <= st->limit;
+    in->skip[k] = st->when == TGC_RT_WHEN_LE   ? v > st->limit
+                  : st->when == TGC_RT_WHEN_GT ? v <= st->limit
+                                               : v <= st->lo || v > st->limit;
   }
   for (uint32_t k = 0; k < p->nkernels; k++) {
     const tgc_rt_pkernel *kk = &p->kernels[k];

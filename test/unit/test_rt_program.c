@@ -213,7 +213,8 @@ static void same_program(const tgc_rt_program *a, const tgc_rt_program *b) {
   }
   for (uint32_t i = 0; i < a->nsteps && i < b->nsteps; i++) {
     SAME(a->steps[i].gemm == b->steps[i].gemm && a->steps[i].index == b->steps[i].index &&
-         a->steps[i].when == b->steps[i].when && a->steps[i].limit == b->steps[i].limit);
+         a->steps[i].when == b->steps[i].when && a->steps[i].limit == b->steps[i].limit &&
+         (a->steps[i].when != TGC_RT_WHEN_RANGE || a->steps[i].lo == b->steps[i].lo));
     same_poly(&a->steps[i].when_poly, &b->steps[i].when_poly);
   }
   for (uint32_t i = 0; i < a->nsources && i < b->nsources; i++)
@@ -303,15 +304,18 @@ static void test_round_trip_files(void) {
       if (level == 2)
         CHECK(p->has_cuda || strstr(files[f], "untyped") || strstr(files[f], "constant"));
       if (level == 2 && strstr(files[f], "int4w")) {
-        uint32_t packed = 0, le = 0, gt = 0; /* wq1 (read by three launches, packed once) and wq2; not wq5 (K 64) */
+        /* wq1 (read by three launches, packed once) and wq2; not wq5 (K 64) */
+        uint32_t packed = 0, le = 0, range = 0, gt = 0;
         for (uint32_t i = 0; i < p->nbuffers; i++)
           packed += p->buffers[i].pack_w4;
         for (uint32_t i = 0; i < p->nsteps; i++) {
-          le += p->steps[i].when == TGC_RT_WHEN_LE;
+          le += p->steps[i].when == TGC_RT_WHEN_LE && p->steps[i].limit == 16;
+          range += p->steps[i].when == TGC_RT_WHEN_RANGE && p->steps[i].lo == 16 && p->steps[i].limit == 128;
           gt += p->steps[i].when == TGC_RT_WHEN_GT && p->steps[i].limit == 128;
         }
         CHECK(packed == 2);
-        CHECK(le == 5 && gt == 9); /* 4 w4gemm + 1 epilogue; 4 w4dequant + 4 GEMMs + 1 epilogue */
+        /* up to 16 rows and 17..128: 4 w4gemm + 1 epilogue each; above: 4 w4dequant + 4 GEMMs + 1 epilogue */
+        CHECK(le == 5 && range == 5 && gt == 9);
       }
       add_fake_images(p);
       if (f == 0) {
@@ -499,6 +503,15 @@ static void test_check(void) {
   static const tgc_rt_term bad_term[1] = {{1, 1, bad_sym}};
   s[0].when_poly = (tgc_rt_poly){1, bad_term};
   expect_check(p, "steps[0].when.dim");
+  s[0].when_poly = (tgc_rt_poly){0, NULL};
+  s[0].when = TGC_RT_WHEN_RANGE; /* lo < dim <= limit: empty when lo >= limit */
+  s[0].lo = 128;
+  s[0].limit = 16;
+  expect_check(p, "steps[0]: condition 128 < dim <= 16 holds for no size");
+  s[0].lo = 16;
+  s[0].limit = 128;
+  CHECK(tgc_rt_program_check(p, &err) == 0);
+  s[0].lo = s[0].limit = 0;
   s[0].when = TGC_RT_ALWAYS;
   s[0].when_poly = (tgc_rt_poly){0, NULL};
 
