@@ -516,7 +516,10 @@ static const char *eval_quant(emitter *e, const kernel_src *k, const tgc_op *op,
   if (tgc_dtype_kind_of(t->dtype) == TGC_DTK_FLOAT) {
     const char *big = t->dtype == TGC_DT_F8E4M3 ? "448.0" : "57344.0";
     line(e, "%s = %s > %s ? %s : %s < -%s ? -%s : %s; /* saturate; NaN stays NaN */", d, d, big, big, d, big, big, d);
-    return round_double_to(e, d, t->dtype);
+    e->f8 = true;
+    const char *r8 = tgc_cuda_fresh(e, "v");
+    line(e, "const float %s = tgc_f8_value(tgc_f8_sat_bits(%s, %s), %s);", r8, d, fp8_fmt(t->dtype), fp8_fmt(t->dtype));
+    return r8;
   }
   int bits = tgc_dtype_bits(t->dtype);
   bool sgn = tgc_dtype_kind_of(t->dtype) == TGC_DTK_SINT;

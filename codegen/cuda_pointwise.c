@@ -13,7 +13,7 @@ static void store_at(emitter *e, const char *dst, const char *x, tgc_dtype dt) {
   case TGC_DT_F8E4M3:
   case TGC_DT_F8E5M2: /* not __nv_fp8_e4m3(x), which saturates: the CPU backend's rounding, overflow included */
     e->f8 = true;
-    line(e, "%s.__x = (__nv_fp8_storage_t)tgc_f8_bits((double)%s, %s);", dst, x, fp8_fmt(dt));
+    line(e, "%s.__x = (__nv_fp8_storage_t)tgc_f8_store(%s, %s);", dst, x, fp8_fmt(dt));
     break;
   default: line(e, "%s = (%s)%s;", dst, tgc_cuda_storage_type(dt), x); break;
   }
@@ -114,6 +114,32 @@ static const char *const FP8 =
     "  /* exact in float: at most 4 significant bits, exponents within float's normals */\n"
     "  const float mant = ef ? (float)((1u << mb) | mf) : (float)mf;\n"
     "  return sign * ldexpf(mant, (ef ? (int)ef : 1) - bias - mb);\n"
+    "}\n"
+    /* The hardware's converter (cvt to e4m3x2/e5m2x2, sm_89 and later) where it gives the bits above: a quantize
+     * through tgc_f8_bits twice was ~150 instructions an element, ten times its memory time. */
+    /* X, saturated to the format's finite range (a quantize), rounded to nearest even: the hardware's rounding of
+     * (float)X, unless that float is a tie of two fp8 neighbours -- rounding X to float may have moved it onto
+     * the tie, and X's own bits decide -- or NaN (its sign): then tgc_f8_bits. Any other float is on X's side of
+     * every tie (ties are floats), so rounding twice changes nothing. */
+    "__device__ unsigned tgc_f8_sat_bits(double x, int eb, int mb, int fn) {\n"
+    "  const float f = (float)x;\n"
+    "  if (f == 0.0f) /* |x| below float's subnormals rounds to a signed zero in fp8 too */\n"
+    "    return __float_as_uint(f) >> 31 ? 1u << (eb + mb) : 0u;\n"
+    "  const unsigned h = __nv_cvt_float_to_fp8(f, __NV_SATFINITE, eb == 4 ? __NV_E4M3 : __NV_E5M2);\n"
+    "  const float v = tgc_f8_value(h, eb, mb, fn);\n"
+    "  if (f == v)\n"
+    "    return h;\n"
+    "  if (f != f)\n"
+    "    return tgc_f8_bits(x, eb, mb, fn);\n"
+    "  const float n = tgc_f8_value(fabsf(f) > fabsf(v) ? h + 1 : h - 1, eb, mb, fn); /* the neighbour on f's side */\n"
+    "  return 2.0f * f == v + n ? tgc_f8_bits(x, eb, mb, fn) : h;\n"
+    "}\n"
+    /* An fp8 value's bits (what every fp8-typed expression holds), by the hardware when it gives them back
+     * exactly, bit for bit (signed zeros, infinities); NaN and anything else by tgc_f8_bits. */
+    "__device__ unsigned tgc_f8_store(float v, int eb, int mb, int fn) {\n"
+    "  const unsigned h = __nv_cvt_float_to_fp8(v, __NV_NOSAT, eb == 4 ? __NV_E4M3 : __NV_E5M2);\n"
+    "  const bool same = __float_as_uint(tgc_f8_value(h, eb, mb, fn)) == __float_as_uint(v);\n"
+    "  return same ? h : tgc_f8_bits((double)v, eb, mb, fn);\n"
     "}\n";
 
 /* Block-wide reductions for rows kernels: a butterfly in each warp, then every thread combines the warps'
