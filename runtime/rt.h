@@ -104,6 +104,11 @@ void tgc_rt_pack_w4(const int8_t *q, int64_t n, int64_t k, uint8_t *out);
  * table of tolerances: `tgc run --check` and --verify-each=numerics judge by it through tgc_rt_compare. */
 double tgc_rt_tolerance(tgc_dtype dt);
 
+/* The relative error an f32 or f64 result of fp8 tensor-core GEMMs may have against the exact sums (the CPU
+ * backend's): Hopper's fp8 MMA adds its products with about 14 significant bits (an f32 product with k = 64 came
+ * within 5.8e-5 of the exact sum on an H100, ~2^-14), so 2^-12 where the fp32 policy's 1e-5 cannot hold. */
+#define TGC_RT_FP8_SUM_TOL 2.44140625e-4
+
 /* How GOT differs from the reference REF (same dtype and shape), as `tgc run --check` and
  * --verify-each=numerics judge it (test/runtime/Inputs/optest.py, the numpy side, judges the same way). Floats:
  * MISMATCHES counts the elements where a NaN or an infinity is not matched (NaN where REF has NaN, the same
