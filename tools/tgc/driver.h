@@ -26,6 +26,7 @@ typedef struct tgc_cuda_run_opts {
   bool time;  /* print compile and run times (graph replays timed with CUDA events) */
   bool profile;  /* time every step once (CUDA events) and print where the time goes */
   bool fallback; /* --device=auto: a module the CUDA backend cannot run returns 2 (run it on the CPU) */
+  bool *fp8_gemms; /* out, when not NULL: whether the program that ran has fp8 GEMMs (--check's tolerance) */
 } tgc_cuda_run_opts;
 /* Runs on the GPU, in a CUDA session: the program made of M (optimized with -O2 first when OPTIMIZE) for the
  * function of CPU's plan, or when M is NULL the program CPU itself (loaded from a model.tgc). INPUTS are the

@@ -375,7 +375,7 @@ int tgc_driver_cpu_run(const tgc_rt_program *prog, const tgc_rt_tensor *inputs, 
 /* --check: the CPU reference backend on the same inputs; every output within its dtype's tolerance (an f32 or
  * f64 output of a program with fp8 GEMMs within TGC_RT_FP8_SUM_TOL: the tensor cores' fp8 sums). */
 static int check_against_cpu(const tgc_rt_program *prog, const tgc_rt_tensor *inputs, const tgc_rt_tensor *got,
-                             tgc_rt_weights *w) {
+                             tgc_rt_weights *w, bool fp8) {
   const tgc_rt_plan *p = prog->plan;
   tgc_rt_tensor *ref = tgc_xcalloc(p->noutputs + 1, sizeof *ref);
   tgc_rt_err err = {""};
@@ -386,9 +386,6 @@ static int check_against_cpu(const tgc_rt_program *prog, const tgc_rt_tensor *in
     free(ref);
     return 1;
   }
-  bool fp8 = false;
-  for (uint32_t g = 0; g < prog->ngemms; g++)
-    fp8 |= prog->gemms[g].ab_dtype == TGC_DT_F8E4M3 || prog->gemms[g].ab_dtype == TGC_DT_F8E5M2;
   for (uint32_t i = 0; i < p->noutputs; i++) {
     tgc_rt_compare_result c;
     tgc_rt_compare(&got[i], &ref[i], &c);
@@ -574,8 +571,9 @@ int tgc_driver_run(int argc, char **argv) {
   tgc_rt_err err = {""};
   double t0 = now_ms();
   bool on_gpu = strcmp(o.device, "cuda") == 0 || (strcmp(o.device, "auto") == 0 && tgc_rt_cuda_available());
+  bool fp8 = false; /* the CUDA program that ran has fp8 GEMMs */
   if (on_gpu) {
-    tgc_cuda_run_opts ro = {o.repeat, o.time, o.profile, strcmp(o.device, "auto") == 0};
+    tgc_cuda_run_opts ro = {o.repeat, o.time, o.profile, strcmp(o.device, "auto") == 0, &fp8};
     int crc = loaded ? tgc_run_cuda(NULL, false, prog, inputs, outputs, weights, &ro)
                      : tgc_run_cuda(m, !optimized, prog, inputs, outputs, weights, &ro);
     if (crc == 1)
@@ -583,7 +581,7 @@ int tgc_driver_run(int argc, char **argv) {
     on_gpu = crc == 0;
   }
   if (on_gpu) {
-    if (o.check && check_against_cpu(prog, inputs, outputs, weights) != 0)
+    if (o.check && check_against_cpu(prog, inputs, outputs, weights, fp8) != 0)
       goto done;
   } else {
     warn_gpu_only(&o);

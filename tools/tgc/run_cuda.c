@@ -176,6 +176,11 @@ int tgc_run_cuda(tgc_module *m, bool optimize, const tgc_rt_program *cpu, const 
             p->name);
     goto done;
   }
+  if (ro && ro->fp8_gemms) {
+    *ro->fp8_gemms = false;
+    for (uint32_t g = 0; g < cp->ngemms; g++)
+      *ro->fp8_gemms |= cp->gemms[g].ab_dtype == TGC_DT_F8E4M3 || cp->gemms[g].ab_dtype == TGC_DT_F8E5M2;
+  }
   const tgc_rt_session_opts so = {TGC_RT_DEVICE_CUDA, 0, NULL};
   if (tgc_rt_session_create(cp, &so, &s, &err)) {
     tgc_driver_rt_error("the CUDA backend", &err);
