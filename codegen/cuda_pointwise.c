@@ -135,9 +135,10 @@ static const char *const FP8 =
     "  return 2.0f * f == v + n ? tgc_f8_bits(x, eb, mb, fn) : h;\n"
     "}\n"
     /* An fp8 value's bits (what every fp8-typed expression holds), by the hardware when it gives them back
-     * exactly, bit for bit (signed zeros, infinities); NaN and anything else by tgc_f8_bits. */
+     * exactly, bit for bit (signed zeros); NaN, E5M2's infinities and anything else by tgc_f8_bits. Satfinite: PTX
+     * has no f32 to e4m3x2/e5m2x2 conversion without it (__NV_NOSAT is emulated in software). */
     "__device__ unsigned tgc_f8_store(float v, int eb, int mb, int fn) {\n"
-    "  const unsigned h = __nv_cvt_float_to_fp8(v, __NV_NOSAT, eb == 4 ? __NV_E4M3 : __NV_E5M2);\n"
+    "  const unsigned h = __nv_cvt_float_to_fp8(v, __NV_SATFINITE, eb == 4 ? __NV_E4M3 : __NV_E5M2);\n"
     "  const bool same = __float_as_uint(tgc_f8_value(h, eb, mb, fn)) == __float_as_uint(v);\n"
     "  return same ? h : tgc_f8_bits((double)v, eb, mb, fn);\n"
     "}\n";
