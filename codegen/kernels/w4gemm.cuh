@@ -110,6 +110,24 @@ extern "C" __global__ void __launch_bounds__(NW * 32) @NAME@(const __half *__res
     for (int u = 0; u < SPB; u++)
       if (i0 + u < cnt) {
         const int sp = warp + NW * (i0 + u);
+#if MT == 1
+        /* one m-tile: the span's x fragments (8 k-steps, 4 registers each) loaded before the mma, not one k-step's
+         * before each (eight dependent round trips a span: ncu on an H100 at m = 1 counted ~6000 cycles a span;
+         * ptxas issues the first half up front and the rest between the first mma, two round trips) */
+        unsigned xf[8][4];
+        {
+          const long long r0 = m0 + g, r1 = r0 + 8;
+          const unsigned *x0 = reinterpret_cast<const unsigned *>(x + r0 * KDIM + sp * 128 + tq * 2);
+          const unsigned *x1 = reinterpret_cast<const unsigned *>(x + r1 * KDIM + sp * 128 + tq * 2);
+#pragma unroll
+          for (int kt = 0; kt < 8; kt++) {
+            xf[kt][0] = r0 < M ? x0[kt * 8] : 0u;
+            xf[kt][1] = r1 < M ? x1[kt * 8] : 0u;
+            xf[kt][2] = r0 < M ? x0[kt * 8 + 4] : 0u;
+            xf[kt][3] = r1 < M ? x1[kt * 8 + 4] : 0u;
+          }
+        }
+#endif
 #pragma unroll
         for (int kt = 0; kt < 8; kt++) {
           const int k0 = sp * 128 + kt * 16;
@@ -122,6 +140,11 @@ extern "C" __global__ void __launch_bounds__(NW * 32) @NAME@(const __half *__res
             b[t][0] = tgc_w4_pair(word, s);
             b[t][1] = tgc_w4_pair(word >> 4, s);
           }
+#if MT == 1
+#pragma unroll
+          for (int t = 0; t < NT; t++)
+            tgc_mma16816(acc[0][t], xf[kt], b[t]);
+#else
 #pragma unroll
           for (int mt = 0; mt < MT; mt++) {
             if (mt < mtiles) {
@@ -138,6 +161,7 @@ extern "C" __global__ void __launch_bounds__(NW * 32) @NAME@(const __half *__res
                 tgc_mma16816(acc[mt][t], a, b[t]);
             }
           }
+#endif
         }
       }
   }
