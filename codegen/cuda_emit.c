@@ -91,8 +91,26 @@ const char *tgc_cuda_fresh(emitter *e, const char *prefix) {
   return tgc_arena_strndup(&e->m->arena, buf, strlen(buf));
 }
 
-/* Linear index of I in type T (Horner: ((i0 * d1 + i1) * d2 + i2) ...), as a fresh variable. */
+/* Whether the dims of types A and B are the same, one by one. */
+static bool same_dims(const tgc_type *a, const tgc_type *b) {
+  if (a->rank != b->rank)
+    return false;
+  for (uint32_t d = 0; d < a->rank; d++)
+    if (!tgc_dim_equal(a->dims[d], b->dims[d]))
+      return false;
+  return true;
+}
+
+/* Linear index of I in type T (Horner: ((i0 * d1 + i1) * d2 + i2) ...), as a fresh variable; the index I was
+ * made from when tgc_cuda_delinearize made I in these dims. */
 const char *tgc_cuda_linearize(emitter *e, const index_vec *I, const tgc_type *t) {
+  for (uint32_t k = 0; k < e->nlins && t->rank > 0; k++) {
+    bool same = e->lins[k].I.rank == I->rank && same_dims(e->lins[k].t, t);
+    for (uint32_t d = 0; same && d < I->rank; d++)
+      same = e->lins[k].I.ix[d] == I->ix[d];
+    if (same)
+      return e->lins[k].lin;
+  }
   tgc_strbuf b;
   tgc_sb_init(&b);
   if (t->rank == 0)
@@ -136,6 +154,11 @@ index_vec tgc_cuda_delinearize(emitter *e, const char *lin, const tgc_type *t) {
     }
     r.ix[d] = v;
     tgc_sb_free(&b);
+  }
+  if (e->nlins < sizeof e->lins / sizeof *e->lins && t->rank > 0) {
+    e->lins[e->nlins].I = r;
+    e->lins[e->nlins].t = t;
+    e->lins[e->nlins++].lin = lin;
   }
   return r;
 }

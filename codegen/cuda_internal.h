@@ -60,6 +60,15 @@ typedef struct {
   bool idiv; /* the kernel needs IDIV */
   bool f8;   /* the kernel needs FP8 */
   bool f2i;  /* the kernel needs F2I */
+  /* the index vectors tgc_cuda_delinearize made and the linear index each came from: tgc_cuda_linearize of
+   * such a vector in the same dims gives that index back instead of recomposing it (a chain of reshapes that
+   * maps an element to itself costs no division) */
+  struct {
+    index_vec I;
+    const tgc_type *t;
+    const char *lin;
+  } lins[32];
+  uint32_t nlins;
 } emitter;
 
 static inline void line(emitter *e, const char *fmt, ...) TGC_PRINTF(2, 3);
