@@ -91,12 +91,12 @@ const char *tgc_cuda_fresh(emitter *e, const char *prefix) {
   return tgc_arena_strndup(&e->m->arena, buf, strlen(buf));
 }
 
-/* Whether the dims of types A and B are the same, one by one. */
-static bool same_dims(const tgc_type *a, const tgc_type *b) {
-  if (a->rank != b->rank)
+/* Whether the RANK dims DIMS are T's, one by one. */
+static bool same_dims(const tgc_dim *const *dims, uint32_t rank, const tgc_type *t) {
+  if (rank != t->rank)
     return false;
-  for (uint32_t d = 0; d < a->rank; d++)
-    if (!tgc_dim_equal(a->dims[d], b->dims[d]))
+  for (uint32_t d = 0; d < rank; d++)
+    if (!tgc_dim_equal(dims[d], t->dims[d]))
       return false;
   return true;
 }
@@ -105,7 +105,7 @@ static bool same_dims(const tgc_type *a, const tgc_type *b) {
  * made from when tgc_cuda_delinearize made I in these dims. */
 const char *tgc_cuda_linearize(emitter *e, const index_vec *I, const tgc_type *t) {
   for (uint32_t k = 0; k < e->nlins && t->rank > 0; k++) {
-    bool same = e->lins[k].I.rank == I->rank && same_dims(e->lins[k].t, t);
+    bool same = e->lins[k].I.rank == I->rank && same_dims(e->lins[k].dims, e->lins[k].I.rank, t);
     for (uint32_t d = 0; same && d < I->rank; d++)
       same = e->lins[k].I.ix[d] == I->ix[d];
     if (same)
@@ -157,7 +157,8 @@ index_vec tgc_cuda_delinearize(emitter *e, const char *lin, const tgc_type *t) {
   }
   if (e->nlins < sizeof e->lins / sizeof *e->lins && t->rank > 0) {
     e->lins[e->nlins].I = r;
-    e->lins[e->nlins].t = t;
+    for (uint32_t d = 0; d < t->rank; d++)
+      e->lins[e->nlins].dims[d] = t->dims[d];
     e->lins[e->nlins++].lin = lin;
   }
   return r;

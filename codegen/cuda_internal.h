@@ -65,7 +65,7 @@ typedef struct {
    * maps an element to itself costs no division) */
   struct {
     index_vec I;
-    const tgc_type *t;
+    const tgc_dim *dims[TGC_RT_MAX_RANK]; /* copied: the type may be a caller's temporary */
     const char *lin;
   } lins[32];
   uint32_t nlins;
