@@ -265,11 +265,15 @@ static blocking blocks_of(const qstate *q, int64_t K, int64_t N) {
  * NULL): amax / qmax of the block, or for int4 the clipped amax * r / qmax whose rounding error
  * sum_k D[k] (dequantized - w)^2 is least (D NULL: every row weighs 1) -- activation-aware clipping, since D[k] is
  * what row k's error is multiplied by (its activation's square). Returns the total weighted error of the choice
- * and the range of the ratios chosen in R_LO, R_HI. */
-static double weight_scales(const qstate *q, const double *W, int64_t K, int64_t N, const double *D, tgc_dtype sdt,
-                            tgc_dtype scdt, double *scale, double *r_lo, double *r_hi) {
+ * and the range of the ratios chosen in R_LO, R_HI. WT (may be NULL) is W transposed, [N, K]: read instead of W
+ * where a block is one column (group-wise and per-channel scales), whose K values it holds contiguously -- the
+ * int4 clipping search reads each block 12 times, and W's column is one value every N doubles. The sums are
+ * taken in the same order either way. */
+static double weight_scales(const qstate *q, const double *W, const double *WT, int64_t K, int64_t N,
+                            const double *D, tgc_dtype sdt, tgc_dtype scdt, double *scale, double *r_lo,
+                            double *r_hi) {
   blocking b = blocks_of(q, K, N);
-  double qmax = tgc_rt_quant_qmax(sdt), total = 0;
+  double qmax = tgc_rt_quant_qmax(sdt), qlo = -qmax - 1, total = 0; /* qlo: the signed storage's least value */
   int steps = sdt == TGC_DT_I4 ? CLIP_STEPS : 0; /* 0: amax / qmax, no search */
   *r_lo = 1;
   *r_hi = 0;
@@ -277,17 +281,26 @@ static double weight_scales(const qstate *q, const double *W, int64_t K, int64_t
     for (int64_t n = 0; n < b.cols; n++) {
       int64_t k0 = b.G ? r * b.G : 0, k1 = b.G ? (k0 + b.G < K ? k0 + b.G : K) : K;
       int64_t n0 = q->group < 0 ? 0 : n, n1 = q->group < 0 ? N : n + 1;
+      /* element (k, j) of the block at W[k * ks + j * js] */
+      const double *B = WT && n1 == n0 + 1 ? WT + n0 * K : W; /* W is NULL only with column blocks */
+      int64_t ks = B == W ? N : 1, js = B == W ? 1 : 0;
+      if (B == W)
+        B += n0;
       double amax = 0;
       for (int64_t k = k0; k < k1; k++)
-        for (int64_t j = n0; j < n1; j++)
-          amax = fmax(amax, fabs(W[k * N + j]));
+        for (int64_t j = 0; j < n1 - n0; j++)
+          amax = fmax(amax, fabs(B[k * ks + j * js]));
       double best_s = tgc_rt_quant_scale(amax, qmax, scdt), best_e = INFINITY, best_r = 1;
       for (int i = 0; i < steps; i++) {
         double ratio = 1 - 0.05 * i, s = tgc_rt_quant_scale(amax * ratio, qmax, scdt), e = 0;
         for (int64_t k = k0; k < k1; k++) {
           double ek = 0;
-          for (int64_t j = n0; j < n1; j++) {
-            double d = tgc_rt_quant_store(W[k * N + j], s, 0, sdt) * s - W[k * N + j];
+          for (int64_t j = 0; j < n1 - n0; j++) {
+            double w = B[k * ks + j * js];
+            /* tgc_rt_quant_store(w, s, 0, sdt) for the integer storage searched, inline: the same operations */
+            double qv = nearbyint(w / s) + 0.0;
+            qv = isnan(qv) ? 0 : qv < qlo ? qlo : qv > qmax ? qmax : qv;
+            double d = qv * s - w;
             ek += d * d;
           }
           e += (D ? D[k] : 1) * ek;
@@ -326,7 +339,15 @@ static tgc_value *quantize_weight(qstate *q, cand *c, const double *W, double *s
     return NULL;
   tgc_rt_tensor tq = view_of(wq), ts = q->group >= 0 ? view_of(ws) : (tgc_rt_tensor){0};
   double *scale = tgc_xmalloc(sizeof *scale * (size_t)(rows * cols));
-  weight_scales(q, W, K, N, c->dk, sdt, scdt, scale, &c->clip_lo, &c->clip_hi);
+  double *WT = NULL;
+  if (sdt == TGC_DT_I4 && q->group >= 0) { /* the clipping search's blocks are columns */
+    WT = tgc_xmalloc(sizeof *WT * (size_t)(K * N));
+    for (int64_t k = 0; k < K; k++)
+      for (int64_t j = 0; j < N; j++)
+        WT[j * K + k] = W[k * N + j];
+  }
+  weight_scales(q, W, WT, K, N, c->dk, sdt, scdt, scale, &c->clip_lo, &c->clip_hi);
+  free(WT);
   /* each scale's block: rows [r*G, (r+1)*G) of column n (all of K per channel, everything per tensor) */
   *smin = INFINITY;
   *smax = 0;
@@ -404,6 +425,22 @@ static double awq_factors(const qstate *q, cand **g, uint32_t n, double **ws, in
   const double *cm = g[0]->cal.chmax;
   double *f = tgc_xmalloc(sizeof *f * (size_t)K), *d = tgc_xmalloc(sizeof *d * (size_t)K);
   double best_e = INFINITY, best_a = 0;
+  /* with a scale per column block (group-wise, per channel) each weight is searched transposed, [N, K]: a
+   * block's values contiguous (see weight_scales) */
+  bool cols = q->group >= 0;
+  double **wt = tgc_xcalloc(n + 1, sizeof *wt);
+  int64_t most = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    int64_t N = g[i]->N;
+    most = K * N > most ? K * N : most;
+    if (!cols)
+      continue;
+    wt[i] = tgc_xmalloc(sizeof **wt * (size_t)(K * N));
+    for (int64_t k = 0; k < K; k++)
+      for (int64_t j = 0; j < N; j++)
+        wt[i][j * K + k] = ws[i][k * N + j];
+  }
+  double *t = tgc_xmalloc(sizeof *t * (size_t)(most ? most : 1));
   for (int ai = 0; ai <= 10; ai++) {
     double alpha = ai / 10.0, lo = INFINITY, hi = 0, e = 0, rl, rh;
     for (int64_t k = 0; k < K; k++) {
@@ -417,12 +454,17 @@ static double awq_factors(const qstate *q, cand **g, uint32_t n, double **ws, in
     }
     for (uint32_t i = 0; i < n && e < best_e; i++) {
       int64_t N = g[i]->N;
-      double *t = tgc_xmalloc(sizeof *t * (size_t)(K * N));
-      for (int64_t k = 0; k < K; k++)
+      if (cols) {
         for (int64_t j = 0; j < N; j++)
-          t[k * N + j] = ws[i][k * N + j] * f[k];
-      e += weight_scales(q, t, K, N, d, TGC_DT_I4, TGC_DT_F16, NULL, &rl, &rh);
-      free(t);
+          for (int64_t k = 0; k < K; k++)
+            t[j * K + k] = wt[i][j * K + k] * f[k];
+        e += weight_scales(q, NULL, t, K, N, d, TGC_DT_I4, TGC_DT_F16, NULL, &rl, &rh);
+      } else {
+        for (int64_t k = 0; k < K; k++)
+          for (int64_t j = 0; j < N; j++)
+            t[k * N + j] = ws[i][k * N + j] * f[k];
+        e += weight_scales(q, t, NULL, K, N, d, TGC_DT_I4, TGC_DT_F16, NULL, &rl, &rh);
+      }
     }
     if (e < best_e) {
       best_e = e;
@@ -430,6 +472,10 @@ static double awq_factors(const qstate *q, cand **g, uint32_t n, double **ws, in
       memcpy(fac, f, sizeof *f * (size_t)K);
     }
   }
+  for (uint32_t i = 0; i < n; i++)
+    free(wt[i]);
+  free(wt);
+  free(t);
   free(f);
   free(d);
   return best_a;
