@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "calib.h"
+#include "parallel.h"
 #include "pass.h"
 #include "quantize.h"
 #include "session.h"
@@ -261,6 +262,60 @@ static blocking blocks_of(const qstate *q, int64_t K, int64_t N) {
   return (blocking){G, q->group < 0 ? 1 : G ? (K + G - 1) / G : 1, q->group < 0 ? 1 : N};
 }
 
+/* One weight's scale search (weight_scales), its blocks searched by search_block. */
+typedef struct {
+  const qstate *q;
+  const double *W, *WT, *D;
+  int64_t K, N;
+  blocking b;
+  tgc_dtype scdt;
+  double qmax, qlo;
+  int steps;
+  double *s, *e, *r; /* per block: the scale, its weighted error, its clipping ratio */
+} scale_search;
+
+/* Block BI (= r * cols + n) of a scale_search. */
+static void search_block(void *ctx, uint64_t bi) {
+  const scale_search *x = ctx;
+  const qstate *q = x->q;
+  int64_t K = x->K, N = x->N, r = (int64_t)bi / x->b.cols, n = (int64_t)bi % x->b.cols;
+  int64_t k0 = x->b.G ? r * x->b.G : 0, k1 = x->b.G ? (k0 + x->b.G < K ? k0 + x->b.G : K) : K;
+  int64_t n0 = q->group < 0 ? 0 : n, n1 = q->group < 0 ? N : n + 1;
+  /* element (k, j) of the block at B[k * ks + j * js] */
+  const double *B = x->WT && n1 == n0 + 1 ? x->WT + n0 * K : x->W; /* W is NULL only with column blocks */
+  int64_t ks = B == x->W ? N : 1, js = B == x->W ? 1 : 0;
+  if (B == x->W)
+    B += n0;
+  double amax = 0, qmax = x->qmax, qlo = x->qlo;
+  for (int64_t k = k0; k < k1; k++)
+    for (int64_t j = 0; j < n1 - n0; j++)
+      amax = fmax(amax, fabs(B[k * ks + j * js]));
+  double best_s = tgc_rt_quant_scale(amax, qmax, x->scdt), best_e = INFINITY, best_r = 1;
+  for (int i = 0; i < x->steps; i++) {
+    double ratio = 1 - 0.05 * i, s = tgc_rt_quant_scale(amax * ratio, qmax, x->scdt), e = 0;
+    for (int64_t k = k0; k < k1; k++) {
+      double ek = 0;
+      for (int64_t j = 0; j < n1 - n0; j++) {
+        double w = B[k * ks + j * js];
+        /* tgc_rt_quant_store(w, s, 0, sdt) for the integer storage searched, inline: the same operations */
+        double qv = nearbyint(w / s) + 0.0;
+        qv = isnan(qv) ? 0 : qv < qlo ? qlo : qv > qmax ? qmax : qv;
+        double d = qv * s - w;
+        ek += d * d;
+      }
+      e += (x->D ? x->D[k] : 1) * ek;
+    }
+    if (e < best_e) {
+      best_e = e;
+      best_s = s;
+      best_r = ratio;
+    }
+  }
+  x->s[bi] = best_s;
+  x->e[bi] = best_e;
+  x->r[bi] = best_r;
+}
+
 /* The scales of the [K, N] weight W stored as SDT with scales of dtype SCDT, one per block (into SCALE when not
  * NULL): amax / qmax of the block, or for int4 the clipped amax * r / qmax whose rounding error
  * sum_k D[k] (dequantized - w)^2 is least (D NULL: every row weighs 1) -- activation-aware clipping, since D[k] is
@@ -268,55 +323,35 @@ static blocking blocks_of(const qstate *q, int64_t K, int64_t N) {
  * and the range of the ratios chosen in R_LO, R_HI. WT (may be NULL) is W transposed, [N, K]: read instead of W
  * where a block is one column (group-wise and per-channel scales), whose K values it holds contiguously -- the
  * int4 clipping search reads each block 12 times, and W's column is one value every N doubles. The sums are
- * taken in the same order either way. */
+ * taken in the same order either way, and the blocks' searches run in parallel (tgc_parallel_for), combined
+ * in block order: the result does not depend on the threads. */
 static double weight_scales(const qstate *q, const double *W, const double *WT, int64_t K, int64_t N,
                             const double *D, tgc_dtype sdt, tgc_dtype scdt, double *scale, double *r_lo,
                             double *r_hi) {
-  blocking b = blocks_of(q, K, N);
-  double qmax = tgc_rt_quant_qmax(sdt), qlo = -qmax - 1, total = 0; /* qlo: the signed storage's least value */
-  int steps = sdt == TGC_DT_I4 ? CLIP_STEPS : 0; /* 0: amax / qmax, no search */
+  scale_search x = {q, W, WT, D, K, N, blocks_of(q, K, N), scdt, tgc_rt_quant_qmax(sdt), 0, 0, NULL, NULL, NULL};
+  x.qlo = -x.qmax - 1;                          /* the signed storage's least value */
+  x.steps = sdt == TGC_DT_I4 ? CLIP_STEPS : 0; /* 0: amax / qmax, no search */
+  uint64_t nb = (uint64_t)(x.b.rows * x.b.cols);
+  x.s = tgc_xmalloc(sizeof *x.s * (nb * 3 + 1));
+  x.e = x.s + nb;
+  x.r = x.e + nb;
+  /* the blocks are independent: searched in parallel when the search is long, combined below in block order */
+  if (x.steps && (uint64_t)K * (uint64_t)N >= (1u << 16))
+    tgc_parallel_for(nb, 16, search_block, &x);
+  else
+    for (uint64_t bi = 0; bi < nb; bi++)
+      search_block(&x, bi);
+  double total = 0;
   *r_lo = 1;
   *r_hi = 0;
-  for (int64_t r = 0; r < b.rows; r++)
-    for (int64_t n = 0; n < b.cols; n++) {
-      int64_t k0 = b.G ? r * b.G : 0, k1 = b.G ? (k0 + b.G < K ? k0 + b.G : K) : K;
-      int64_t n0 = q->group < 0 ? 0 : n, n1 = q->group < 0 ? N : n + 1;
-      /* element (k, j) of the block at W[k * ks + j * js] */
-      const double *B = WT && n1 == n0 + 1 ? WT + n0 * K : W; /* W is NULL only with column blocks */
-      int64_t ks = B == W ? N : 1, js = B == W ? 1 : 0;
-      if (B == W)
-        B += n0;
-      double amax = 0;
-      for (int64_t k = k0; k < k1; k++)
-        for (int64_t j = 0; j < n1 - n0; j++)
-          amax = fmax(amax, fabs(B[k * ks + j * js]));
-      double best_s = tgc_rt_quant_scale(amax, qmax, scdt), best_e = INFINITY, best_r = 1;
-      for (int i = 0; i < steps; i++) {
-        double ratio = 1 - 0.05 * i, s = tgc_rt_quant_scale(amax * ratio, qmax, scdt), e = 0;
-        for (int64_t k = k0; k < k1; k++) {
-          double ek = 0;
-          for (int64_t j = 0; j < n1 - n0; j++) {
-            double w = B[k * ks + j * js];
-            /* tgc_rt_quant_store(w, s, 0, sdt) for the integer storage searched, inline: the same operations */
-            double qv = nearbyint(w / s) + 0.0;
-            qv = isnan(qv) ? 0 : qv < qlo ? qlo : qv > qmax ? qmax : qv;
-            double d = qv * s - w;
-            ek += d * d;
-          }
-          e += (D ? D[k] : 1) * ek;
-        }
-        if (e < best_e) {
-          best_e = e;
-          best_s = s;
-          best_r = ratio;
-        }
-      }
-      if (scale)
-        scale[r * b.cols + n] = best_s;
-      total += steps ? best_e : 0;
-      *r_lo = fmin(*r_lo, best_r);
-      *r_hi = fmax(*r_hi, best_r);
-    }
+  for (uint64_t bi = 0; bi < nb; bi++) {
+    if (scale)
+      scale[bi] = x.s[bi];
+    total += x.steps ? x.e[bi] : 0;
+    *r_lo = fmin(*r_lo, x.r[bi]);
+    *r_hi = fmax(*r_hi, x.r[bi]);
+  }
+  free(x.s);
   return total;
 }
 

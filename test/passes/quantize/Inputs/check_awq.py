@@ -13,7 +13,10 @@ of amax * r / 7, r = 1, 0.95, ..., 0.5), row k weighing chmax_k^2 / s_k^2. It ch
     awq=true is below awq=false's (which still clips activation-aware) and below the plain round-to-nearest of the
     unclipped, unscaled weights.
 
-Usage: check_awq.py TGC WORKDIR
+With --size K,N1,N2,G the model has those dims: a weight of 65536 values or more has its blocks searched in
+parallel (tgc_parallel_for; TGC_THREADS sets the threads), which must change nothing.
+
+Usage: check_awq.py TGC WORKDIR [--size K,N1,N2,G]
 """
 import os
 import re
@@ -67,7 +70,10 @@ def factors(cm, alpha):
 
 
 def main():
+    global K, N1, N2, G
     tgc, work = sys.argv[1], sys.argv[2]
+    if len(sys.argv) == 5 and sys.argv[3] == "--size":
+        K, N1, N2, G = (int(v) for v in sys.argv[4].split(","))
     os.makedirs(work, exist_ok=True)
     rng = np.random.default_rng(7)
     size = rng.uniform(0.3, 1.0, size=K)
