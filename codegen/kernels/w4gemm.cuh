@@ -40,6 +40,19 @@ __device__ __forceinline__ void tgc_mma16816(float *c, const unsigned *a, const 
 }
 #endif
 
+/* A lane's registers of the A fragment (16 x 16, row-major) of x at columns K0..K0+15: R0 is its first row (the
+ * tile's first row + the lane's g), TQ its position in its quad; rows past M read as 0. */
+__device__ __forceinline__ void tgc_w4_afrag(unsigned *a, const __half *__restrict__ x, long long r0, int k0,
+                                             long long M, int tq) {
+  const long long r1 = r0 + 8;
+  const unsigned *x0 = reinterpret_cast<const unsigned *>(x + r0 * KDIM + k0 + tq * 2);
+  const unsigned *x1 = reinterpret_cast<const unsigned *>(x + r1 * KDIM + k0 + tq * 2);
+  a[0] = r0 < M ? x0[0] : 0u;
+  a[1] = r1 < M ? x1[0] : 0u;
+  a[2] = r0 < M ? x0[4] : 0u;
+  a[3] = r1 < M ? x1[4] : 0u;
+}
+
 /* Two offset-binary nibbles (bits 0..3 and 16..19 of W) times the scale pair S, as a half2 in a register. */
 __device__ __forceinline__ unsigned tgc_w4_pair(unsigned w, __half2 s) {
   unsigned h = (w & 0x000f000fu) | 0x64006400u; /* 1024 + u, two halves */
@@ -115,18 +128,9 @@ extern "C" __global__ void __launch_bounds__(NW * 32) @NAME@(const __half *__res
          * before each (eight dependent round trips a span: ncu on an H100 at m = 1 counted ~6000 cycles a span;
          * ptxas issues the first half up front and the rest between the first mma, two round trips) */
         unsigned xf[8][4];
-        {
-          const long long r0 = m0 + g, r1 = r0 + 8;
-          const unsigned *x0 = reinterpret_cast<const unsigned *>(x + r0 * KDIM + sp * 128 + tq * 2);
-          const unsigned *x1 = reinterpret_cast<const unsigned *>(x + r1 * KDIM + sp * 128 + tq * 2);
 #pragma unroll
-          for (int kt = 0; kt < 8; kt++) {
-            xf[kt][0] = r0 < M ? x0[kt * 8] : 0u;
-            xf[kt][1] = r1 < M ? x1[kt * 8] : 0u;
-            xf[kt][2] = r0 < M ? x0[kt * 8 + 4] : 0u;
-            xf[kt][3] = r1 < M ? x1[kt * 8 + 4] : 0u;
-          }
-        }
+        for (int kt = 0; kt < 8; kt++)
+          tgc_w4_afrag(xf[kt], x, m0 + g, sp * 128 + kt * 16, M, tq);
 #endif
 #pragma unroll
         for (int kt = 0; kt < 8; kt++) {
@@ -148,14 +152,8 @@ extern "C" __global__ void __launch_bounds__(NW * 32) @NAME@(const __half *__res
 #pragma unroll
           for (int mt = 0; mt < MT; mt++) {
             if (mt < mtiles) {
-              const long long r0 = m0 + mt * 16 + g, r1 = r0 + 8;
-              const unsigned *x0 = reinterpret_cast<const unsigned *>(x + r0 * KDIM + k0 + tq * 2);
-              const unsigned *x1 = reinterpret_cast<const unsigned *>(x + r1 * KDIM + k0 + tq * 2);
               unsigned a[4];
-              a[0] = r0 < M ? x0[0] : 0u;
-              a[1] = r1 < M ? x1[0] : 0u;
-              a[2] = r0 < M ? x0[4] : 0u;
-              a[3] = r1 < M ? x1[4] : 0u;
+              tgc_w4_afrag(a, x, m0 + mt * 16 + g, k0, M, tq);
 #pragma unroll
               for (int t = 0; t < NT; t++)
                 tgc_mma16816(acc[mt][t], a, b[t]);
