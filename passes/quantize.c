@@ -297,10 +297,7 @@ static void search_block(void *ctx, uint64_t bi) {
       double ek = 0;
       for (int64_t j = 0; j < n1 - n0; j++) {
         double w = B[k * ks + j * js];
-        /* tgc_rt_quant_store(w, s, 0, sdt) for the integer storage searched, inline: the same operations */
-        double qv = nearbyint(w / s) + 0.0;
-        qv = isnan(qv) ? 0 : qv < qlo ? qlo : qv > qmax ? qmax : qv;
-        double d = qv * s - w;
+        double d = tgc_rt_quant_int(w, s, 0, qlo, qmax) * s - w; /* tgc_rt_quant_store's, inline */
         ek += d * d;
       }
       e += (x->D ? x->D[k] : 1) * ek;

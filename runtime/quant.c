@@ -30,8 +30,8 @@ double tgc_rt_quant_scale(double amax, double qmax, tgc_dtype scale_dtype) {
 }
 
 double tgc_rt_quant_store(double x, double scale, double zero_point, tgc_dtype storage) {
-  double r = x / scale;
   if (tgc_dtype_kind_of(storage) == TGC_DTK_FLOAT) {
+    double r = x / scale;
     /* fp8 saturates: a clipped activation is the format's largest value, never NaN or inf */
     double hi = tgc_rt_quant_qmax(storage);
     return isnan(r) ? r : r > hi ? hi : r < -hi ? -hi : r;
@@ -40,9 +40,7 @@ double tgc_rt_quant_store(double x, double scale, double zero_point, tgc_dtype s
   bool sgn = tgc_dtype_kind_of(storage) == TGC_DTK_SINT;
   /* 2^(bits-1) and 2^bits exactly (ldexp was half this function's time in the int4 clipping search) */
   double half = bits <= 62 ? (double)(1ULL << (bits - 1)) : ldexp(1.0, bits - 1);
-  double lo = sgn ? -half : 0, hi = sgn ? half - 1 : 2 * half - 1;
-  r = nearbyint(r) + zero_point; /* the default rounding mode: ties to even */
-  return isnan(r) ? 0 : r < lo ? lo : r > hi ? hi : r;
+  return tgc_rt_quant_int(x, scale, zero_point, sgn ? -half : 0, sgn ? half - 1 : 2 * half - 1);
 }
 
 /* The w4 GEMM kernel's weight order (codegen/kernels/w4gemm.cuh): for each tile of 8 rows n (a tensor-core B

@@ -3,6 +3,7 @@
 #ifndef TGC_RT_H
 #define TGC_RT_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,6 +90,12 @@ double tgc_rt_quant_scale(double amax, double qmax, tgc_dtype scale_dtype);
  * zero_point (ties to even) clamped to the dtype's range, NaN -> 0; fp8 x / scale saturated to +-qmax (NaN stays
  * NaN), which tgc_rt_set then rounds to the format. */
 double tgc_rt_quant_store(double x, double scale, double zero_point, tgc_dtype storage);
+/* tgc_rt_quant_store's integer case for storage of range [LO, HI], inline: for searches that round every weight
+ * many times (the quantize pass's int4 clipping). */
+static inline double tgc_rt_quant_int(double x, double scale, double zero_point, double lo, double hi) {
+  double r = nearbyint(x / scale) + zero_point; /* the default rounding mode: ties to even */
+  return isnan(r) ? 0 : r < lo ? lo : r > hi ? hi : r;
+}
 /* Packs Q, an i4 weight [N, K] (one value -8..7 per byte, row-major; N a multiple of 8, K of 128), into OUT (N * K
  * / 2 bytes) in the order the w4 GEMM kernel reads (codegen/kernels/w4gemm.cuh): 512-byte blocks, one per 8 rows
  * and 128 columns, each lane's tensor-core fragments in 16 contiguous bytes. */
