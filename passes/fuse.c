@@ -462,6 +462,20 @@ static void grow_backward(fuser *f, group *g, tgc_op *op) {
   }
 }
 
+/* True when P is the only user of an ungrouped contraction's result: P belongs to that GEMM's own epilogue (a
+ * GEMM group formed later starts there), which writes P's result instead of the raw product -- half the bytes
+ * when the product is a quantized GEMM's f32 or i32 accumulator read by another GEMM's epilogue (SwiGLU's up
+ * projection beside its gate). */
+static bool epilogue_of_other_gemm(fuser *f, const tgc_op *p) {
+  for (uint32_t k = 0; k < p->noperands; k++) {
+    const tgc_op *d = p->operands[k].value->def;
+    if (d && !is_grouped(f, d) && (tgc_op_info_of(d->opcode)->flags & TGC_OPF_CONTRACTION) &&
+        single_user(&d->results[0]) == p)
+      return true;
+  }
+  return false;
+}
+
 /* A pointwise producer whose users are all in G joins it (a multi-consumer producer inside one kernel is
  * computed there, per element, for each use); one with users outside stays out and is a missed fusion. */
 static void absorb_shared(fuser *f, group *g) {
@@ -474,7 +488,8 @@ static void absorb_shared(fuser *f, group *g) {
         continue;
       for (uint32_t k = 0; k < m->noperands; k++) {
         tgc_op *p = m->operands[k].value->def;
-        if (!p || is_grouped(f, p) || p->parent != m->parent || !is_pointwise(p) || p->nresults != 1)
+        if (!p || is_grouped(f, p) || p->parent != m->parent || !is_pointwise(p) || p->nresults != 1 ||
+            epilogue_of_other_gemm(f, p))
           continue;
         bool inside = true;
         for (const tgc_use *u = p->results[0].uses; u && inside; u = u->next)
