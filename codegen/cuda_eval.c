@@ -512,7 +512,34 @@ static const char *eval_quant(emitter *e, const kernel_src *k, const tgc_op *op,
     line(e, "const double %s = ((double)%s - %s) * %s;", d, x, zp, sc);
     return round_double_to(e, d, t->dtype);
   }
-  line(e, "double %s = (double)%s / %s;", d, x, sc);
+  /* a float X: X times the scale's float reciprocal, the double division only near a rounding boundary
+   * (tgc_quant_rint, tgc_f8_quant_bits) */
+  const char *inv = NULL;
+  if (xt->dtype == TGC_DT_F16 || xt->dtype == TGC_DT_BF16 || xt->dtype == TGC_DT_F32) {
+    if (op->noperands > 1) {
+      inv = tgc_cuda_fresh(e, "inv");
+      line(e, "const float %s = 1.0f / (float)%s;", inv, sc);
+    } else {
+      double r = 1.0 / tgc_op_attr_float(op, "scale", 1.0);
+      if (isfinite(r) && r >= 0x1p-126 && r <= 0x1p127) {
+        char lit[48];
+        snprintf(lit, sizeof lit, "%.9ef", (double)(float)r);
+        inv = tgc_arena_strndup(&e->m->arena, lit, strlen(lit));
+      }
+    }
+  }
+  if (tgc_dtype_kind_of(t->dtype) == TGC_DTK_FLOAT && inv) {
+    e->f8 = true;
+    const char *r8 = tgc_cuda_fresh(e, "v");
+    line(e, "const float %s = tgc_f8_value(tgc_f8_quant_bits(%s, %s, %s, %s), %s);", r8, x, inv, sc,
+         fp8_fmt(t->dtype), fp8_fmt(t->dtype));
+    return r8;
+  }
+  if (inv) {
+    e->qint = true;
+    line(e, "double %s = tgc_quant_rint(%s, %s, %s);", d, x, inv, sc);
+  } else
+    line(e, "double %s = (double)%s / %s;", d, x, sc);
   if (tgc_dtype_kind_of(t->dtype) == TGC_DTK_FLOAT) {
     const char *big = t->dtype == TGC_DT_F8E4M3 ? "448.0" : "57344.0";
     line(e, "%s = %s > %s ? %s : %s < -%s ? -%s : %s; /* saturate; NaN stays NaN */", d, d, big, big, d, big, big, d);
@@ -525,7 +552,10 @@ static const char *eval_quant(emitter *e, const kernel_src *k, const tgc_op *op,
   bool sgn = tgc_dtype_kind_of(t->dtype) == TGC_DTK_SINT;
   long long lo = sgn ? -(1LL << (bits - 1)) : 0, hi = sgn ? (1LL << (bits - 1)) - 1 : (1LL << bits) - 1;
   const char *r = tgc_cuda_fresh(e, "v");
-  line(e, "%s = rint(%s) + %s; /* ties to even */", d, d, zp);
+  if (inv)
+    line(e, "%s = %s + %s;", d, d, zp);
+  else
+    line(e, "%s = rint(%s) + %s; /* ties to even */", d, d, zp);
   line(e, "const long long %s = %s != %s ? 0LL : %s < %lld.0 ? %lldLL : %s > %lld.0 ? %lldLL : (long long)%s;", r, d,
        d, d, lo, lo, d, hi, hi, d);
   return r;

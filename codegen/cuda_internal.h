@@ -60,6 +60,7 @@ typedef struct {
   bool idiv; /* the kernel needs IDIV */
   bool f8;   /* the kernel needs FP8 */
   bool f2i;  /* the kernel needs F2I */
+  bool qint; /* the kernel needs QINT */
   /* the index vectors tgc_cuda_delinearize made and the linear index each came from: tgc_cuda_linearize of
    * such a vector in the same dims gives that index back instead of recomposing it (a chain of reshapes that
    * maps an element to itself costs no division) */

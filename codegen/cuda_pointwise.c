@@ -57,6 +57,18 @@ static const char *const IDIV =
     "  return b == -1 ? (long long)(0ULL - (unsigned long long)a) : a / b;\n"
     "}\n";
 
+/* rint(X / SCALE) as the CPU backend's integer quantize (in double) without the double division: y = X * INV
+ * (INV as in tgc_f8_quant_bits; |y - X / SCALE| <= |y| 2^-22.4) rounds the same way unless the quotient may lie
+ * on the other side of a half-integer: y within |y| 2^-21 of one (y - rintf(y) is exact below 2^22), |y| >= 2^20
+ * (beyond every integer dtype's clamp but i32's), NaN or infinite -- then the double division decides. */
+static const char *const QINT =
+    "__device__ double tgc_quant_rint(float x, float inv, double scale) {\n"
+    "  const float y = x * inv, r = rintf(y);\n"
+    "  if (fabsf(y) < 1048576.0f && 0.5f - fabsf(y - r) > fabsf(y) * 4.76837158203125e-07f)\n"
+    "    return (double)r;\n"
+    "  return rint((double)x / scale);\n"
+    "}\n";
+
 /* A float to an integer as the CPU backend's cast (runtime/tensor.c, wrap_double): NaN and infinities give 0,
  * other values are truncated and wrap modulo 2^64 (then to the dtype's bits when stored). */
 static const char *const F2I =
@@ -137,6 +149,23 @@ static const char *const FP8 =
     /* An fp8 value's bits (what every fp8-typed expression holds), by the hardware when it gives them back
      * exactly, bit for bit (signed zeros); NaN, E5M2's infinities and anything else by tgc_f8_bits. Satfinite: PTX
      * has no f32 to e4m3x2/e5m2x2 conversion without it (__NV_NOSAT is emulated in software). */
+    /* A quantize to fp8 without the double division: X * INV (INV the float nearest 1 / SCALE, or 1.0f / (float)
+     * SCALE; within 3 roundings, |f - X / SCALE| <= |f| 2^-22.4) rounded by the hardware is the exact quotient's
+     * rounding unless f lies within |f| 2^-20 of a midpoint of two fp8 neighbours (2 f - (v + n) is exact but
+     * for one more rounding, |f| 2^-23) -- or f is zero, NaN or past the largest finite value: then the exact
+     * path, X / SCALE in double as the CPU backend. (The double division made quantizing kernels DP-bound.) */
+    "__device__ unsigned tgc_f8_quant_bits(float x, float inv, double scale, int eb, int mb, int fn) {\n"
+    "  const float f = x * inv;\n"
+    "  const unsigned h = __nv_cvt_float_to_fp8(f, __NV_SATFINITE, eb == 4 ? __NV_E4M3 : __NV_E5M2);\n"
+    "  const float v = tgc_f8_value(h, eb, mb, fn);\n"
+    "  const float n = tgc_f8_value(fabsf(f) > fabsf(v) ? h + 1 : h - 1, eb, mb, fn);\n"
+    "  if (f != 0.0f && fabsf(2.0f * f - (v + n)) > fabsf(f) * 9.5367431640625e-07f)\n"
+    "    return h;\n"
+    "  const double big = eb == 4 ? 448.0 : 57344.0;\n"
+    "  double d = (double)x / scale;\n"
+    "  d = d > big ? big : d < -big ? -big : d; /* saturate; NaN stays NaN */\n"
+    "  return tgc_f8_sat_bits(d, eb, mb, fn);\n"
+    "}\n"
     "__device__ unsigned tgc_f8_store(float v, int eb, int mb, int fn) {\n"
     "  const unsigned h = __nv_cvt_float_to_fp8(v, __NV_SATFINITE, eb == 4 ? __NV_E4M3 : __NV_E5M2);\n"
     "  const bool same = __float_as_uint(tgc_f8_value(h, eb, mb, fn)) == __float_as_uint(v);\n"
@@ -292,6 +321,8 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
     tgc_sb_puts(&src, FP8);
   if (e->f2i)
     tgc_sb_puts(&src, F2I);
+  if (e->qint)
+    tgc_sb_puts(&src, QINT);
   if (rows) {
     tgc_sb_printf(&src, "#define BLOCK %u /* threads per block: one block per row */\n", row_block(t->dims[t->rank - 1]));
     tgc_sb_puts(&src, BLOCK_REDUCE);
