@@ -918,6 +918,13 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
 const char *tgc_cuda_eval(emitter *e, const kernel_src *k, const tgc_value *v, const index_vec *I) {
   if (e->failed)
     return "0";
+  if (v == e->memo_v && I->rank == e->memo_I.rank) {
+    bool same = true;
+    for (uint32_t d = 0; d < I->rank && same; d++)
+      same = I->ix[d] == e->memo_I.ix[d];
+    if (same)
+      return e->memo_x;
+  }
   for (uint32_t c = 0; c < k->nconst; c++)
     if (k->const_args[c] == v)
       return eval_op(e, k, k->const_defs[c], v, I);

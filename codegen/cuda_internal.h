@@ -61,6 +61,10 @@ typedef struct {
   bool f8;   /* the kernel needs FP8 */
   bool f2i;  /* the kernel needs F2I */
   bool qint; /* the kernel needs QINT */
+  /* the root's value at an index, while the second result is evaluated there: its expression is reused */
+  const tgc_value *memo_v;
+  index_vec memo_I;
+  const char *memo_x;
   /* the index vectors tgc_cuda_delinearize made and the linear index each came from: tgc_cuda_linearize of
    * such a vector in the same dims gives that index back instead of recomposing it (a chain of reshapes that
    * maps an element to itself costs no division) */
@@ -114,6 +118,9 @@ typedef struct {
   const tgc_value *const *const_args;
   const tgc_op *const *const_defs;
   uint32_t nconst;
+  /* a second result computed at the same index as the root, stored to out2 (a fusion with two results), or
+   * NULL */
+  const tgc_value *root2;
 } kernel_src;
 
 /* The generation of one CUDA program: the launch being generated and where its kernels go. */
@@ -187,6 +194,10 @@ extern const char *const tgc_cuda_kernel_headers; /* the includes and macros eve
 const tgc_op *tgc_cuda_constant_def(const tgc_value *v);
 bool tgc_cuda_value_kernel(gen *g, const char *kind, const tgc_value *root, tgc_value *const *ins,
                            const tgc_value *const *outer, uint32_t nin, const tgc_value *out);
+/* The same with a second result ROOT2 of ROOT's dims, computed at the same index into OUT2. */
+bool tgc_cuda_value_kernel2(gen *g, const char *kind, const tgc_value *root, tgc_value *const *ins,
+                            const tgc_value *const *outer, uint32_t nin, const tgc_value *out,
+                            const tgc_value *root2, const tgc_value *out2);
 bool tgc_cuda_ensure_buffer(gen *g, const tgc_value *v);
 bool tgc_cuda_epilogue_kernel(gen *g, const tgc_value *product, const tgc_value *root, tgc_value *const *ins,
                               const tgc_value *const *outer, uint32_t nin, const tgc_value *result);

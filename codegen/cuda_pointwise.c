@@ -205,11 +205,13 @@ static const char *const BLOCK_REDUCE =
 
 /* The kernel's signature: inputs, the output, the symbols, the error flag. */
 static void signature(tgc_strbuf *src, const char *name, tgc_value *const *ins, uint32_t nin, tgc_dtype out,
-                      const emitter *e) {
+                      const tgc_value *root2, const emitter *e) {
   tgc_sb_printf(src, "extern \"C\" __global__ void %s(", name);
   for (uint32_t j = 0; j < nin; j++)
     tgc_sb_printf(src, "const %s *__restrict__ in%u, ", tgc_cuda_storage_type(ins[j]->type->dtype), j);
   tgc_sb_printf(src, "%s *__restrict__ out", tgc_cuda_storage_type(out));
+  if (root2)
+    tgc_sb_printf(src, ", %s *__restrict__ out2", tgc_cuda_storage_type(root2->type->dtype));
   for (uint32_t s = 0; s < e->nsyms; s++)
     tgc_sb_printf(src, ", long long s_%s", e->syms[s]->name);
   tgc_sb_puts(src, ", int *__restrict__ err) {\n");
@@ -220,6 +222,20 @@ static uint32_t row_block(const tgc_dim *n) {
   if (!tgc_dim_is_const(n, &c))
     return 256;
   return c >= 4096 ? 512 : c >= 512 ? 256 : c >= 128 ? 128 : c > 32 ? 64 : 32;
+}
+
+/* The second result at the index I where the root's value is X: stored to DST. */
+static void store_root2(emitter *e, const kernel_src *k, const tgc_value *root, const char *x, const index_vec *I,
+                        const char *dst) {
+  if (!k->root2 || e->failed)
+    return;
+  e->memo_v = root;
+  e->memo_I = *I;
+  e->memo_x = x;
+  const char *x2 = tgc_cuda_eval(e, k, k->root2, I);
+  e->memo_v = NULL;
+  if (!e->failed)
+    store_at(e, dst, x2, k->root2->type->dtype);
 }
 
 /* One attempt at a kernel computing ROOT over its type (rows mode or one thread per element). */
@@ -247,6 +263,8 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
     for (uint32_t d = 0; d < R.rank; d++)
       e->rowix[d] = R.ix[d];
     tgc_cuda_collect_stats(e, k, root);
+    if (k->root2)
+      tgc_cuda_collect_stats(e, k, k->root2);
     index_vec I;
     for (uint32_t d = 0; d < R.rank; d++)
       I.ix[d] = R.ix[d];
@@ -261,6 +279,7 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
       const char *x = tgc_cuda_eval(e, k, root, &I);
       if (!e->failed)
         store(e, x, root->type->dtype);
+      store_root2(e, k, root, x, &I, "out2[i]");
     } else {
       line(e, "#pragma unroll 4");
       line(e, "for (long long j = threadIdx.x; j < n; j += BLOCK) {");
@@ -271,6 +290,7 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
       const char *x = tgc_cuda_eval(e, k, root, &I);
       if (!e->failed)
         store(e, x, t->dtype);
+      store_root2(e, k, root, x, &I, "out2[i]");
     }
     e->indent--;
     line(e, "}");
@@ -286,6 +306,7 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
     const char *x = tgc_cuda_eval(e, k, root, &I);
     if (!e->failed)
       store_at(e, "ov[u]", x, t->dtype);
+    store_root2(e, k, root, x, &I, "ov2[u]");
     e->vec = false;
     tgc_sb_init(&tail);
     e->out = &tail;
@@ -294,6 +315,7 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
     x = tgc_cuda_eval(e, k, root, &I);
     if (!e->failed)
       store(e, x, t->dtype);
+    store_root2(e, k, root, x, &I, "out2[i]");
     e->out = &body;
   }
   if (e->failed) {
@@ -330,6 +352,8 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
   uint32_t vec = 1;
   if (!rows) {
     uint32_t widest = (uint32_t)(tgc_dtype_bits(t->dtype) + 7) / 8;
+    if (k->root2 && (uint32_t)(tgc_dtype_bits(k->root2->type->dtype) + 7) / 8 > widest)
+      widest = (uint32_t)(tgc_dtype_bits(k->root2->type->dtype) + 7) / 8;
     for (uint32_t j = 0; j < k->ninputs; j++)
       if (e->vloaded[j]) {
         uint32_t sz = (uint32_t)(tgc_dtype_bits(k->inputs[j]->type->dtype) + 7) / 8;
@@ -340,7 +364,7 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
     tgc_sb_printf(&src, "#define VEC %u /* elements per thread: 16 bytes of the widest vector access */\n", vec);
   }
   tgc_sb_putc(&src, '\n');
-  signature(&src, name, k->inputs, k->ninputs, root->type->dtype, e);
+  signature(&src, name, k->inputs, k->ninputs, root->type->dtype, k->root2, e);
   if (!rows) {
     /* VEC consecutive elements per thread: inputs read at the elements' own index and the output move as one
      * 16-byte access (buffers are 256-byte aligned and FIRST is a multiple of VEC) */
@@ -356,6 +380,8 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
         tgc_sb_printf(&src, "    *(%s *)vin%u = *(const %s *)&in%u[first];\n", vt, j, vt, j);
       }
     tgc_sb_printf(&src, "    __align__(16) %s ov[VEC];\n", tgc_cuda_storage_type(t->dtype));
+    if (k->root2)
+      tgc_sb_printf(&src, "    __align__(16) %s ov2[VEC];\n", tgc_cuda_storage_type(k->root2->type->dtype));
     tgc_sb_puts(&src, "#pragma unroll\n    for (int u = 0; u < VEC; u++) {\n");
     tgc_sb_puts(&src, "      const long long i = first + u;\n");
     /* the body was emitted two levels deep; the lane loop is three */
@@ -370,6 +396,10 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
     const char *ot = vector_type(((uint32_t)(tgc_dtype_bits(t->dtype) + 7) / 8) * vec);
     tgc_sb_puts(&src, "    }\n");
     tgc_sb_printf(&src, "    *(%s *)&out[first] = *(const %s *)ov;\n", ot, ot);
+    if (k->root2) {
+      const char *ot2 = vector_type(((uint32_t)(tgc_dtype_bits(k->root2->type->dtype) + 7) / 8) * vec);
+      tgc_sb_printf(&src, "    *(%s *)&out2[first] = *(const %s *)ov2;\n", ot2, ot2);
+    }
     tgc_sb_puts(&src, "    return;\n  }\n");
     tgc_sb_puts(&src, "  for (long long i = first; i < count; i++) {\n");
     tgc_sb_puts(&src, tail.data ? tail.data : "");
@@ -397,9 +427,15 @@ const tgc_op *tgc_cuda_constant_def(const tgc_value *v) {
  * when some op cannot be generated. */
 bool tgc_cuda_value_kernel(gen *g, const char *kind, const tgc_value *root, tgc_value *const *ins,
                            const tgc_value *const *outer, uint32_t nin, const tgc_value *out) {
+  return tgc_cuda_value_kernel2(g, kind, root, ins, outer, nin, out, NULL, NULL);
+}
+
+bool tgc_cuda_value_kernel2(gen *g, const char *kind, const tgc_value *root, tgc_value *const *ins,
+                            const tgc_value *const *outer, uint32_t nin, const tgc_value *out,
+                            const tgc_value *root2, const tgc_value *out2) {
   tgc_module *m = g->m;
   tgc_value **kin = tgc_arena_alloc(&m->arena, sizeof *kin * (nin + 1));
-  const tgc_value **args = tgc_arena_alloc(&m->arena, sizeof *args * (nin + 2));
+  const tgc_value **args = tgc_arena_alloc(&m->arena, sizeof *args * (nin + 3));
   const tgc_value **cargs = tgc_arena_alloc(&m->arena, sizeof *cargs * (nin + 1));
   const tgc_op **cdefs = tgc_arena_alloc(&m->arena, sizeof *cdefs * (nin + 1));
   uint32_t n = 0, nconst = 0;
@@ -415,7 +451,9 @@ bool tgc_cuda_value_kernel(gen *g, const char *kind, const tgc_value *root, tgc_
     }
   }
   args[n] = out ? out : root;
-  kernel_src k = {kin, n, cargs, cdefs, nconst};
+  if (root2)
+    args[n + 1] = out2 ? out2 : root2;
+  kernel_src k = {kin, n, cargs, cdefs, nconst, root2};
   char name[96];
   const tgc_op *rd = root->def;
   tgc_cuda_kernel_name(g, name, sizeof name,
@@ -441,7 +479,7 @@ bool tgc_cuda_value_kernel(gen *g, const char *kind, const tgc_value *root, tgc_
     snprintf(g->why, sizeof g->why, "%s", e.why);
     return false;
   }
-  tgc_cuda_kernel *kk = tgc_cuda_add_kernel(g, rows ? "rows" : kind, src, name, args, n + 1, &e);
+  tgc_cuda_kernel *kk = tgc_cuda_add_kernel(g, rows ? "rows" : kind, src, name, args, n + (root2 ? 2 : 1), &e);
   const tgc_type *t = rows ? space : root->type;
   if (rows) {
     kk->grid = TGC_CUDA_GRID_ROWS;

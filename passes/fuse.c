@@ -27,7 +27,8 @@ typedef struct {
   tgc_op **ops;
   uint32_t n, cap;
   tgc_fusion_kind kind;
-  tgc_op *root; /* the op whose result is the group's result */
+  tgc_op *root;  /* the op whose result is the group's result */
+  tgc_op *root2; /* a reduction group's second result (side_output), or NULL */
 } group;
 
 typedef struct {
@@ -378,12 +379,24 @@ static tgc_op *materialize(fuser *f, group *g) {
       ins[nin++] = v;
     }
   tgc_op *root = g->root;
-  tgc_op *fusion = tgc_op_create(f->m, TGC_OP_FUSION, ins, nin, &root->results[0].type, 1, root->loc);
+  tgc_op *roots[2] = {root, g->root2};
+  uint32_t nres = g->root2 ? 2 : 1;
+  const tgc_type *rtypes[2] = {root->results[0].type, g->root2 ? g->root2->results[0].type : NULL};
+  tgc_op *fusion = tgc_op_create(f->m, TGC_OP_FUSION, ins, nin, rtypes, nres, root->loc);
   const char *kind = tgc_fusion_kind_name(g->kind);
   tgc_op_set_attr(f->m, fusion, "kind", tgc_attr_str(&f->m->arena, kind, strlen(kind)));
-  fusion->results[0].name = root->results[0].name;
-  tgc_block_insert_before(b, root, fusion);
-  tgc_value_replace_all_uses(&root->results[0], &fusion->results[0]);
+  /* where the last member was: every operand from outside is defined before it (side_output checked that the
+   * first result's users come after it) */
+  tgc_block_insert_before(b, g->ops[g->n - 1], fusion);
+  for (uint32_t i = 0; i < nres; i++) {
+    fusion->results[i].name = roots[i]->results[0].name;
+    /* the uses outside the group (a side output's chain reads the first result inside it) */
+    for (tgc_use *u = roots[i]->results[0].uses, *next; u; u = next) {
+      next = u->next;
+      if (u->user != fusion && !group_has(g, u->user))
+        tgc_op_set_operand(u->user, (uint32_t)(u - u->user->operands), &fusion->results[i]);
+    }
+  }
   tgc_block *r = fusion->region;
   for (uint32_t j = 0; j < nin; j++)
     r->args[j]->name = ins[j]->name;
@@ -398,13 +411,16 @@ static tgc_op *materialize(fuser *f, group *g) {
         }
     tgc_block_append(r, op);
   }
-  tgc_value *y = &root->results[0];
-  tgc_op *yield = tgc_op_create(f->m, TGC_OP_YIELD, &y, 1, NULL, 0, root->loc);
+  tgc_value *y[2] = {&root->results[0], g->root2 ? &g->root2->results[0] : NULL};
+  tgc_op *yield = tgc_op_create(f->m, TGC_OP_YIELD, y, nres, NULL, 0, root->loc);
   tgc_block_append(r, yield);
   f->ngroups++;
   f->ctx->changed = true;
   remark(f, fusion, "fused %u ops into %s %s group rooted at '%s' (%u input%s)", g->n,
          strchr("aeiou", kind[0]) ? "an" : "a", kind, tgc_op_name(root->opcode), nin, nin == 1 ? "" : "s");
+  if (g->root2)
+    remark(f, fusion, "the group also writes '%s' (a second result: its kernel stores both)",
+           tgc_op_name(g->root2->opcode));
   return fusion;
 }
 
@@ -573,6 +589,61 @@ static void group_attention(fuser *f, tgc_block *b) {
   }
 }
 
+/* A reduction group whose result has several users takes a chain of single-user pointwise ops from it, of the
+ * result's shape and holding a quantize (and what follows it in that shape: the dequantize of a GEMM that
+ * fold-qdq kept in float), as a second result: the kernel writes both, where a launch of its own
+ * would read the result back (a post-LN encoder's layer_norm feeds the residual and, quantized, the next GEMMs).
+ * The chain is what an ungrouped pointwise user of the result starts; it ends where that stops (a view at its
+ * end stays out). Taken only when every other user of the result comes after the chain's last op, where the
+ * fusion is placed. */
+static void side_output(fuser *f, group *g) {
+  const tgc_value *r = &g->root->results[0];
+  if (single_user(r) || !r->uses || !r->type)
+    return;
+  for (const tgc_use *u = r->uses; u; u = u->next) {
+    tgc_op *c = u->user;
+    if (is_grouped(f, c) || c->parent != g->root->parent || !is_pointwise(c) || is_view(c) || c->nresults != 1)
+      continue;
+    tgc_op *chain[16], *end = NULL;
+    uint32_t n = 0;
+    bool quantized = false;
+    for (tgc_op *x = c; x && n < 16;) {
+      chain[n++] = x;
+      const tgc_type *t = x->results[0].type;
+      if (!t || t->rank != r->type->rank)
+        break;
+      bool same = true;
+      for (uint32_t d = 0; d < t->rank && same; d++)
+        same = tgc_dim_equal(t->dims[d], r->type->dims[d]);
+      quantized = quantized || x->opcode == TGC_OP_QUANTIZE;
+      if (quantized && same)
+        end = x; /* through the dequantize that a GEMM kept in float reads */
+      tgc_op *nx = single_user(&x->results[0]);
+      if (!nx || is_grouped(f, nx) || nx->parent != x->parent || !is_pointwise(nx) || nx->nresults != 1)
+        break;
+      x = nx;
+    }
+    if (!end || (int64_t)(g->n + n) > f->max_ops)
+      continue;
+    /* a pointwise op of the chain reads the result or values from outside; none may be another chain member's
+     * second operand through some other path, and the other users must come after END */
+    int64_t at = position(end);
+    bool after = true;
+    for (const tgc_use *w = r->uses; w && after; w = w->next)
+      if (w->user != c)
+        after = position(w->user) > at;
+    if (!after)
+      continue;
+    for (uint32_t i = 0; i < n; i++) {
+      group_add(f, g, chain[i]);
+      if (chain[i] == end)
+        break;
+    }
+    g->root2 = end;
+    return;
+  }
+}
+
 /* Ends a grown group: trailing views are free, so they leave it (the root is the op added last until
  * absorb_shared runs) and the group ends at real work; shared producers join; a group of two or more ops
  * becomes a fusion. True when it did. */
@@ -583,6 +654,8 @@ static bool finish_group(fuser *f, group *g) {
     tgc_strmap_put(&f->grouped, (const char *)&last, sizeof last, NULL);
     g->root = last->operands[0].value->def;
   }
+  if (g->kind == TGC_FUSION_REDUCTION)
+    side_output(f, g);
   absorb_shared(f, g);
   if (g->n < 2)
     return false;

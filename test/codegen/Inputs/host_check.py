@@ -12,6 +12,9 @@ overflow in the kernel (undefined in CUDA C++ too; the CPU backend wraps) aborts
     __shared__ is static storage, and __shfl_xor_sync exchanges through a slot per thread between two
     barriers (the rows kernels call their block reductions uniformly, so every thread reaches them).
 
+A kernel with a second output (out2: a fusion's second result) is compared on both, the module returning them in
+that order (a line each).
+
 With --expect-error, the CPU backend must reject the run (its message is printed) and so must the kernel, through
 its error flag (the value it set is printed).
 
@@ -121,8 +124,10 @@ def main():
             np.save(p, x)
             run += ["--input", f"{nm}={p}"]
             files.append(x)
-        ref = os.path.join(d, "ref.npy")
-        r = subprocess.run(run + ["--output", f"0={ref}"], capture_output=True, text=True)
+        ref, ref2 = os.path.join(d, "ref.npy"), os.path.join(d, "ref2.npy")
+        two = "*__restrict__ out2" in sig  # a fusion's second result: the module returns it second
+        r = subprocess.run(run + ["--output", f"0={ref}"] + (["--output", f"1={ref2}"] if two else []),
+                           capture_output=True, text=True)
         if a.expect_error:
             if r.returncode != 1:
                 print(f"host_check: the CPU backend exited {r.returncode}, not 1")
@@ -136,6 +141,7 @@ def main():
                 print("host_check: tgc run failed:\n" + r.stderr)
                 return 1
             want = np.load(ref)
+            want2 = np.load(ref2) if two else None
         ctype = {np.dtype("float32"): "float", np.dtype("float64"): "double", np.dtype("int64"): "long long",
                  np.dtype("int32"): "int", np.dtype("int8"): "signed char", np.dtype("bool"): "bool"}
         glob, body, call = [PRELUDE, src], ["int main() {"], []
@@ -147,6 +153,9 @@ def main():
             call.append(f"in{j}")
         glob.append(f"static {ctype[want.dtype]} out[{max(want.size, 1)}];")
         call.append("out")
+        if two:
+            glob.append(f"static {ctype[want2.dtype]} out2[{max(want2.size, 1)}];")
+            call.append("out2")
         call += [str(int(dims[s])) for s in syms]
         glob.append("static int err = 0;")
         call.append("&err")
@@ -170,6 +179,8 @@ def main():
             body.append(f"    for (long long t = 0; t < {block}; t++) pthread_join(th[t], NULL);")
             body.append("  }")
         body.append(f"  FILE *f = fopen(\"{d}/out.bin\", \"wb\"); fwrite(out, sizeof out[0], {want.size}, f); fclose(f);")
+        if two:
+            body.append(f"  f = fopen(\"{d}/out2.bin\", \"wb\"); fwrite(out2, sizeof out2[0], {want2.size}, f); fclose(f);")
         body.append("  if (err) { fprintf(stderr, \"the kernel set its error flag to %d\\n\", err); return 3; }")
         body.append("  return 0;\n}")
         body = glob + body
@@ -190,6 +201,15 @@ def main():
             print(f"host_check: kernel {name} exited {r.returncode}: {r.stderr.strip()}")
             return 1
         got = np.fromfile(os.path.join(d, "out.bin"), dtype=want.dtype).reshape(want.shape)
+        if two:
+            got2 = np.fromfile(os.path.join(d, "out2.bin"), dtype=want2.dtype).reshape(want2.shape)
+            ok1 = compare(name, got, want) == 0
+            return 0 if compare(name, got2, want2) == 0 and ok1 else 1
+    return compare(name, got, want)
+
+
+def compare(name, got, want):
+    """0 when the kernel's output GOT matches the CPU backend's WANT (printed either way), else 1."""
     if want.dtype == np.bool_ or want.dtype.kind in "iu":
         ok = np.array_equal(got, want)
         print(f"host_check: kernel {name}: {want.dtype}{list(want.shape)} {'exact' if ok else 'MISMATCH'}")
