@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static bool coeffs_divisible(const tgc_dim *d, int64_t k) {
   for (uint32_t i = 0; i < d->nterms; i++)
@@ -69,14 +70,32 @@ bool tgc_cuda_gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc
   }
   if (nops == 4 && vw[3].rank > 4)
     return false;
-  /* the result: a view of the launch's result, else a temporary */
+  /* the result: a view of the launch's result, else a temporary. Between the root and the attention's result:
+   * views, and elementwise ops (a quantize of the result for the next GEMM) whose other operands are launch
+   * inputs, read at the element's index: the kernel computes them at its store (EPI) */
   view ov;
-  bool direct = tgc_cuda_contiguous_view(ar, result, root->type, &ov);
+  bool direct = tgc_cuda_contiguous_view(ar, result, root->type, &ov), epi = false;
   for (const tgc_value *y = root; direct && y != av;) {
     const tgc_op *op = y->def;
     if (in_index(ins, nin, y) >= 0 || !op)
       direct = false;
-    else if (op->opcode == TGC_OP_RESHAPE) {
+    else if (op->nresults == 1 && ((tgc_op_info_of(op->opcode)->flags & TGC_OPF_ELEMWISE) ||
+                                   op->opcode == TGC_OP_QUANTIZE || op->opcode == TGC_OP_DEQUANTIZE)) {
+      /* one operand computed in the launch, of the op's shape (no broadcast); the rest launch inputs */
+      const tgc_value *path = NULL;
+      for (uint32_t j = 0; j < op->noperands && direct; j++) {
+        const tgc_value *x = op->operands[j].value;
+        if (in_index(ins, nin, x) >= 0)
+          continue;
+        direct = !path && x->type && x->type->rank == y->type->rank;
+        for (uint32_t d = 0; direct && d < y->type->rank; d++)
+          direct = tgc_dim_equal(x->type->dims[d], y->type->dims[d]);
+        path = x;
+      }
+      direct = direct && path;
+      epi = true;
+      y = path;
+    } else if (op->opcode == TGC_OP_RESHAPE) {
       direct = tgc_cuda_reshape_view(ar, &ov, y->type, op->operands[0].value->type, &ov);
       y = op->operands[0].value;
     } else if (op->opcode == TGC_OP_TRANSPOSE) {
@@ -129,6 +148,71 @@ bool tgc_cuda_gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc
     view_index(&e, &mo, &full, mix);
     bool_mask = mt->dtype == TGC_DT_BOOL;
   }
+  /* the store: tgc_st, or the epilogue computed at the element (its inputs in0.., constants inlined) */
+  tgc_strbuf store, epi_params;
+  tgc_sb_init(&store);
+  tgc_sb_init(&epi_params);
+  const tgc_value **eargs = tgc_arena_alloc(ar, sizeof *eargs * (nin + 1));
+  uint32_t neargs = 0;
+  if (!epi || !direct) {
+    tgc_sb_puts(&store, "tgc_st(&out[tgc_o], tgc_v);");
+  } else {
+    tgc_value **kin = tgc_arena_alloc(ar, sizeof *kin * (nin + 1));
+    const tgc_value **cargs = tgc_arena_alloc(ar, sizeof *cargs * (nin + 1));
+    const tgc_op **cdefs = tgc_arena_alloc(ar, sizeof *cdefs * (nin + 1));
+    uint32_t nconst = 0;
+    for (uint32_t j = 0; j < nin; j++) {
+      bool used = false; /* by an op of the epilogue chain (not the attention's operands) */
+      for (const tgc_use *u = ins[j]->uses; u && !used; u = u->next)
+        used = u->user != at && u->user->opcode != TGC_OP_TRANSPOSE && u->user->opcode != TGC_OP_RESHAPE &&
+               u->user->opcode != TGC_OP_SPLIT;
+      if (!used)
+        continue;
+      const tgc_op *cdef = tgc_cuda_constant_def(outer[j]);
+      if (cdef) {
+        cargs[nconst] = ins[j];
+        cdefs[nconst++] = cdef;
+      } else {
+        tgc_sb_printf(&epi_params, ", const %s *__restrict__ in%u", tgc_cuda_storage_type(ins[j]->type->dtype),
+                      neargs);
+        eargs[neargs] = outer[j];
+        kin[neargs++] = ins[j];
+      }
+    }
+    kernel_src ks = {kin, neargs, cargs, cdefs, nconst, NULL};
+    tgc_strbuf *saved = e.out;
+    e.out = &store;
+    e.indent = 3; /* the template's STORE is 6 spaces in: its first line's own indent is dropped below */
+    e.code = g->n + 1;
+    const char *r = tgc_cuda_fresh(&e, "r");
+    /* the result as the CPU backend has it, rounded to its dtype, before the epilogue reads it */
+    line(&e, "const float %s = %s;", r, dt == TGC_DT_F16 ? "__half2float(__float2half_rn(tgc_v))"
+                                       : dt == TGC_DT_BF16 ? "__bfloat162float(__float2bfloat16_rn(tgc_v))" : "tgc_v");
+    e.reg_v = av;
+    e.reg_x = r;
+    index_vec I = tgc_cuda_delinearize(&e, "tgc_o", root->type);
+    const char *x = tgc_cuda_eval(&e, &ks, root, &I);
+    e.reg_v = NULL;
+    if (!e.failed)
+      tgc_cuda_store_at(&e, "out[tgc_o]", x, root->type->dtype);
+    e.out = saved;
+    if (e.failed) {
+      /* not computable at the store: the kernel writes the result to a temporary, an epilogue kernel the rest */
+      e.failed = false;
+      direct = false;
+      neargs = 0;
+      tgc_sb_free(&store);
+      tgc_sb_free(&epi_params);
+      tgc_sb_init(&store);
+      tgc_sb_init(&epi_params);
+      tgc_sb_puts(&store, "tgc_st(&out[tgc_o], tgc_v);");
+      if (!tgc_cuda_contiguous_view(ar, av, av->type, &ov))
+        return false;
+      tgc_sb_free(&oo);
+      tgc_sb_init(&oo);
+      view_index(&e, &oo, &ov, oix);
+    }
+  }
   const char *scale = tgc_cuda_float_attr(&e, at, "scale", 1.0 / sqrt((double)D), false);
   bool causal = tgc_op_attr_bool(at, "causal", false);
   const char *sq = tgc_cuda_dim_str(&e, qt->dims[2]), *sk = tgc_cuda_dim_str(&e, kt->dims[2]);
@@ -167,17 +251,24 @@ bool tgc_cuda_gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc
       {"SYM_PARAMS", sym_params.data ? sym_params.data : ""}, {"D", d_s}, {"DV", dv_s}, {"VEC", vec_s},
       {"TPQ", tpq_s}, {"QPB", qpb_s}, {"TK", tk_s}, {"HPK", hpk_s}, {"SQ", sq}, {"SK", sk}, {"Q", qo.data},
       {"K", ko.data}, {"V", vo.data}, {"O", oo.data}, {"M", mo.data ? mo.data : ""}, {"SCALE", scale},
+      {"OT", tgc_cuda_storage_type((direct ? root : av)->type->dtype)},
+      {"EPI_PARAMS", epi_params.data ? epi_params.data : ""}, {"STORE", store.data + strspn(store.data, " ")},
   };
   tgc_sb_printf(&src, "// %s\n", g->where);
   tgc_sb_puts(&src, tgc_cuda_kernel_headers);
+  tgc_cuda_put_helpers(&src, &e);
   tgc_cuda_expand(&src, tgc_cuda_attention_cuh, flags, sizeof flags / sizeof *flags, vars, sizeof vars / sizeof *vars);
   tgc_sb_free(&mask_param);
   tgc_sb_free(&sym_params);
-  const tgc_value **args = tgc_arena_alloc(ar, sizeof *args * 5);
+  tgc_sb_free(&store);
+  tgc_sb_free(&epi_params);
+  const tgc_value **args = tgc_arena_alloc(ar, sizeof *args * (5 + neargs));
   uint32_t na = 0;
   for (uint32_t j = 0; j < nops; j++)
     args[na++] = vw[j].buf;
   args[na++] = direct ? result : av;
+  for (uint32_t j = 0; j < neargs; j++)
+    args[na++] = eargs[j];
   tgc_cuda_kernel *kk = tgc_cuda_add_kernel(g, "attention", tgc_arena_strndup(ar, src.data, src.len), name, args, na, &e);
   kk->grid = TGC_CUDA_GRID_ATTENTION;
   kk->count = qt->dims[2];

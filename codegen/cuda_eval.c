@@ -918,6 +918,8 @@ static const char *eval_op(emitter *e, const kernel_src *k, const tgc_op *op, co
 const char *tgc_cuda_eval(emitter *e, const kernel_src *k, const tgc_value *v, const index_vec *I) {
   if (e->failed)
     return "0";
+  if (v == e->reg_v)
+    return e->reg_x;
   if (v == e->memo_v && I->rank == e->memo_I.rank) {
     bool same = true;
     for (uint32_t d = 0; d < I->rank && same; d++)

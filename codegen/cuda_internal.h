@@ -61,6 +61,10 @@ typedef struct {
   bool f8;   /* the kernel needs FP8 */
   bool f2i;  /* the kernel needs F2I */
   bool qint; /* the kernel needs QINT */
+  /* a value computed before the emitted code (the attention kernel's element, before its epilogue): its
+   * expression at whatever index it is read, or NULL */
+  const tgc_value *reg_v;
+  const char *reg_x;
   /* the root's value at an index, while the second result is evaluated there: its expression is reused */
   const tgc_value *memo_v;
   index_vec memo_I;
@@ -199,6 +203,10 @@ bool tgc_cuda_value_kernel2(gen *g, const char *kind, const tgc_value *root, tgc
                             const tgc_value *const *outer, uint32_t nin, const tgc_value *out,
                             const tgc_value *root2, const tgc_value *out2);
 bool tgc_cuda_ensure_buffer(gen *g, const tgc_value *v);
+/* Stores X, a value of dtype DT in its compute type, to DST (the CPU backend's rounding). */
+void tgc_cuda_store_at(emitter *e, const char *dst, const char *x, tgc_dtype dt);
+/* The device helpers the emitted code of E calls (integer pow and division, fp8, casts, quantize). */
+void tgc_cuda_put_helpers(tgc_strbuf *src, const emitter *e);
 bool tgc_cuda_epilogue_kernel(gen *g, const tgc_value *product, const tgc_value *root, tgc_value *const *ins,
                               const tgc_value *const *outer, uint32_t nin, const tgc_value *result);
 

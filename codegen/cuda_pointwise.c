@@ -6,7 +6,7 @@
  * integer casts, block reductions), constants that need a buffer, and epilogue kernels. */
 #include "cuda_internal.h"
 
-static void store_at(emitter *e, const char *dst, const char *x, tgc_dtype dt) {
+void tgc_cuda_store_at(emitter *e, const char *dst, const char *x, tgc_dtype dt) {
   switch (dt) {
   case TGC_DT_F16: line(e, "%s = __float2half_rn(%s);", dst, x); break;
   case TGC_DT_BF16: line(e, "%s = __float2bfloat16_rn(%s);", dst, x); break;
@@ -19,7 +19,7 @@ static void store_at(emitter *e, const char *dst, const char *x, tgc_dtype dt) {
   }
 }
 
-static void store(emitter *e, const char *x, tgc_dtype dt) { store_at(e, "out[i]", x, dt); }
+static void store(emitter *e, const char *x, tgc_dtype dt) { tgc_cuda_store_at(e, "out[i]", x, dt); }
 
 /* An integer type of BYTES bytes (1 to 16) for vector loads and stores. */
 static const char *vector_type(uint32_t bytes) {
@@ -235,7 +235,20 @@ static void store_root2(emitter *e, const kernel_src *k, const tgc_value *root, 
   const char *x2 = tgc_cuda_eval(e, k, k->root2, I);
   e->memo_v = NULL;
   if (!e->failed)
-    store_at(e, dst, x2, k->root2->type->dtype);
+    tgc_cuda_store_at(e, dst, x2, k->root2->type->dtype);
+}
+
+void tgc_cuda_put_helpers(tgc_strbuf *src, const emitter *e) {
+  if (e->ipow)
+    tgc_sb_puts(src, IPOW);
+  if (e->idiv)
+    tgc_sb_puts(src, IDIV);
+  if (e->f8)
+    tgc_sb_puts(src, FP8);
+  if (e->f2i)
+    tgc_sb_puts(src, F2I);
+  if (e->qint)
+    tgc_sb_puts(src, QINT);
 }
 
 /* One attempt at a kernel computing ROOT over its type (rows mode or one thread per element). */
@@ -305,7 +318,7 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
     e->root_I = I;
     const char *x = tgc_cuda_eval(e, k, root, &I);
     if (!e->failed)
-      store_at(e, "ov[u]", x, t->dtype);
+      tgc_cuda_store_at(e, "ov[u]", x, t->dtype);
     store_root2(e, k, root, x, &I, "ov2[u]");
     e->vec = false;
     tgc_sb_init(&tail);
@@ -335,16 +348,7 @@ static const char *value_kernel_src(gen *g, const char *name, const tgc_value *r
   }
   tgc_sb_printf(&src, "// %s\n", g->where);
   tgc_sb_puts(&src, tgc_cuda_kernel_headers);
-  if (e->ipow)
-    tgc_sb_puts(&src, IPOW);
-  if (e->idiv)
-    tgc_sb_puts(&src, IDIV);
-  if (e->f8)
-    tgc_sb_puts(&src, FP8);
-  if (e->f2i)
-    tgc_sb_puts(&src, F2I);
-  if (e->qint)
-    tgc_sb_puts(&src, QINT);
+  tgc_cuda_put_helpers(&src, e);
   if (rows) {
     tgc_sb_printf(&src, "#define BLOCK %u /* threads per block: one block per row */\n", row_block(t->dims[t->rank - 1]));
     tgc_sb_puts(&src, BLOCK_REDUCE);

@@ -571,15 +571,37 @@ static void group_attention(fuser *f, tgc_block *b) {
             group_add(f, &g, v->def);
         }
       }
-      /* consumers: the layout ops that put the result back in [B, S, H*D] */
+      /* consumers: the layout ops that put the result back in [B, S, H*D], then a chain of elementwise ops of
+       * that shape through a quantize (the next GEMM's activation quantize, which the kernel computes at its
+       * store) -- up to the quantize or the last computing op after it; without a quantize, the layout ops */
+      tgc_op *last = g.root;
+      uint32_t nlast = g.n;
+      bool computed = false, quantized = false;
       for (;;) {
         tgc_op *u = single_user(&g.root->results[0]);
-        if (!u || is_grouped(f, u) || (u->opcode != TGC_OP_TRANSPOSE && u->opcode != TGC_OP_RESHAPE) ||
-            full(f, &g, u, tgc_op_name(u->opcode)))
+        bool layout = u && (u->opcode == TGC_OP_TRANSPOSE || u->opcode == TGC_OP_RESHAPE);
+        bool compute = u && u->nresults == 1 && u->results[0].type && g.root->results[0].type &&
+                       ((tgc_op_info_of(u->opcode)->flags & TGC_OPF_ELEMWISE) || u->opcode == TGC_OP_QUANTIZE ||
+                        u->opcode == TGC_OP_DEQUANTIZE) &&
+                       u->results[0].type->rank == g.root->results[0].type->rank;
+        for (uint32_t d = 0; compute && d < u->results[0].type->rank; d++)
+          compute = tgc_dim_equal(u->results[0].type->dims[d], g.root->results[0].type->dims[d]);
+        if (!u || is_grouped(f, u) || u->parent != b || (!layout && !compute) || full(f, &g, u, tgc_op_name(u->opcode)))
           break;
         group_add(f, &g, u);
         g.root = u;
+        computed = computed || compute;
+        quantized = quantized || u->opcode == TGC_OP_QUANTIZE;
+        if (!computed || (compute && quantized)) { /* the layout ops right after attention; then a quantize */
+          last = u;
+          nlast = g.n;
+        }
       }
+      while (g.n > nlast) { /* views after the last computing op leave */
+        tgc_op *x = g.ops[--g.n];
+        tgc_strmap_put(&f->grouped, (const char *)&x, sizeof x, NULL);
+      }
+      g.root = last;
       if (g.n > 1) {
         materialize(f, &g);
         next = b->first; /* members left the block, from anywhere before the root: rescan */

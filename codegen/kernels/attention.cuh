@@ -3,9 +3,13 @@
 //@ heading comment and tgc_cuda_kernel_headers, and CMake embeds this file into the emitter (cmake/embed.cmake).
 //@ Lines that start with //@ are the template's own: `//@ if FLAG`, `//@ else` and `//@ end` keep or drop the
 //@ lines between them, any other is a comment like this one. @NAME@ is a substitution point:
-//@   NAME, T         the kernel's symbol; the storage type of q, k, v and out (float, __half, __nv_bfloat16)
+//@   NAME, T         the kernel's symbol; the storage type of q, k, v (float, __half, __nv_bfloat16)
+//@   OT              the storage type of out: T, or the epilogue's result type
 //@   MASK_PARAM      "const <type> *__restrict__ mask, " when there is a mask, else nothing
+//@   EPI_PARAMS      ", const <type> *__restrict__ in<j>" for each input of the epilogue, else nothing
 //@   SYM_PARAMS      ", long long s_<symbol>" for each symbol the index expressions use
+//@   STORE           statements that store the element tgc_v (a float) at offset tgc_o of out: tgc_st, or the
+//@                   launch's pointwise epilogue (a quantize of the result) computed there
 //@   D, DV, VEC      the head dims of q and k, and of v; elements per 16-byte load
 //@   TPQ, QPB, TK    (CUDA cores) threads per query row, query rows per block, keys per shared-memory tile
 //@   HPK             query heads per key/value head (grouped-query attention)
@@ -120,7 +124,7 @@ __device__ __forceinline__ void tgc_ldmatrix_t2(unsigned *r, const void *row) {
 }
 //@ end
 
-extern "C" __global__ void @NAME@(const @T@ *__restrict__ q, const @T@ *__restrict__ k, const @T@ *__restrict__ v, @MASK_PARAM@@T@ *__restrict__ out@SYM_PARAMS@, int *__restrict__ err) {
+extern "C" __global__ void @NAME@(const @T@ *__restrict__ q, const @T@ *__restrict__ k, const @T@ *__restrict__ v, @MASK_PARAM@@OT@ *__restrict__ out@EPI_PARAMS@@SYM_PARAMS@, int *__restrict__ err) {
 //@ if mma
 //@ 16 query rows per block; its 4 warps split the keys (warp w takes every 4th tile of 32 keys), each
 //@ with its own online softmax, and the 4 partial states are merged at the end: short sequences get 4x
@@ -317,7 +321,11 @@ extern "C" __global__ void @NAME@(const @T@ *__restrict__ q, const @T@ *__restri
       L += f * wl[w][row];
       O += f * wo[w][row][d];
     }
-    tgc_st(&out[@O@], L > 0.0f ? O / L : NAN); /* a fully masked row is NaN, as in torch */
+    { /* a fully masked row is NaN, as in torch */
+      const float tgc_v = L > 0.0f ? O / L : NAN;
+      const long long tgc_o = @O@;
+      @STORE@
+    }
   }
 //@ else
   const long long b = blockIdx.z, h = blockIdx.y, hk = h / @HPK@LL;
@@ -452,7 +460,9 @@ extern "C" __global__ void @NAME@(const @T@ *__restrict__ q, const @T@ *__restri
     #pragma unroll
     for (int t = 0; t < DV / TPQ; t++) {
       const long long d = t * TPQ + part;
-      tgc_st(&out[@O@], l > 0.0f ? acc[t] / l : NAN); /* a fully masked row is NaN, as in torch */
+      const float tgc_v = l > 0.0f ? acc[t] / l : NAN; /* a fully masked row is NaN, as in torch */
+      const long long tgc_o = @O@;
+      @STORE@
     }
 //@ end
 }
