@@ -241,17 +241,16 @@ static bool gen_general(gen *g, const tgc_op *mm, const tgc_value *root, tgc_val
   bool ok;
   /* i8: cuBLASLt's IMMA GEMMs have no epilogue tgc can use (i32 out): the epilogue kernel computes the rest. fp8:
    * a per-tensor rescale is cuBLASLt's alpha, and the bias and activation after it its epilogue, in the
-   * rescale's dtype (f16 or bf16; f32 without bias, activation or residual), and a residual its C */
+   * rescale's dtype (f16 or bf16; f32 without bias or activation) -- no residual (untested in cuBLASLt's fp8) */
   bool fp8 = quant && gm.ab_dtype == TGC_DT_F8E4M3;
   tgc_dtype edt = fp8 ? result->type->dtype : dt;
   if (quant && (!fp8 || !(edt == TGC_DT_F16 || edt == TGC_DT_BF16 || edt == TGC_DT_F32)))
     y = mmv;
-  /* a residual is C (beta 1); fp8: added to the rescaled product in fp32, one rounding to the f16/bf16 result */
-  if ((!fp8 || edt != TGC_DT_F32) && y->def && y->def->opcode == TGC_OP_ADD && in_index(ins, nin, y) < 0) {
+  if (!fp8 && y->def && y->def->opcode == TGC_OP_ADD && in_index(ins, nin, y) < 0) {
     for (uint32_t s = 0; s < 2 && !gm.c; s++) {
       const tgc_value *r = skip_reshapes(y->def->operands[s].value, ins, nin);
       int i = in_index(ins, nin, r);
-      if (i >= 0 && r->type->dtype == edt && same_numel(ar, r->type, ot) && r->type->rank &&
+      if (i >= 0 && r->type->dtype == dt && same_numel(ar, r->type, ot) && r->type->rank &&
           tgc_dim_equal(r->type->dims[r->type->rank - 1], gm.n) && !tgc_cuda_constant_def(outer[i])) {
         gm.c = outer[i];
         y = skip_reshapes(y->def->operands[1 - s].value, ins, nin);
