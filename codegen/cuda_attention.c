@@ -184,6 +184,8 @@ bool tgc_cuda_gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc
     e.out = &store;
     e.indent = 3; /* the template's STORE is 6 spaces in: its first line's own indent is dropped below */
     e.code = g->n + 1;
+    /* the first fresh name: the emitted code's names then end in a number >= 1, and the template's own names
+     * with digits (q0, k0) cannot be among them */
     const char *r = tgc_cuda_fresh(&e, "r");
     /* the result as the CPU backend has it, rounded to its dtype, before the epilogue reads it */
     line(&e, "const float %s = %s;", r, dt == TGC_DT_F16 ? "__half2float(__float2half_rn(tgc_v))"

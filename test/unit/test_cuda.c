@@ -201,13 +201,14 @@ static void test_expand(void) {
                                           {"bool_mask", true}, {"float_mask", false}, {"async", false},
                                           {"vec_k", true}, {"vec_v", true}};
   static const char *const names[] = {"NAME", "T", "MASK_PARAM", "SYM_PARAMS", "D", "DV", "VEC", "TPQ", "QPB",
-                                      "TK", "HPK", "SQ", "SK", "Q", "K", "V", "O", "M", "SCALE"};
-  tgc_cuda_tvar avars[19];
-  for (int i = 0; i < 19; i++)
+                                      "TK", "HPK", "SQ", "SK", "Q", "K", "V", "O", "M", "SCALE", "OT",
+                                      "EPI_PARAMS", "STORE"};
+  tgc_cuda_tvar avars[22];
+  for (int i = 0; i < 22; i++)
     avars[i] = (tgc_cuda_tvar){names[i], "x"};
   tgc_strbuf b;
   tgc_sb_init(&b);
-  tgc_cuda_expand(&b, tgc_cuda_attention_cuh, aflags, 9, avars, 19);
+  tgc_cuda_expand(&b, tgc_cuda_attention_cuh, aflags, 9, avars, 22);
   CHECK(b.data && strstr(b.data, "#define BM 16") && strstr(b.data, "keep = keep && mask[x];"));
   CHECK(b.data && !strstr(b.data, "//@") && !strchr(b.data, '@') && !strstr(b.data, "tgc_cp16(&ks"));
   CHECK(b.data && strstr(b.data, "extern \"C\" __global__ void x(const x *__restrict__ q,"));
