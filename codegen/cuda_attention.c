@@ -87,9 +87,7 @@ bool tgc_cuda_gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc
         const tgc_value *x = op->operands[j].value;
         if (in_index(ins, nin, x) >= 0)
           continue;
-        direct = !path && x->type && x->type->rank == y->type->rank;
-        for (uint32_t d = 0; direct && d < y->type->rank; d++)
-          direct = tgc_dim_equal(x->type->dims[d], y->type->dims[d]);
+        direct = !path && tgc_type_same_shape(x->type, y->type);
         path = x;
       }
       direct = direct && path;
@@ -157,29 +155,15 @@ bool tgc_cuda_gen_attention(gen *g, const tgc_op *at, const tgc_value *root, tgc
   if (!epi || !direct) {
     tgc_sb_puts(&store, "tgc_st(&out[tgc_o], tgc_v);");
   } else {
-    tgc_value **kin = tgc_arena_alloc(ar, sizeof *kin * (nin + 1));
-    const tgc_value **cargs = tgc_arena_alloc(ar, sizeof *cargs * (nin + 1));
-    const tgc_op **cdefs = tgc_arena_alloc(ar, sizeof *cdefs * (nin + 1));
-    uint32_t nconst = 0;
-    for (uint32_t j = 0; j < nin; j++) {
-      bool used = false; /* by an op of the epilogue chain (not the attention's operands) */
-      for (const tgc_use *u = ins[j]->uses; u && !used; u = u->next)
-        used = u->user != at && u->user->opcode != TGC_OP_TRANSPOSE && u->user->opcode != TGC_OP_RESHAPE &&
-               u->user->opcode != TGC_OP_SPLIT;
-      if (!used)
-        continue;
-      const tgc_op *cdef = tgc_cuda_constant_def(outer[j]);
-      if (cdef) {
-        cargs[nconst] = ins[j];
-        cdefs[nconst++] = cdef;
-      } else {
-        tgc_sb_printf(&epi_params, ", const %s *__restrict__ in%u", tgc_cuda_storage_type(ins[j]->type->dtype),
-                      neargs);
-        eargs[neargs] = outer[j];
-        kin[neargs++] = ins[j];
-      }
-    }
-    kernel_src ks = {kin, neargs, cargs, cdefs, nconst, NULL};
+    bool *keep = tgc_arena_alloc(ar, sizeof *keep * (nin + 1));
+    for (uint32_t j = 0; j < nin; j++) /* read by an op of the epilogue chain, not by the attention's operands */
+      for (const tgc_use *u = ins[j]->uses; u && !keep[j]; u = u->next)
+        keep[j] = u->user != at && u->user->opcode != TGC_OP_TRANSPOSE && u->user->opcode != TGC_OP_RESHAPE &&
+                  u->user->opcode != TGC_OP_SPLIT;
+    kernel_src ks = tgc_cuda_kernel_inputs(ar, ins, outer, nin, keep, eargs);
+    neargs = ks.ninputs;
+    for (uint32_t j = 0; j < neargs; j++)
+      tgc_sb_printf(&epi_params, ", const %s *__restrict__ in%u", tgc_cuda_storage_type(ks.inputs[j]->type->dtype), j);
     tgc_strbuf *saved = e.out;
     e.out = &store;
     e.indent = 3; /* the template's STORE is 6 spaces in: its first line's own indent is dropped below */

@@ -203,6 +203,10 @@ bool tgc_cuda_value_kernel2(gen *g, const char *kind, const tgc_value *root, tgc
                             const tgc_value *const *outer, uint32_t nin, const tgc_value *out,
                             const tgc_value *root2, const tgc_value *out2);
 bool tgc_cuda_ensure_buffer(gen *g, const tgc_value *v);
+/* A kernel's inputs from a launch's inputs INS (buffers OUTER; those KEEP marks, all when NULL): constants
+ * inlined, the others kernel inputs in0.. whose buffers go to ARGS (ninputs of them). */
+kernel_src tgc_cuda_kernel_inputs(tgc_arena *a, tgc_value *const *ins, const tgc_value *const *outer, uint32_t nin,
+                                  const bool *keep, const tgc_value **args);
 /* Stores X, a value of dtype DT in its compute type, to DST (the CPU backend's rounding). */
 void tgc_cuda_store_at(emitter *e, const char *dst, const char *x, tgc_dtype dt);
 /* The device helpers the emitted code of E calls (integer pow and division, fp8, casts, quantize). */

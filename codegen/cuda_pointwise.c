@@ -434,30 +434,38 @@ bool tgc_cuda_value_kernel(gen *g, const char *kind, const tgc_value *root, tgc_
   return tgc_cuda_value_kernel2(g, kind, root, ins, outer, nin, out, NULL, NULL);
 }
 
-bool tgc_cuda_value_kernel2(gen *g, const char *kind, const tgc_value *root, tgc_value *const *ins,
-                            const tgc_value *const *outer, uint32_t nin, const tgc_value *out,
-                            const tgc_value *root2, const tgc_value *out2) {
-  tgc_module *m = g->m;
-  tgc_value **kin = tgc_arena_alloc(&m->arena, sizeof *kin * (nin + 1));
-  const tgc_value **args = tgc_arena_alloc(&m->arena, sizeof *args * (nin + 3));
-  const tgc_value **cargs = tgc_arena_alloc(&m->arena, sizeof *cargs * (nin + 1));
-  const tgc_op **cdefs = tgc_arena_alloc(&m->arena, sizeof *cdefs * (nin + 1));
+kernel_src tgc_cuda_kernel_inputs(tgc_arena *a, tgc_value *const *ins, const tgc_value *const *outer, uint32_t nin,
+                                  const bool *keep, const tgc_value **args) {
+  tgc_value **kin = tgc_arena_alloc(a, sizeof *kin * (nin + 1));
+  const tgc_value **cargs = tgc_arena_alloc(a, sizeof *cargs * (nin + 1));
+  const tgc_op **cdefs = tgc_arena_alloc(a, sizeof *cdefs * (nin + 1));
   uint32_t n = 0, nconst = 0;
   for (uint32_t j = 0; j < nin; j++) {
-    const tgc_value *o = outer[j];
-    const tgc_op *cdef = tgc_cuda_constant_def(o);
+    if (keep && !keep[j])
+      continue;
+    const tgc_op *cdef = tgc_cuda_constant_def(outer[j]);
     if (cdef) { /* a reshape keeps the linear order, so the constant is read at the input's linear index */
       cargs[nconst] = ins[j];
       cdefs[nconst++] = cdef;
     } else {
-      args[n] = o;
+      args[n] = outer[j];
       kin[n++] = ins[j];
     }
   }
+  return (kernel_src){kin, n, cargs, cdefs, nconst, NULL};
+}
+
+bool tgc_cuda_value_kernel2(gen *g, const char *kind, const tgc_value *root, tgc_value *const *ins,
+                            const tgc_value *const *outer, uint32_t nin, const tgc_value *out,
+                            const tgc_value *root2, const tgc_value *out2) {
+  tgc_module *m = g->m;
+  const tgc_value **args = tgc_arena_alloc(&m->arena, sizeof *args * (nin + 3));
+  kernel_src k = tgc_cuda_kernel_inputs(&m->arena, ins, outer, nin, NULL, args);
+  uint32_t n = k.ninputs;
   args[n] = out ? out : root;
   if (root2)
     args[n + 1] = out2 ? out2 : root2;
-  kernel_src k = {kin, n, cargs, cdefs, nconst, root2};
+  k.root2 = root2;
   char name[96];
   const tgc_op *rd = root->def;
   tgc_cuda_kernel_name(g, name, sizeof name,

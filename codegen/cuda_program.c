@@ -66,27 +66,21 @@ static bool gen_launch(gen *g, const tgc_op *op) {
       snprintf(g->why, sizeof g->why, "a fusion with more than two results");
       return false;
     }
-    if (op->nresults == 2) {
-      /* a second result (fuse's side output): computed by the same pointwise or rows kernel at the same index */
-      const tgc_type *t0 = op->results[0].type, *t1 = op->results[1].type;
-      bool same = t1 && t1->rank == t0->rank && tgc_fusion_kind_of(op) != TGC_FUSION_GEMM_EPILOGUE &&
-                  tgc_fusion_kind_of(op) != TGC_FUSION_ATTENTION;
-      for (uint32_t d = 0; same && d < t0->rank; d++)
-        same = tgc_dim_equal(t0->dims[d], t1->dims[d]);
-      if (!same) {
-        snprintf(g->why, sizeof g->why, "a fusion whose two results differ in shape (or a GEMM's or attention's)");
-        return false;
-      }
-      const tgc_value **outer2 = tgc_arena_alloc(ar, sizeof *outer2 * (r->nargs + 1));
-      for (uint32_t j = 0; j < r->nargs; j++)
-        outer2[j] = op->operands[j].value;
-      return tgc_cuda_value_kernel2(g, "pointwise", r->last->operands[0].value, r->args, outer2, r->nargs,
-                                    &op->results[0], r->last->operands[1].value, &op->results[1]);
-    }
     const tgc_value *root = r->last->operands[0].value;
     const tgc_value **outer = tgc_arena_alloc(ar, sizeof *outer * (r->nargs + 1));
     for (uint32_t j = 0; j < r->nargs; j++)
       outer[j] = op->operands[j].value;
+    if (op->nresults == 2) {
+      /* a second result (fuse's side output): computed by the same pointwise or rows kernel at the same index */
+      tgc_fusion_kind fk = tgc_fusion_kind_of(op);
+      if (!tgc_type_same_shape(op->results[0].type, op->results[1].type) || fk == TGC_FUSION_GEMM_EPILOGUE ||
+          fk == TGC_FUSION_ATTENTION) {
+        snprintf(g->why, sizeof g->why, "a fusion whose two results differ in shape (or a GEMM's or attention's)");
+        return false;
+      }
+      return tgc_cuda_value_kernel2(g, "pointwise", root, r->args, outer, r->nargs, &op->results[0],
+                                    r->last->operands[1].value, &op->results[1]);
+    }
     uint32_t n;
     switch (tgc_fusion_kind_of(op)) {
     case TGC_FUSION_GEMM_EPILOGUE: {

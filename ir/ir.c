@@ -20,15 +20,17 @@ const tgc_type *tgc_type_create(tgc_arena *a, tgc_dtype dt, uint32_t rank, const
   return t;
 }
 
-bool tgc_type_equal(const tgc_type *a, const tgc_type *b) {
-  if (a == b)
-    return true;
-  if (!a || !b || a->dtype != b->dtype || a->rank != b->rank)
+bool tgc_type_same_shape(const tgc_type *a, const tgc_type *b) {
+  if (!a || !b || a->rank != b->rank)
     return false;
   for (uint32_t i = 0; i < a->rank; i++)
     if (!tgc_dim_equal(a->dims[i], b->dims[i]))
       return false;
   return true;
+}
+
+bool tgc_type_equal(const tgc_type *a, const tgc_type *b) {
+  return a == b || (a && b && a->dtype == b->dtype && tgc_type_same_shape(a, b));
 }
 
 void tgc_type_print(const tgc_type *t, tgc_strbuf *buf) {

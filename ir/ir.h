@@ -87,6 +87,8 @@ typedef struct tgc_type {
 } tgc_type;
 
 bool tgc_type_equal(const tgc_type *a, const tgc_type *b);
+/* Whether A and B have the same dims (any dtypes); false when either is NULL. */
+bool tgc_type_same_shape(const tgc_type *a, const tgc_type *b);
 void tgc_type_print(const tgc_type *t, struct tgc_strbuf *buf);
 
 /* ---- attributes -------------------------------------------------------------------------------- */

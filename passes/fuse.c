@@ -580,12 +580,10 @@ static void group_attention(fuser *f, tgc_block *b) {
       for (;;) {
         tgc_op *u = single_user(&g.root->results[0]);
         bool layout = u && (u->opcode == TGC_OP_TRANSPOSE || u->opcode == TGC_OP_RESHAPE);
-        bool compute = u && u->nresults == 1 && u->results[0].type && g.root->results[0].type &&
+        bool compute = u && u->nresults == 1 &&
                        ((tgc_op_info_of(u->opcode)->flags & TGC_OPF_ELEMWISE) || u->opcode == TGC_OP_QUANTIZE ||
                         u->opcode == TGC_OP_DEQUANTIZE) &&
-                       u->results[0].type->rank == g.root->results[0].type->rank;
-        for (uint32_t d = 0; compute && d < u->results[0].type->rank; d++)
-          compute = tgc_dim_equal(u->results[0].type->dims[d], g.root->results[0].type->dims[d]);
+                       tgc_type_same_shape(u->results[0].type, g.root->results[0].type);
         if (!u || is_grouped(f, u) || u->parent != b || (!layout && !compute) || full(f, &g, u, tgc_op_name(u->opcode)))
           break;
         group_add(f, &g, u);
@@ -631,14 +629,10 @@ static void side_output(fuser *f, group *g) {
     bool quantized = false;
     for (tgc_op *x = c; x && n < 16;) {
       chain[n++] = x;
-      const tgc_type *t = x->results[0].type;
-      if (!t || t->rank != r->type->rank)
+      if (!tgc_type_same_shape(x->results[0].type, r->type))
         break;
-      bool same = true;
-      for (uint32_t d = 0; d < t->rank && same; d++)
-        same = tgc_dim_equal(t->dims[d], r->type->dims[d]);
       quantized = quantized || x->opcode == TGC_OP_QUANTIZE;
-      if (quantized && same)
+      if (quantized)
         end = x; /* through the dequantize that a GEMM kept in float reads */
       tgc_op *nx = single_user(&x->results[0]);
       if (!nx || is_grouped(f, nx) || nx->parent != x->parent || !is_pointwise(nx) || nx->nresults != 1)
@@ -647,8 +641,7 @@ static void side_output(fuser *f, group *g) {
     }
     if (!end || (int64_t)(g->n + n) > f->max_ops)
       continue;
-    /* a pointwise op of the chain reads the result or values from outside; none may be another chain member's
-     * second operand through some other path, and the other users must come after END */
+    /* the fusion stands where END was: the result's other users must come after it */
     int64_t at = position(end);
     bool after = true;
     for (const tgc_use *w = r->uses; w && after; w = w->next)
